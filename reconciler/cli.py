@@ -1,0 +1,74 @@
+"""The `reconciler` command line: parses arguments, picks the command module, maps errors to exit codes.
+
+Each subcommand lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`; modules
+are imported lazily so that `reconciler validate` never pays for importing boto3.
+
+Exit codes (as Terraform users expect): 0 success; 1 any error; 2 with `plan --detailed-exitcode` when
+there are changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+from reconciler import __version__
+from reconciler.errors import ReconcilerError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("reconciler.desired.command", "check policies/ and show the rendered policies"),
+    "plan": ("reconciler.plan.command", "show what would change (text, markdown or JSON)"),
+    "apply": ("reconciler.apply.command", "apply a plan: provider config and repositories"),
+    "backfill": ("reconciler.apply.backfill", "bring existing repositories in line (no provider config)"),
+    "restore": ("reconciler.apply.restore", "put back the policies an apply report recorded"),
+    "comment": ("reconciler.report.comment", "post or update the sticky pull-request comment"),
+    "registries": ("reconciler.desired.registries", "list the registries in policies/ (for a CI matrix)"),
+    "sandbox": ("reconciler.sandbox.command", "run the emulated ECR and nullplatform API locally"),
+    "demo": ("reconciler.sandbox.demo", "run the whole flow against the embedded sandbox"),
+}
+
+
+class CommandModule(Protocol):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _load(name: str) -> CommandModule:
+    module: CommandModule = importlib.import_module(COMMANDS[name][0])  # type: ignore[assignment]
+    return module
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconciler", description="GitOps for cross-account pull access to AWS ECR."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Only the chosen command's module is imported (and so only it adds its arguments).
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    for name, (_, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            _load(name).add_arguments(command_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser(arguments).parse_args(arguments)
+        return _load(args.command).run(args)
+    except ReconcilerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

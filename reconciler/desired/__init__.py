@@ -1,0 +1,1 @@
+"""The desired state: YAML files under policies/, loaded strictly into a typed model."""

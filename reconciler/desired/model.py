@@ -1,0 +1,99 @@
+"""Typed, validated desired state. Built only by `reconciler.desired.loader`; pure data afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from fnmatch import fnmatchcase
+
+DEFAULT_MANAGED_SIDS: tuple[str, ...] = ("AllowPull*",)
+
+
+@dataclass(frozen=True)
+class PullAccess:
+    """Who may pull: AWS Organizations OU paths and/or account ids (12-digit strings)."""
+
+    organization_paths: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Override:
+    """Different access for the repositories matching any of `repositories` (fnmatch globs)."""
+
+    repositories: tuple[str, ...]
+    pull_access: PullAccess
+    line: int = 0
+
+    def matches(self, repository: str) -> bool:
+        return any(fnmatchcase(repository, pattern) for pattern in self.repositories)
+
+
+@dataclass(frozen=True)
+class NullplatformTarget:
+    """The Asset Repository ECR provider whose `attributes.setup.policy` we keep in sync."""
+
+    nrn: str
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Registry:
+    """One ECR registry (account + region) and the access its repositories should grant."""
+
+    name: str
+    account_id: str
+    region: str
+    pull_access: PullAccess
+    role_arn: str | None = None
+    nullplatform: NullplatformTarget | None = None
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    overrides: tuple[Override, ...] = ()
+    managed_sids: tuple[str, ...] = DEFAULT_MANAGED_SIDS
+    source: str = field(default="", compare=False)
+
+    def selects(self, repository: str) -> bool:
+        """True when the repository is managed: matched by an include glob and by no exclude glob."""
+        return any(fnmatchcase(repository, p) for p in self.include) and not any(
+            fnmatchcase(repository, p) for p in self.exclude
+        )
+
+    def access_for(self, repository: str) -> PullAccess:
+        """The override matching the repository (validation guarantees at most one), else the default."""
+        for override in self.overrides:
+            if override.matches(repository):
+                return override.pull_access
+        return self.pull_access
+
+    def owns_sid(self, sid: str | None) -> bool:
+        """Statements whose Sid matches a managed_sids glob are the reconciler's; all others are foreign."""
+        return sid is not None and any(fnmatchcase(sid, pattern) for pattern in self.managed_sids)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    registries: tuple[Registry, ...]
+
+    def registry(self, name: str) -> Registry:
+        for registry in self.registries:
+            if registry.name == name:
+                return registry
+        known = ", ".join(r.name for r in self.registries) or "none"
+        from reconciler.errors import ReconcilerError
+
+        raise ReconcilerError(f"unknown registry {name!r} (known: {known})")
+
+    def fingerprint(self) -> str:
+        """A digest of the meaning of the desired state (not of file bytes: comments don't count)."""
+        return registry_fingerprint(*self.registries)
+
+
+def registry_fingerprint(*registries: Registry) -> str:
+    payload = [asdict(r) | {"source": None} for r in sorted(registries, key=lambda r: r.name)]
+    for item in payload:
+        for override in item["overrides"]:
+            override["line"] = 0
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+    return "sha256:" + digest.hexdigest()

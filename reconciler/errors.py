@@ -1,0 +1,34 @@
+"""Error types shared by every layer. Each carries a message a person can act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReconcilerError(Exception):
+    """A failure to report as one clear line and exit 1 (no traceback)."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One validation problem, located in a desired-state file."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+
+
+class ValidationFailed(ReconcilerError):
+    """The desired state is invalid; `problems` lists every problem found, in file order."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class GuardViolation(ReconcilerError):
+    """A policy broke a safety rule (public, non-pull, too large). Nothing was written."""

@@ -1,0 +1,1 @@
+"""The only package that talks to AWS (ecr) and nullplatform (nullplatform)."""

@@ -1,0 +1,33 @@
+"""What observing produces: plain data handed to the pure planner. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LivePolicy:
+    """One repository's policy as read: `text` None means the repository has no policy."""
+
+    repository: str
+    text: str | None
+    error: str | None = None  # set when the policy could not be read (AccessDenied, gone, ...)
+
+
+@dataclass(frozen=True)
+class LiveProvider:
+    """The nullplatform provider config's policy. Only the policy string is ever kept."""
+
+    nrn: str
+    provider_id: str | None
+    policy: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveRegistry:
+    name: str
+    policies: tuple[LivePolicy, ...] = ()
+    provider: LiveProvider | None = None
+    error: str | None = None  # listing failed: nothing is known about this registry
+    stats: dict[str, int] = field(default_factory=dict)

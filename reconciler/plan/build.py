@@ -1,0 +1,159 @@
+"""desired x live -> Plan. Pure: every input is already read; nothing here does I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.desired.model import DesiredState, Registry, registry_fingerprint
+from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
+from reconciler.plan.fingerprint import live_fingerprint
+from reconciler.plan.model import Action, Difference, Plan, ProviderChange, RegistryPlan, RepositoryChange
+from reconciler.policy import guard
+from reconciler.policy.normalize import ACCOUNT_ID, canonical_statements, equivalent
+from reconciler.policy.ownership import SidOwner, merge, split
+from reconciler.policy.render import Statement, policy_text, provider_policy, repository_statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _access_sets(statements: Iterable[Any]) -> tuple[set[str], set[str], set[str]]:
+    """Accounts, OU paths and actions granted by owned statements, for a readable difference."""
+    accounts: set[str] = set()
+    paths: set[str] = set()
+    actions: set[str] = set()
+    for statement in statements:
+        if not isinstance(statement, dict):
+            continue
+        actions.update(str(a) for a in _as_list(statement.get("Action", [])))
+        principal = statement.get("Principal")
+        if isinstance(principal, dict):
+            for value in _as_list(principal.get("AWS", [])):
+                text = str(value)
+                if text.startswith("arn:aws:iam::") and text.endswith(":root"):
+                    text = text.split(":")[4]
+                if ACCOUNT_ID.match(text):
+                    accounts.add(text)
+        condition = statement.get("Condition")
+        for clauses in condition.values() if isinstance(condition, dict) else []:
+            if not isinstance(clauses, dict):
+                continue
+            for key, values in clauses.items():
+                if str(key).lower() == "aws:principalaccount":
+                    accounts.update(str(v) for v in _as_list(values))
+                elif str(key).lower() == "aws:principalorgpaths":
+                    paths.update(str(v) for v in _as_list(values))
+    return accounts, paths, actions
+
+
+def difference(live_owned: list[Any], desired_owned: list[Statement]) -> Difference:
+    live_accounts, live_paths, live_actions = _access_sets(live_owned)
+    want_accounts, want_paths, want_actions = _access_sets(desired_owned)
+    live_by_lower = {a.lower(): a for a in live_actions}
+    want_by_lower = {a.lower(): a for a in want_actions}
+    other: list[str] = []
+    live_sids = {s.get("Sid") for s in live_owned if isinstance(s, dict)}
+    want_sids = {s.get("Sid") for s in desired_owned}
+    other += [f"remove statement {sid}" for sid in sorted(str(s) for s in live_sids - want_sids)]
+    other += [f"add statement {sid}" for sid in sorted(str(s) for s in want_sids - live_sids)]
+    result = Difference(
+        accounts_added=tuple(sorted(want_accounts - live_accounts)),
+        accounts_removed=tuple(sorted(live_accounts - want_accounts)),
+        paths_added=tuple(sorted(want_paths - live_paths)),
+        paths_removed=tuple(sorted(live_paths - want_paths)),
+        actions_added=tuple(sorted(want_by_lower[a] for a in want_by_lower.keys() - live_by_lower.keys())),
+        actions_removed=tuple(sorted(live_by_lower[a] for a in live_by_lower.keys() - want_by_lower.keys())),
+        other=tuple(other),
+    )
+    if not result.lines() and canonical_statements(live_owned) != canonical_statements(desired_owned):
+        return Difference(other=("rewrite owned statements (same accounts, paths and actions)",))
+    return result
+
+
+def _decide(
+    live_text: str | None, owns_sid: SidOwner, desired_owned: list[Statement]
+) -> tuple[Action, str | None, Difference, str | None]:
+    """(action, text to write, difference, error) for one policy, repository or provider config."""
+    try:
+        live_doc = json.loads(live_text) if live_text is not None else None
+    except json.JSONDecodeError as exc:
+        return Action.ERROR, None, Difference(), f"live policy is not valid JSON ({exc}); fix it by hand"
+    if live_doc is not None and not isinstance(live_doc, dict):
+        return Action.ERROR, None, Difference(), "live policy is not a JSON object; fix it by hand"
+    desired_doc = merge(live_doc, owns_sid, desired_owned)
+    if equivalent(live_doc, desired_doc):
+        return Action.NOOP, None, Difference(), None
+    diff = difference(split(live_doc, owns_sid).owned, desired_owned)
+    if desired_doc is None:
+        return Action.DELETE, None, diff, None
+    after = policy_text(desired_doc)
+    problems = guard.violations(desired_doc)
+    if len(after) > guard.MAX_POLICY_CHARS:
+        problems.append(f"the merged policy is {len(after)} characters; ECR allows {guard.MAX_POLICY_CHARS}")
+    if problems:
+        reason = "; ".join(problems)
+        return Action.ERROR, None, diff, f"refusing to write this policy: {reason}"
+    return (Action.CREATE if live_doc is None else Action.UPDATE), after, diff, None
+
+
+def repository_change(registry: Registry, live: LivePolicy) -> RepositoryChange:
+    fingerprint = live_fingerprint(live.text)
+    if live.error is not None:
+        return RepositoryChange(live.repository, Action.ERROR, live.text, None, fingerprint, error=live.error)
+    desired_owned = repository_statements(registry, live.repository)
+    action, after, diff, error = _decide(live.text, registry.owns_sid, desired_owned)
+    return RepositoryChange(live.repository, action, live.text, after, fingerprint, diff, error)
+
+
+def provider_change(registry: Registry, live: LiveProvider) -> ProviderChange:
+    if live.error is not None:
+        return ProviderChange(live.nrn, live.provider_id, Action.ERROR, None, None, error=live.error)
+    desired = provider_policy(registry)
+    if live.policy is None:
+        # Exactly the documented text (not a merge), so nullplatform stores the canonical policy.
+        after = policy_text(desired)
+        diff = difference([], desired["Statement"])
+        return ProviderChange(live.nrn, live.provider_id, Action.CREATE, None, after, diff)
+    action, after, diff, error = _decide(live.policy, registry.owns_sid, desired["Statement"])
+    if action == Action.DELETE:
+        # The provider config must keep a policy for new repositories; rendering never yields an empty one.
+        action, error = Action.ERROR, "the rendered provider policy would be empty"
+    return ProviderChange(live.nrn, live.provider_id, action, live.policy, after, diff, error)
+
+
+def build_registry_plan(registry: Registry, live: LiveRegistry) -> RegistryPlan:
+    changes: list[RepositoryChange] = []
+    unchanged: list[str] = []
+    for policy in live.policies:
+        if not registry.selects(policy.repository):
+            continue  # observe should not even read these; never plan for them
+        change = repository_change(registry, policy)
+        if change.action == Action.NOOP:
+            unchanged.append(change.repository)
+        else:
+            changes.append(change)
+    provider = provider_change(registry, live.provider) if live.provider is not None else None
+    return RegistryPlan(
+        registry=registry.name,
+        account_id=registry.account_id,
+        region=registry.region,
+        desired_fingerprint=registry_fingerprint(registry),
+        provider=provider,
+        changes=tuple(sorted(changes, key=lambda c: c.repository)),
+        unchanged=tuple(sorted(unchanged)),
+        error=live.error,
+    )
+
+
+def build_plan(desired: DesiredState, live: Iterable[LiveRegistry]) -> Plan:
+    by_name = {r.name: r for r in desired.registries}
+    registries = tuple(build_registry_plan(by_name[item.name], item) for item in live)
+    return Plan(
+        created_at=datetime.now(UTC).replace(microsecond=0).isoformat(),
+        desired_fingerprint=desired.fingerprint(),
+        registries=registries,
+    )

@@ -1,0 +1,218 @@
+"""The plan model and its versioned JSON form (the file `plan --out` writes and `apply --plan` reads).
+
+Format (version 1), documented in docs/PLAN_FORMAT.md:
+  {"format": "ecr-policy-reconciler/plan", "version": 1, "created_at": ISO-8601,
+   "desired_fingerprint": "sha256:...", "registries": [RegistryPlan...]}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from reconciler.errors import ReconcilerError
+
+PLAN_FORMAT = "ecr-policy-reconciler/plan"
+PLAN_VERSION = 1
+
+
+class Action(StrEnum):
+    CREATE = "create"  # no policy yet; one will be set
+    UPDATE = "update"  # the policy changes in meaning
+    DELETE = "delete"  # nothing is left: the policy is deleted
+    NOOP = "no-op"
+    ERROR = "error"  # could not be read or decided; nothing will be written
+
+
+@dataclass(frozen=True)
+class Difference:
+    """What changes in the statements we own, in words a reviewer checks. Foreign statements never appear."""
+
+    accounts_added: tuple[str, ...] = ()
+    accounts_removed: tuple[str, ...] = ()
+    paths_added: tuple[str, ...] = ()
+    paths_removed: tuple[str, ...] = ()
+    actions_added: tuple[str, ...] = ()
+    actions_removed: tuple[str, ...] = ()
+    other: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        parts: list[str] = []
+        for label, values in (
+            ("add account", self.accounts_added),
+            ("remove account", self.accounts_removed),
+            ("add OU path", self.paths_added),
+            ("remove OU path", self.paths_removed),
+            ("add action", self.actions_added),
+            ("remove action", self.actions_removed),
+        ):
+            parts.extend(f"{label} {value}" for value in values)
+        parts.extend(self.other)
+        return parts
+
+    def summary(self) -> str:
+        return "; ".join(self.lines()) or "no change in meaning"
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Difference:
+        return Difference(**{k: tuple(v) for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class RepositoryChange:
+    repository: str
+    action: Action
+    before: str | None  # the live policy text as read (None: no policy)
+    after: str | None  # the text to write (None: delete, or nothing to do)
+    live_fingerprint: str  # meaning of `before`; apply re-reads and compares to detect staleness
+    difference: Difference = field(default_factory=Difference)
+    error: str | None = None
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> RepositoryChange:
+        return RepositoryChange(
+            repository=data["repository"],
+            action=Action(data["action"]),
+            before=data.get("before"),
+            after=data.get("after"),
+            live_fingerprint=data["live_fingerprint"],
+            difference=Difference.from_json(data.get("difference", {})),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class ProviderChange:
+    """The nullplatform provider config's `attributes.setup.policy` (never any other attribute)."""
+
+    nrn: str
+    provider_id: str | None
+    action: Action
+    before: str | None
+    after: str | None
+    difference: Difference = field(default_factory=Difference)
+    error: str | None = None
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> ProviderChange:
+        return ProviderChange(
+            nrn=data["nrn"],
+            provider_id=data.get("provider_id"),
+            action=Action(data["action"]),
+            before=data.get("before"),
+            after=data.get("after"),
+            difference=Difference.from_json(data.get("difference", {})),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class RegistryPlan:
+    registry: str
+    account_id: str
+    region: str
+    desired_fingerprint: str
+    provider: ProviderChange | None
+    changes: tuple[RepositoryChange, ...]  # create/update/delete/error, sorted by repository
+    unchanged: tuple[str, ...] = ()  # repositories already in line (names only: keeps plans small)
+    error: str | None = None  # the registry could not be listed at all
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> RegistryPlan:
+        provider = data.get("provider")
+        return RegistryPlan(
+            registry=data["registry"],
+            account_id=data["account_id"],
+            region=data["region"],
+            desired_fingerprint=data["desired_fingerprint"],
+            provider=ProviderChange.from_json(provider) if provider else None,
+            changes=tuple(RepositoryChange.from_json(c) for c in data.get("changes", [])),
+            unchanged=tuple(data.get("unchanged", [])),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    created_at: str
+    desired_fingerprint: str
+    registries: tuple[RegistryPlan, ...]
+
+    def count(self, action: Action) -> int:
+        return sum(r.count(action) for r in self.registries)
+
+    @property
+    def repository_changes(self) -> int:
+        return sum(self.count(a) for a in (Action.CREATE, Action.UPDATE, Action.DELETE))
+
+    @property
+    def provider_changes(self) -> int:
+        return sum(
+            1 for r in self.registries if r.provider and r.provider.action in (Action.CREATE, Action.UPDATE)
+        )
+
+    @property
+    def has_changes(self) -> bool:
+        return self.repository_changes + self.provider_changes > 0
+
+    @property
+    def has_errors(self) -> bool:
+        return any(
+            r.error or (r.provider and r.provider.error) or r.count(Action.ERROR) for r in self.registries
+        )
+
+    def summary_line(self) -> str:
+        provider_actions = {r.provider.action for r in self.registries if r.provider}
+        if not provider_actions:
+            provider = "not managed"
+        elif Action.ERROR in provider_actions:
+            provider = "error"
+        elif provider_actions & {Action.CREATE, Action.UPDATE}:
+            provider = "update"
+        else:
+            provider = "no changes"
+        line = (
+            f"Plan: {self.count(Action.CREATE)} to create, {self.count(Action.UPDATE)} to update, "
+            f"{self.count(Action.DELETE)} to delete; provider config: {provider}"
+        )
+        errors = self.count(Action.ERROR) + sum(1 for r in self.registries if r.error)
+        return line + (f"; {errors} errors" if errors else "")
+
+    def to_json(self) -> str:
+        data = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(self)}
+        return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+
+    @staticmethod
+    def from_json(text: str, source: str = "plan") -> Plan:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ReconcilerError(f"{source}: not a plan file (invalid JSON: {exc})") from exc
+        if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+            raise ReconcilerError(f"{source}: not a plan file (missing format {PLAN_FORMAT!r})")
+        if data.get("version") != PLAN_VERSION:
+            raise ReconcilerError(
+                f"{source}: plan format version {data.get('version')} is not supported "
+                f"(this reconciler reads version {PLAN_VERSION})"
+            )
+        try:
+            return Plan(
+                created_at=data["created_at"],
+                desired_fingerprint=data["desired_fingerprint"],
+                registries=tuple(RegistryPlan.from_json(r) for r in data["registries"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReconcilerError(f"{source}: malformed plan file ({exc!r})") from exc
+
+    @staticmethod
+    def merge(plans: list[Plan]) -> Plan:
+        """Join the per-registry plans of a matrix run into one (for the single PR comment)."""
+        registries = tuple(sorted((r for p in plans for r in p.registries), key=lambda r: r.registry))
+        fingerprints = sorted({p.desired_fingerprint for p in plans})
+        created = max((p.created_at for p in plans), default="")
+        return Plan(created_at=created, desired_fingerprint=",".join(fingerprints), registries=registries)
