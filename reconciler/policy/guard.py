@@ -28,8 +28,8 @@ _RESTRICTING_KEYS = {
     "aws:sourceorgid",
     "aws:sourceorgpaths",
 }
-_RESTRICTING_OPERATORS = {"stringequals", "stringlike", "forallvalues:stringequals", "forallvalues:stringlike"}
-_RESTRICTING_OPERATORS |= {"foranyvalue:stringequals", "foranyvalue:stringlike", "arnequals", "arnlike"}
+# ForAllValues is left out on purpose: it is true when the key is absent from the request.
+_RESTRICTING_OPERATORS = {"stringequals", "stringlike", "foranyvalue:stringequals", "foranyvalue:stringlike"}
 # A value that matches everything (or every organization) restricts nothing.
 _MATCH_ALL = re.compile(r"^[*?]*$|^o-[*?]*(/.*)?$")
 

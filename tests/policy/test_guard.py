@@ -1,0 +1,97 @@
+"""The last gate: never public, pull only, within ECR's size limit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reconciler.desired.model import PullAccess
+from reconciler.errors import GuardViolation
+from reconciler.policy.guard import MAX_POLICY_CHARS, check_text, violations
+from reconciler.policy.render import policy_text, render_policy
+
+LAMBDA = {
+    "Sid": "LambdaECRImageRetrievalPolicy",
+    "Effect": "Allow",
+    "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+}
+
+
+def _doc(*statements: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _star(condition: dict | None = None, action: object = "ecr:BatchGetImage") -> dict:
+    statement: dict = {"Sid": "X", "Effect": "Allow", "Principal": "*", "Action": action}
+    if condition is not None:
+        statement["Condition"] = condition
+    return statement
+
+
+@pytest.mark.parametrize(
+    "access",
+    [
+        PullAccess(organization_paths=("o-a1b2c3d4e5/*/ou-ab12-cdef3456/*",)),
+        PullAccess(accounts=("111122223333",)),
+        PullAccess(("o-a1b2c3d4e5/r-ab12/ou-ab12-cdef3456/",), ("111122223333",)),
+    ],
+)
+def test_rendered_policies_pass(access: PullAccess) -> None:
+    document = render_policy("123456789012", access)
+    document["Statement"].append(LAMBDA)
+    assert violations(document) == []
+    check_text(policy_text(document))
+
+
+@pytest.mark.parametrize(
+    ("statement", "fragment"),
+    [
+        (_star(), "public"),
+        ({**_star(), "Principal": {"AWS": "*"}}, "public"),
+        ({**_star(), "Principal": {"AWS": ["111122223333", "*"]}}, "public"),
+        (_star({"StringEquals": {"aws:PrincipalAccount": "*"}}), "public"),
+        (_star({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-*"}}), "public"),
+        (_star({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-*/*"]}}), "public"),
+        (_star({"StringNotEquals": {"aws:PrincipalAccount": "111122223333"}}), "public"),
+        (_star({"StringEqualsIfExists": {"aws:PrincipalAccount": "111122223333"}}), "public"),
+        (_star({"StringEquals": {"aws:username": "bob"}}), "public"),
+        ({**LAMBDA, "Principal": None}, "public"),
+        ({k: v for k, v in LAMBDA.items() if k != "Principal"} | {"NotPrincipal": {"AWS": "x"}}, "public"),
+        ({**LAMBDA, "Action": ["ecr:PutImage"]}, "non-pull actions: ecr:putimage"),
+        ({**LAMBDA, "Action": "ecr:*"}, "non-pull"),
+        ({**LAMBDA, "Action": "*"}, "non-pull"),
+        ({k: v for k, v in LAMBDA.items() if k != "Action"} | {"NotAction": "ecr:PutImage"}, "NotAction"),
+    ],
+)
+def test_unsafe_statements_are_refused(statement: dict, fragment: str) -> None:
+    found = violations(_doc(statement))
+    assert any(fragment in problem for problem in found), found
+    with pytest.raises(GuardViolation, match="refusing"):
+        check_text(json.dumps(_doc(statement)))
+
+
+def test_deny_statements_are_not_grants() -> None:
+    assert violations(_doc({**_star(action="ecr:*"), "Effect": "Deny"})) == []
+
+
+def test_size_limit_is_checked_on_the_exact_text() -> None:
+    document = render_policy("123456789012", PullAccess(accounts=("111122223333",)))
+    text = policy_text(document)
+    padded = text[:-1] + " " * (MAX_POLICY_CHARS - len(text)) + "}"
+    assert len(padded) == MAX_POLICY_CHARS
+    check_text(padded)
+    with pytest.raises(GuardViolation, match="10241 characters"):
+        check_text(padded[:-1] + " }")
+
+
+def test_invalid_json_is_refused() -> None:
+    with pytest.raises(GuardViolation, match="not valid JSON"):
+        check_text("{")
+
+
+def test_for_all_values_does_not_restrict() -> None:
+    # ForAllValues is vacuously true when the request carries no such key.
+    statement = _star({"ForAllValues:StringEquals": {"aws:PrincipalAccount": "111122223333"}})
+    assert any("public" in p for p in violations(_doc(statement)))
