@@ -20,11 +20,11 @@ from reconciler.errors import ReconcilerError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("reconciler.desired.command", "check policies/ and show the rendered policies"),
-    "plan": ("reconciler.plan.command", "show what would change (text, markdown or JSON)"),
-    "apply": ("reconciler.apply.command", "apply a plan: provider config and repositories"),
-    "backfill": ("reconciler.apply.backfill", "bring existing repositories in line (no provider config)"),
-    "restore": ("reconciler.apply.restore", "put back the policies an apply report recorded"),
-    "comment": ("reconciler.report.comment", "post or update the sticky pull-request comment"),
+    "plan": ("reconciler.commands.plan", "show what would change (text, markdown or JSON)"),
+    "apply": ("reconciler.commands.apply", "apply a plan: provider config and repositories"),
+    "backfill": ("reconciler.commands.backfill", "bring existing repositories in line (no provider config)"),
+    "restore": ("reconciler.commands.restore", "put back the policies an apply report recorded"),
+    "comment": ("reconciler.commands.comment", "post or update the sticky pull-request comment"),
     "registries": ("reconciler.desired.registries", "list the registries in policies/ (for a CI matrix)"),
     "sandbox": ("reconciler.sandbox.command", "run the emulated ECR and nullplatform API locally"),
     "demo": ("reconciler.sandbox.demo", "run the whole flow against the embedded sandbox"),

@@ -1,0 +1,112 @@
+"""The plan as a pull-request comment: a summary table, then a collapsible section per registry.
+
+GitHub rejects comments over 65,536 characters. With thousands of repositories the same change repeats, so
+changes are grouped by (action, difference): "142 repositories: add account 444455556666". If it is still
+too long, sections are cut with a note pointing to the full plan (job summary and artifact).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from reconciler.plan.model import Action, Plan, RegistryPlan, RepositoryChange
+
+GITHUB_COMMENT_LIMIT = 65_536
+# Room for the marker, header and truncation note, which are added outside the budgeted sections.
+_RESERVED = 2_000
+_NAMES_SHOWN = 10
+_ICONS = {Action.CREATE: "➕", Action.UPDATE: "✏️", Action.DELETE: "🗑️", Action.ERROR: "❌", Action.NOOP: "✅"}
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _names(changes: list[RepositoryChange]) -> str:
+    shown = ", ".join(f"`{c.repository}`" for c in changes[:_NAMES_SHOWN])
+    extra = len(changes) - _NAMES_SHOWN
+    return shown + (f" and {extra} more" if extra > 0 else "")
+
+
+def _group_lines(registry: RegistryPlan) -> list[str]:
+    groups: dict[tuple[Action, str], list[RepositoryChange]] = defaultdict(list)
+    for change in registry.changes:
+        detail = change.error or "" if change.action == Action.ERROR else change.difference.summary()
+        groups[(change.action, detail)].append(change)
+    order = [Action.ERROR, Action.CREATE, Action.UPDATE, Action.DELETE]
+    lines: list[str] = []
+    for (action, detail), changes in sorted(groups.items(), key=lambda g: (order.index(g[0][0]), g[0][1])):
+        icon = _ICONS[action]
+        if len(changes) == 1:
+            lines.append(f"- {icon} **{action}** `{changes[0].repository}`: {_escape(detail)}")
+        else:
+            lines.append(f"- {icon} **{action}** {len(changes)} repositories: {_escape(detail)}")
+            lines.append(f"  - {_names(changes)}")
+    return lines
+
+
+def _registry_section(registry: RegistryPlan) -> list[str]:
+    title = f"{registry.registry} ({registry.account_id}, {registry.region})"
+    lines = ["<details>", f"<summary><b>{_escape(title)}</b></summary>", ""]
+    if registry.error:
+        return [*lines, f"❌ {_escape(registry.error)}", "", "</details>", ""]
+    provider = registry.provider
+    if provider is not None:
+        where = f"nullplatform provider `{provider.provider_id or '?'}`"
+        if provider.action == Action.ERROR:
+            lines.append(f"- ❌ {where}: {_escape(provider.error or '')}")
+        elif provider.action == Action.NOOP:
+            lines.append(f"- ✅ {where}: no changes")
+        else:
+            detail = _escape(provider.difference.summary())
+            lines.append(
+                f"- {_ICONS[provider.action]} **{provider.action}** {where} `setup.policy`: {detail}"
+            )
+    lines += _group_lines(registry)
+    lines.append(f"- ✅ {len(registry.unchanged)} repositories already in line")
+    return [*lines, "", "</details>", ""]
+
+
+def _table(plan: Plan) -> list[str]:
+    lines = [
+        "| Registry | Create | Update | Delete | Errors | In line | Provider config |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in plan.registries:
+        provider = r.provider.action.value if r.provider else "not managed"
+        errors = r.count(Action.ERROR) + (1 if r.error else 0)
+        lines.append(
+            f"| {_escape(r.registry)} | {r.count(Action.CREATE)} | {r.count(Action.UPDATE)} | "
+            f"{r.count(Action.DELETE)} | {errors} | {len(r.unchanged)} | {provider} |"
+        )
+    return lines
+
+
+def render_markdown(
+    plan: Plan, *, title: str = "ECR policy plan", marker: str = "", full_plan_hint: str = ""
+) -> str:
+    """The comment body; always at most GITHUB_COMMENT_LIMIT characters."""
+    head = [f"### {title}", "", f"**{plan.summary_line()}**", "", *_table(plan), ""]
+    if marker:
+        head.insert(0, marker)
+    body = "\n".join(head)
+    budget = GITHUB_COMMENT_LIMIT - _RESERVED - len(body)
+    sections: list[str] = []
+    truncated = 0
+    for registry in plan.registries:
+        section = "\n".join(_registry_section(registry))
+        if len(section) > budget:
+            truncated += 1
+            # Keep what fits of this section, cut at a line boundary, and close the markup.
+            cut = section[: max(0, budget - 200)].rsplit("\n", 1)[0]
+            if cut.count("<details>") and budget > 400:
+                sections.append(cut + "\n- … (cut)\n\n</details>\n")
+            budget = 0
+            continue
+        sections.append(section)
+        budget -= len(section)
+    body += "\n" + "\n".join(sections)
+    if truncated:
+        hint = full_plan_hint or "the full plan (`plan.json`) and the job summary"
+        body += f"\n> ⚠️ This plan is too long for one comment; {truncated} section(s) were cut. See {hint}.\n"
+    return body[:GITHUB_COMMENT_LIMIT]

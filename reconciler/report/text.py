@@ -1,0 +1,58 @@
+"""The plan for a terminal: one line per change, a summary line at the end. Colour only on a TTY."""
+
+from __future__ import annotations
+
+from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan
+
+_SYMBOLS = {
+    Action.CREATE: ("+", "32"),
+    Action.UPDATE: ("~", "33"),
+    Action.DELETE: ("-", "31"),
+    Action.ERROR: ("!", "31;1"),
+    Action.NOOP: (" ", "0"),
+}
+
+
+def _mark(action: Action, colour: bool) -> str:
+    symbol, code = _SYMBOLS[action]
+    return f"\033[{code}m{symbol}\033[0m" if colour else symbol
+
+
+def _provider_lines(provider: ProviderChange, colour: bool) -> list[str]:
+    where = f"nullplatform provider {provider.provider_id or '?'} ({provider.nrn})"
+    if provider.action == Action.NOOP:
+        return [f"  {where}: no changes"]
+    if provider.action == Action.ERROR:
+        return [f"  {_mark(Action.ERROR, colour)} {where}: {provider.error}"]
+    return [f"  {_mark(provider.action, colour)} {where}: {provider.action} setup.policy"] + [
+        f"      {line}" for line in provider.difference.lines()
+    ]
+
+
+def registry_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
+    header = f"Registry {registry.registry} ({registry.account_id}, {registry.region})"
+    lines = [header]
+    if registry.error:
+        return [*lines, f"  {_mark(Action.ERROR, colour)} {registry.error}"]
+    if registry.provider is not None:
+        lines += _provider_lines(registry.provider, colour)
+    for change in registry.changes:
+        mark = _mark(change.action, colour)
+        if change.action == Action.ERROR:
+            lines.append(f"  {mark} {change.repository}: error: {change.error}")
+            continue
+        lines.append(f"  {mark} {change.repository}: {change.action}")
+        lines += [f"      {line}" for line in change.difference.lines()]
+    lines.append(f"  {len(registry.unchanged)} repositories already in line")
+    return lines
+
+
+def render_text(plan: Plan, colour: bool = False) -> str:
+    lines: list[str] = []
+    for registry in plan.registries:
+        lines += registry_lines(registry, colour)
+        lines.append("")
+    if not plan.has_changes and not plan.has_errors:
+        lines.append("No changes. Live state matches policies/.")
+    lines.append(plan.summary_line())
+    return "\n".join(lines) + "\n"
