@@ -1,0 +1,1 @@
+"""Making a plan real: the executor (stale checks, last gate, bounded pool), the write report, restore."""

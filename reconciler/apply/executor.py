@@ -1,0 +1,297 @@
+"""Apply a plan: provider config first (so new repositories get the policy), then repositories.
+
+Per write: (with a saved plan) re-read the live policy and skip it as stale if it changed since the plan;
+run the last gate on the exact text being sent; write; record before/after in the journal. One failing
+repository never stops the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from reconciler.apply.journal import Journal, Result, WriteRecord
+from reconciler.errors import GuardViolation, ReconcilerError
+from reconciler.live.state import LivePolicy
+from reconciler.plan.fingerprint import live_fingerprint
+from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, RepositoryChange
+from reconciler.policy import guard
+
+WRITE_ACTIONS = (Action.CREATE, Action.UPDATE, Action.DELETE)
+
+
+class RepositoryWriter(Protocol):
+    """What the executor needs from an ECR client (reconciler.live.ecr.EcrClient)."""
+
+    def read_policy(self, repository: str) -> LivePolicy: ...
+
+    def set_policy(self, repository: str, text: str) -> str: ...
+
+    def delete_policy(self, repository: str) -> None: ...
+
+
+class ProviderWriter(Protocol):
+    """What the executor needs from the nullplatform client."""
+
+    def read_policy(self, provider_id: str) -> str | None: ...
+
+    def write_policy(self, provider_id: str, policy: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    dry_run: bool = False
+    max_changes: int | None = None
+    concurrency: int = 8
+    verify_live: bool = False  # re-read before each write (a saved plan may be old)
+    include_provider: bool = True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    registry: str
+    target: str
+    name: str
+    action: str
+    result: str
+    error: str | None = None
+
+
+@dataclass
+class ApplySummary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    unchanged: int = 0
+    plan_errors: list[Outcome] = field(default_factory=list)
+
+    def count(self, result: str) -> int:
+        return sum(1 for o in self.outcomes if o.result == result)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.result == Result.FAILED] + self.plan_errors
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def line(self) -> str:
+        applied = self.count(Result.APPLIED)
+        dry = self.count(Result.DRY_RUN)
+        head = f"Apply: {applied} applied" if not dry else f"Dry run: {dry} would be applied"
+        return (
+            f"{head}, {self.unchanged} unchanged, {self.count(Result.STALE)} stale, {len(self.failed)} failed"
+        )
+
+
+def count_changes(plan: Plan, include_provider: bool) -> int:
+    repositories = sum(1 for r in plan.registries for c in r.changes if c.action in WRITE_ACTIONS)
+    providers = sum(
+        1
+        for r in plan.registries
+        if include_provider and r.provider is not None and r.provider.action in WRITE_ACTIONS
+    )
+    return repositories + providers
+
+
+def check_blast_radius(plan: Plan, options: ApplyOptions) -> None:
+    changes = count_changes(plan, options.include_provider)
+    if options.max_changes is not None and changes > options.max_changes:
+        raise ReconcilerError(
+            f"the plan has {changes} changes, more than --max-changes {options.max_changes}; "
+            "nothing was written (narrow it with --registry/--repository, or raise the limit)"
+        )
+
+
+class Executor:
+    def __init__(
+        self,
+        registry: RegistryPlan,
+        *,
+        role_arn: str | None,
+        ecr: RepositoryWriter,
+        provider: ProviderWriter | None,
+        journal: Journal,
+        options: ApplyOptions,
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.role_arn = role_arn
+        self.ecr = ecr
+        self.provider = provider
+        self.journal = journal
+        self.options = options
+        self.on_done = on_done
+
+    def _record(
+        self,
+        target: str,
+        name: str,
+        action: Action,
+        before: str | None,
+        after: str | None,
+        result: str,
+        error: str | None = None,
+    ) -> Outcome:
+        if result != Result.DRY_RUN:
+            self.journal.record(
+                WriteRecord(
+                    registry=self.registry.registry,
+                    account_id=self.registry.account_id,
+                    region=self.registry.region,
+                    role_arn=self.role_arn,
+                    target=target,
+                    name=name,
+                    action=action.value,
+                    before=before,
+                    after=after,
+                    result=result,
+                    error=error,
+                )
+            )
+        return Outcome(self.registry.registry, target, name, action.value, result, error)
+
+    def apply_provider(self, change: ProviderChange) -> Outcome | None:
+        if change.action not in WRITE_ACTIONS or change.after is None or change.provider_id is None:
+            return None
+        name = change.provider_id
+        if self.provider is None:
+            return Outcome(
+                self.registry.registry,
+                "provider",
+                name,
+                change.action.value,
+                Result.FAILED,
+                "nullplatform is not configured (set NULLPLATFORM_API_KEY)",
+            )
+        try:
+            guard.check_text(change.after)
+            if self.options.verify_live:
+                current = self.provider.read_policy(name)
+                if live_fingerprint(current) != live_fingerprint(change.before):
+                    return self._record(
+                        "provider",
+                        name,
+                        change.action,
+                        current,
+                        change.after,
+                        Result.STALE,
+                        "the provider policy changed since the plan",
+                    )
+            if self.options.dry_run:
+                return self._record(
+                    "provider", name, change.action, change.before, change.after, Result.DRY_RUN
+                )
+            self.provider.write_policy(name, change.after)
+        except ReconcilerError as exc:
+            return self._record(
+                "provider", name, change.action, change.before, change.after, Result.FAILED, str(exc)
+            )
+        return self._record("provider", name, change.action, change.before, change.after, Result.APPLIED)
+
+    def apply_repository(self, change: RepositoryChange) -> Outcome:
+        try:
+            return self._apply_repository(change)
+        finally:
+            if self.on_done:
+                self.on_done()
+
+    def _apply_repository(self, change: RepositoryChange) -> Outcome:
+        name, before = change.repository, change.before
+        if self.options.verify_live:
+            live = self.ecr.read_policy(name)
+            if live.error is not None:
+                gone = "RepositoryNotFound" in live.error
+                result = Result.STALE if gone else Result.FAILED
+                return self._record(
+                    "repository", name, change.action, before, change.after, result, live.error
+                )
+            if live_fingerprint(live.text) != change.live_fingerprint:
+                return self._record(
+                    "repository",
+                    name,
+                    change.action,
+                    live.text,
+                    change.after,
+                    Result.STALE,
+                    "the live policy changed since the plan; plan again",
+                )
+        try:
+            if change.action == Action.DELETE:
+                if self.options.dry_run:
+                    return self._record("repository", name, change.action, before, None, Result.DRY_RUN)
+                self.ecr.delete_policy(name)
+            else:
+                if change.after is None:
+                    raise GuardViolation("the plan has no policy text for this change")
+                guard.check_text(change.after)  # the last gate, on the exact bytes we send
+                if self.options.dry_run:
+                    return self._record(
+                        "repository", name, change.action, before, change.after, Result.DRY_RUN
+                    )
+                self.ecr.set_policy(name, change.after)
+        except ReconcilerError as exc:
+            return self._record(
+                "repository", name, change.action, before, change.after, Result.FAILED, str(exc)
+            )
+        return self._record("repository", name, change.action, before, change.after, Result.APPLIED)
+
+    def run(self) -> ApplySummary:
+        summary = ApplySummary(unchanged=len(self.registry.unchanged))
+        if self.registry.error:
+            summary.plan_errors.append(
+                Outcome(
+                    self.registry.registry,
+                    "registry",
+                    self.registry.registry,
+                    "read",
+                    Result.FAILED,
+                    self.registry.error,
+                )
+            )
+            return summary
+        provider = self.registry.provider
+        if provider is not None and self.options.include_provider:
+            if provider.action == Action.ERROR:
+                summary.plan_errors.append(
+                    Outcome(
+                        self.registry.registry,
+                        "provider",
+                        provider.provider_id or provider.nrn,
+                        "read",
+                        Result.FAILED,
+                        provider.error,
+                    )
+                )
+            else:
+                outcome = self.apply_provider(provider)
+                if outcome is not None:
+                    summary.outcomes.append(outcome)
+        writes: list[RepositoryChange] = []
+        for change in self.registry.changes:
+            if change.action == Action.ERROR:
+                summary.plan_errors.append(
+                    Outcome(
+                        self.registry.registry,
+                        "repository",
+                        change.repository,
+                        "read",
+                        Result.FAILED,
+                        change.error,
+                    )
+                )
+            elif change.action in WRITE_ACTIONS:
+                writes.append(change)
+        with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
+            summary.outcomes.extend(pool.map(self.apply_repository, writes))
+        return summary
+
+
+def merge_summaries(summaries: Sequence[ApplySummary]) -> ApplySummary:
+    merged = ApplySummary()
+    for s in summaries:
+        merged.outcomes.extend(s.outcomes)
+        merged.plan_errors.extend(s.plan_errors)
+        merged.unchanged += s.unchanged
+    return merged

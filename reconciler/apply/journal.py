@@ -1,0 +1,103 @@
+"""The write report: one JSON line per write, flushed as it happens.
+
+A run killed half-way still says exactly what it changed, and `restore` can put it back. Only policy texts
+are recorded: never credentials, never any provider attribute other than `setup.policy`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from reconciler.errors import ReconcilerError
+
+REPORT_FORMAT = "ecr-policy-reconciler/report-v1"
+
+
+class Result:
+    APPLIED = "applied"
+    FAILED = "failed"
+    STALE = "stale"
+    DRY_RUN = "dry-run"
+
+
+@dataclass(frozen=True)
+class WriteRecord:
+    registry: str
+    account_id: str
+    region: str
+    role_arn: str | None
+    target: str  # "repository" or "provider"
+    name: str  # repository name, or provider id
+    action: str  # create / update / delete
+    before: str | None
+    after: str | None
+    result: str
+    error: str | None = None
+    time: str = ""
+    format: str = REPORT_FORMAT
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def default_report_path(kind: str = "apply") -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path(f"reconciler-{kind}-report-{stamp}.jsonl")
+
+
+class Journal:
+    """Append-only JSONL writer, safe to call from worker threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def record(self, record: WriteRecord) -> None:
+        line = json.dumps(asdict(record) | {"time": record.time or now()}, ensure_ascii=False)
+        with self._lock:
+            self._file.write(line + "\n")
+            # flush, not fsync: a killed process loses nothing the kernel already has.
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def read_journal(path: str | Path) -> list[WriteRecord]:
+    records: list[WriteRecord] = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ReconcilerError(f"cannot read report {path}: {exc.strerror}") from exc
+    fields = set(WriteRecord.__dataclass_fields__)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data: Any = json.loads(line)
+            if not isinstance(data, dict) or data.get("format") != REPORT_FORMAT:
+                raise ValueError("not a report line")
+            records.append(WriteRecord(**{k: v for k, v in data.items() if k in fields}))
+        except (ValueError, TypeError) as exc:
+            # A run killed mid-line leaves a torn last line; anything else is a wrong file.
+            if number == len(lines):
+                break
+            raise ReconcilerError(f"{path}:{number}: not a reconciler report line ({exc})") from exc
+    return records

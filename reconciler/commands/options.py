@@ -1,0 +1,66 @@
+"""Arguments shared by plan, apply and backfill, so they mean the same everywhere."""
+
+from __future__ import annotations
+
+import argparse
+
+from reconciler.live.ecr import DEFAULT_CONCURRENCY, DEFAULT_MAX_RPS
+from reconciler.pipeline import Scope, Tuning
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def add_scope_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policies", default="policies", metavar="DIR", help="desired state (default: policies)"
+    )
+    parser.add_argument("--registry", metavar="NAME", help="only this registry (default: all)")
+    parser.add_argument(
+        "--repository",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only repositories matching this glob (repeatable)",
+    )
+
+
+def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"worker threads for ECR calls (default: {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--max-rps",
+        type=positive_float,
+        default=DEFAULT_MAX_RPS,
+        metavar="N",
+        help=f"at most N calls per second per ECR API action, per registry (default: {DEFAULT_MAX_RPS:g})",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+
+
+def scope_from(args: argparse.Namespace, *, include_provider: bool = True) -> Scope:
+    return Scope(
+        registry=args.registry,
+        repositories=tuple(args.repository),
+        include_provider=include_provider and not args.repository,
+    )
+
+
+def tuning_from(args: argparse.Namespace) -> Tuning:
+    return Tuning(concurrency=args.concurrency, max_rps=args.max_rps, progress=not args.no_progress)

@@ -1,0 +1,51 @@
+"""`reconciler plan`: what would change, as text, markdown or JSON. Never writes to AWS or nullplatform."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from reconciler.commands.options import add_scope_arguments, add_tuning_arguments, scope_from, tuning_from
+from reconciler.pipeline import make_plan
+from reconciler.plan.model import Plan
+from reconciler.report.markdown import render_markdown
+from reconciler.report.text import render_text
+
+EXIT_CHANGES = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_scope_arguments(parser)
+    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    parser.add_argument(
+        "--out", metavar="FILE", help="also save the plan as JSON (what `apply --plan` takes)"
+    )
+    parser.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when there are changes (0: none, 1: error)",
+    )
+    add_tuning_arguments(parser)
+
+
+def render(plan: Plan, fmt: str) -> str:
+    if fmt == "json":
+        return plan.to_json()
+    if fmt == "markdown":
+        return render_markdown(plan)
+    return render_text(plan, colour=sys.stdout.isatty())
+
+
+def exit_code(plan: Plan, detailed: bool) -> int:
+    if plan.has_errors:
+        return 1
+    return EXIT_CHANGES if detailed and plan.has_changes else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = make_plan(args.policies, scope_from(args), tuning_from(args))
+    if args.out:
+        Path(args.out).write_text(plan.to_json(), encoding="utf-8")
+    sys.stdout.write(render(plan, args.format))
+    return exit_code(plan, args.detailed_exitcode)

@@ -1,0 +1,98 @@
+"""The read half of every run: load desired -> observe live -> build the plan.
+
+Shared by plan, apply (without --plan), backfill, drift and the demo, so each one sees the same Plan.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from reconciler.desired.loader import load_policies
+from reconciler.desired.model import DesiredState, Registry
+from reconciler.errors import ReconcilerError
+from reconciler.live.ecr import DEFAULT_CONCURRENCY, DEFAULT_MAX_RPS, EcrClient
+from reconciler.live.nullplatform import NullplatformClient
+from reconciler.live.observe import observe_registry
+from reconciler.live.state import LiveRegistry
+from reconciler.plan.build import build_plan
+from reconciler.plan.model import Plan
+from reconciler.report.progress import Progress
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which part of the desired state a run covers."""
+
+    registry: str | None = None
+    repositories: tuple[str, ...] = ()  # fnmatch globs; empty means every managed repository
+    include_provider: bool = True
+
+    def selects_repository(self, name: str) -> bool:
+        return not self.repositories or any(fnmatchcase(name, g) for g in self.repositories)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_rps: float | None = DEFAULT_MAX_RPS
+    progress: bool = True
+
+
+def load_desired(policies: str | Path, scope: Scope) -> tuple[DesiredState, tuple[Registry, ...]]:
+    desired = load_policies(policies)
+    if scope.registry is None:
+        return desired, desired.registries
+    return desired, (desired.registry(scope.registry),)
+
+
+def nullplatform_client(registries: Sequence[Registry], scope: Scope) -> NullplatformClient | None:
+    """A client only when some registry in scope syncs a provider config and the key is there."""
+    wanted = scope.include_provider and any(r.nullplatform for r in registries)
+    if not wanted or not os.environ.get("NULLPLATFORM_API_KEY"):
+        return None
+    return NullplatformClient.from_env()
+
+
+def ecr_client(registry: Registry, tuning: Tuning) -> EcrClient:
+    return EcrClient(registry, concurrency=tuning.concurrency, max_rps=tuning.max_rps)
+
+
+def observe(registries: Sequence[Registry], scope: Scope, tuning: Tuning) -> list[LiveRegistry]:
+    nullplatform = nullplatform_client(registries, scope)
+    live: list[LiveRegistry] = []
+    for registry in registries:
+        progress: Progress | None = None
+
+        def on_progress(done: int, total: int, name: str = registry.name) -> None:
+            nonlocal progress
+            if progress is None:
+                progress = Progress(f"reading {name}", total, enabled=tuning.progress)
+            progress.advance(done - progress.done)
+
+        live.append(
+            observe_registry(
+                registry,
+                ecr=ecr_client(registry, tuning),
+                nullplatform=nullplatform,
+                repository_globs=scope.repositories,
+                on_progress=on_progress,
+                include_provider=scope.include_provider,
+            )
+        )
+    return live
+
+
+def make_plan(policies: str | Path, scope: Scope, tuning: Tuning) -> Plan:
+    desired, registries = load_desired(policies, scope)
+    if not registries:
+        raise ReconcilerError(f"no registries in {policies}")
+    return build_plan(desired, observe(registries, scope, tuning))
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()

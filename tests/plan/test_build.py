@@ -1,0 +1,175 @@
+"""desired x live -> Plan: actions, ownership, readable differences, guard, JSON round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reconciler.desired.model import DesiredState, NullplatformTarget, Override, PullAccess, Registry
+from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
+from reconciler.plan.build import build_plan, build_registry_plan
+from reconciler.plan.model import Action, Plan
+from reconciler.policy.render import policy_text, render_policy
+from reconciler.report.markdown import GITHUB_COMMENT_LIMIT, render_markdown
+from reconciler.report.text import render_text
+
+REGISTRY = Registry(
+    name="main",
+    account_id="123456789012",
+    region="us-east-1",
+    pull_access=PullAccess(accounts=("111122223333", "444455556666")),
+    nullplatform=NullplatformTarget(nrn="organization=1:account=2"),
+    exclude=("sandbox/*",),
+    overrides=(Override(("payments/*",), PullAccess(accounts=("777788889999",))),),
+)
+DESIRED_TEXT = policy_text(render_policy(REGISTRY.account_id, REGISTRY.pull_access))
+LAMBDA = {
+    "Sid": "LambdaECRImageRetrievalPolicy",
+    "Effect": "Allow",
+    "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+}
+
+
+def aws_style(text: str) -> str:
+    """Roughly what GetRepositoryPolicy hands back: re-serialized, lists of one collapsed."""
+    document = json.loads(text)
+    for statement in document["Statement"]:
+        for clauses in statement.get("Condition", {}).values():
+            for key, value in clauses.items():
+                if isinstance(value, list) and len(value) == 1:
+                    clauses[key] = value[0]
+    return json.dumps(document, indent=2, sort_keys=True, separators=(",", " : "))
+
+
+def plan_for(*policies: LivePolicy, provider: LiveProvider | None = None):
+    return build_registry_plan(REGISTRY, LiveRegistry("main", tuple(policies), provider))
+
+
+def test_in_sync_after_aws_reformatting_is_a_no_op() -> None:
+    plan = plan_for(LivePolicy("team/app", aws_style(DESIRED_TEXT)))
+    assert plan.changes == ()
+    assert plan.unchanged == ("team/app",)
+
+
+def test_no_policy_is_created_with_the_rendered_text() -> None:
+    plan = plan_for(LivePolicy("team/app", None))
+    (change,) = plan.changes
+    assert change.action == Action.CREATE
+    assert change.after == DESIRED_TEXT
+    assert change.difference.accounts_added == ("111122223333", "123456789012", "444455556666")
+
+
+def test_drift_is_an_update_with_a_readable_difference_and_foreign_statements_kept() -> None:
+    old = render_policy(REGISTRY.account_id, PullAccess(accounts=("111122223333", "999999999999")))
+    old["Statement"].insert(0, LAMBDA)
+    plan = plan_for(LivePolicy("team/app", aws_style(json.dumps(old))))
+    (change,) = plan.changes
+    assert change.action == Action.UPDATE
+    assert change.difference.accounts_added == ("444455556666",)
+    assert change.difference.accounts_removed == ("999999999999",)
+    assert "Lambda" not in change.difference.summary()
+    written = json.loads(change.after)
+    assert written["Statement"][0] == json.loads(aws_style(json.dumps(old)))["Statement"][0]
+
+
+def test_override_applies_to_matching_repositories() -> None:
+    plan = plan_for(LivePolicy("payments/api", DESIRED_TEXT))
+    (change,) = plan.changes
+    assert change.difference.accounts_removed == ("111122223333", "444455556666")
+    assert json.loads(change.after)["Statement"][0]["Condition"]["StringEquals"]["aws:PrincipalAccount"] == [
+        "123456789012",
+        "777788889999",
+    ]
+
+
+def test_excluded_repositories_are_never_planned() -> None:
+    plan = plan_for(LivePolicy("sandbox/x", None))
+    assert plan.changes == () and plan.unchanged == ()
+
+
+def test_read_errors_and_invalid_json_are_errors_not_writes() -> None:
+    plan = plan_for(
+        LivePolicy("a", None, error="AccessDeniedException: no"),
+        LivePolicy("b", "{not json"),
+    )
+    assert [(c.repository, c.action) for c in plan.changes] == [("a", Action.ERROR), ("b", Action.ERROR)]
+    assert all(c.after is None for c in plan.changes)
+
+
+def test_foreign_statement_granting_push_blocks_the_write() -> None:
+    push = {**LAMBDA, "Sid": "CiPush", "Action": ["ecr:PutImage"]}
+    plan = plan_for(LivePolicy("team/app", json.dumps({"Version": "2012-10-17", "Statement": [push]})))
+    (change,) = plan.changes
+    assert change.action == Action.ERROR
+    assert "ecr:putimage" in (change.error or "")
+
+
+def test_provider_config_is_planned_with_ownership() -> None:
+    old = render_policy(REGISTRY.account_id, PullAccess(accounts=("111122223333",)))
+    plan = plan_for(provider=LiveProvider("organization=1:account=2", "p1", json.dumps(old)))
+    assert plan.provider is not None
+    assert plan.provider.action == Action.UPDATE
+    assert plan.provider.difference.accounts_added == ("444455556666",)
+    in_sync = plan_for(provider=LiveProvider("organization=1:account=2", "p1", aws_style(DESIRED_TEXT)))
+    assert in_sync.provider is not None and in_sync.provider.action == Action.NOOP
+
+
+def test_adopting_an_older_sid_replaces_it() -> None:
+    registry = Registry(**{**REGISTRY.__dict__, "managed_sids": ("AllowPull*", "CrossAccountPull")})
+    old = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CrossAccountPull",
+                "Effect": "Allow",
+                "Principal": {"AWS": ["arn:aws:iam::111122223333:root"]},
+                "Action": ["ecr:BatchGetImage"],
+            }
+        ],
+    }
+    plan = build_registry_plan(registry, LiveRegistry("main", (LivePolicy("team/app", json.dumps(old)),)))
+    (change,) = plan.changes
+    assert "remove statement CrossAccountPull" in change.difference.other
+    assert [s["Sid"] for s in json.loads(change.after)["Statement"]] == ["AllowPull"]
+
+
+def test_plan_json_round_trips_and_versions() -> None:
+    desired = DesiredState((REGISTRY,))
+    plan = build_plan(
+        desired,
+        [LiveRegistry("main", (LivePolicy("a", None), LivePolicy("b", DESIRED_TEXT)), None)],
+    )
+    again = Plan.from_json(plan.to_json())
+    assert again == plan
+    assert plan.summary_line() == "Plan: 1 to create, 0 to update, 0 to delete; provider config: not managed"
+    with pytest.raises(Exception, match="version 99"):
+        Plan.from_json(plan.to_json().replace('"version": 1', '"version": 99'))
+
+
+def test_markdown_stays_under_the_comment_limit_for_10000_changed_repositories() -> None:
+    policies = tuple(LivePolicy(f"team-{i}/app", None) for i in range(5000)) + tuple(
+        LivePolicy(f"odd-{i}/app", "{bad json") for i in range(5000)
+    )
+    plan = build_plan(DesiredState((REGISTRY,)), [LiveRegistry("main", policies, None)])
+    body = render_markdown(plan, marker="<!-- m -->")
+    assert len(body) <= GITHUB_COMMENT_LIMIT
+    assert "5000 repositories" in body  # identical changes grouped
+    assert body.count("<details>") == body.count("</details>")
+    assert "Plan: 5000 to create" in render_text(plan)
+
+
+def test_markdown_truncates_distinct_changes_with_a_note() -> None:
+    policies = tuple(
+        LivePolicy(
+            f"team-{i}/app",
+            policy_text(render_policy(REGISTRY.account_id, PullAccess(accounts=(f"{100000000000 + i}",)))),
+        )
+        for i in range(10_000)
+    )
+    plan = build_plan(DesiredState((REGISTRY,)), [LiveRegistry("main", policies, None)])
+    body = render_markdown(plan)
+    assert len(body) <= GITHUB_COMMENT_LIMIT
+    assert "too long for one comment" in body
+    assert body.count("<details>") == body.count("</details>")
