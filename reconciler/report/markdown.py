@@ -8,7 +8,9 @@ too long, sections are cut with a note pointing to the full plan (job summary an
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
+from reconciler.apply.journal import WriteRecord
 from reconciler.plan.model import Action, Plan, RegistryPlan, RepositoryChange
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -110,3 +112,29 @@ def render_markdown(
         hint = full_plan_hint or "the full plan (`plan.json`) and the job summary"
         body += f"\n> ⚠️ This plan is too long for one comment; {truncated} section(s) were cut. See {hint}.\n"
     return body[:GITHUB_COMMENT_LIMIT]
+
+
+def render_report_markdown(records: Sequence[WriteRecord], *, title: str, marker: str = "") -> str:
+    """An apply report as a comment: counts per registry and result, then the failures and stale items."""
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for record in records:
+        counts[(record.registry, record.result)] += 1
+    lines = [marker] if marker else []
+    lines += [f"### {title}", "", "| Registry | Applied | Stale | Failed |", "|---|---:|---:|---:|"]
+    for registry in sorted({r.registry for r in records}):
+        lines.append(
+            f"| {_escape(registry)} | {counts[(registry, 'applied')]} | {counts[(registry, 'stale')]} | "
+            f"{counts[(registry, 'failed')]} |"
+        )
+    if not records:
+        lines.append("| (nothing written) | 0 | 0 | 0 |")
+    problems = [r for r in records if r.result in ("failed", "stale")]
+    if problems:
+        lines += ["", "<details>", f"<summary>{len(problems)} not applied</summary>", ""]
+        lines += [f"- **{r.result}** `{r.registry}/{r.name}`: {_escape(r.error or '')}" for r in problems]
+        lines += ["", "</details>"]
+    body = "\n".join(lines) + "\n"
+    if len(body) > GITHUB_COMMENT_LIMIT:
+        note = "\n… (cut; see the report artifact)\n\n</details>\n"
+        body = body[: GITHUB_COMMENT_LIMIT - len(note)].rsplit("\n", 1)[0] + note
+    return body

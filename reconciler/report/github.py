@@ -1,0 +1,149 @@
+"""The only GitHub client: the sticky pull-request comment, the job summary, annotations.
+
+Stdlib HTTP on purpose: three REST calls do not justify a dependency. The token is sent only as a header
+and never appears in an error message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import ReconcilerError
+
+DEFAULT_API_URL = "https://api.github.com"
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+_NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
+
+
+class GitHubError(ReconcilerError):
+    pass
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    body: str
+
+
+class GitHubClient:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        repository: str,
+        *,
+        timeout: float = 15,
+        max_attempts: int = 4,
+        backoff: float = 1.0,
+    ) -> None:
+        if not token:
+            raise GitHubError("GITHUB_TOKEN is not set")
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repository):
+            raise GitHubError(f"GITHUB_REPOSITORY {repository!r} is not owner/name")
+        self.api_url = api_url.rstrip("/")
+        self.repository = repository
+        self._token = token
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+
+    @classmethod
+    def from_env(cls) -> GitHubClient:
+        return cls(
+            os.environ.get("GITHUB_API_URL", DEFAULT_API_URL),
+            os.environ.get("GITHUB_TOKEN", ""),
+            os.environ.get("GITHUB_REPOSITORY", ""),
+        )
+
+    def _request(self, method: str, url: str, payload: Any = None) -> tuple[Any, str]:
+        data = json.dumps(payload).encode() if payload is not None else None
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "ecr-policy-reconciler",
+        }
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        path = urllib.parse.urlsplit(url).path
+        last = ""
+        for attempt in range(1, self.max_attempts + 1):
+            request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                    body = response.read()
+                    return (json.loads(body) if body else None), response.headers.get("Link", "")
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code}"
+                if exc.code not in _RETRY_STATUSES:
+                    raise GitHubError(f"GitHub {method} {path} failed: {last}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                last = type(exc).__name__
+            if attempt < self.max_attempts:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+        raise GitHubError(f"GitHub {method} {path} failed after {self.max_attempts} attempts: {last}")
+
+    def _url(self, path: str) -> str:
+        return f"{self.api_url}/repos/{self.repository}{path}"
+
+    def list_comments(self, number: int) -> list[Comment]:
+        comments: list[Comment] = []
+        url: str | None = self._url(f"/issues/{number}/comments?per_page=100")
+        while url:
+            page, link = self._request("GET", url)
+            comments += [Comment(int(c["id"]), str(c.get("body") or "")) for c in page or []]
+            match = _NEXT_LINK.search(link)
+            url = match.group(1) if match else None
+        return comments
+
+    def create_comment(self, number: int, body: str) -> int:
+        created, _ = self._request("POST", self._url(f"/issues/{number}/comments"), {"body": body})
+        return int(created["id"])
+
+    def update_comment(self, comment_id: int, body: str) -> None:
+        self._request("PATCH", self._url(f"/issues/comments/{comment_id}"), {"body": body})
+
+    def pull_requests_for_commit(self, sha: str) -> list[int]:
+        pulls, _ = self._request("GET", self._url(f"/commits/{sha}/pulls"))
+        return [int(p["number"]) for p in pulls or []]
+
+    def upsert_comment(self, number: int, body: str, marker: str) -> int:
+        """Edit our earlier comment (found by its hidden marker) or add one; returns its id."""
+        for comment in self.list_comments(number):
+            if marker in comment.body:
+                self.update_comment(comment.id, body)
+                return comment.id
+        return self.create_comment(number, body)
+
+
+def pull_request_number(event_path: str | None) -> int | None:
+    """The PR number of a pull_request event (None for other events)."""
+    if not event_path:
+        return None
+    try:
+        event = json.loads(Path(event_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GitHubError(f"cannot read GITHUB_EVENT_PATH {event_path}: {exc}") from exc
+    pull = event.get("pull_request") if isinstance(event, dict) else None
+    if isinstance(pull, dict) and isinstance(pull.get("number"), int):
+        return int(pull["number"])
+    return None
+
+
+def write_step_summary(markdown: str) -> bool:
+    """Append to the job summary when running in GitHub Actions; True when written."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return False
+    with open(path, "a", encoding="utf-8") as summary:
+        summary.write(markdown + "\n")
+    return True
