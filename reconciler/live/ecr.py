@@ -1,0 +1,342 @@
+"""The ECR side: list repositories, read, write and delete repository policies for ONE registry.
+
+Every ECR call goes through one boto3 client whose `before-send` hook paces it (one token bucket per
+action, shared by the worker threads) and counts it. `before-send` runs once per HTTP attempt, retries
+included, so the pacing and the counts cover exactly what ECR sees.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+from reconciler.desired.model import Registry
+from reconciler.errors import ReconcilerError
+from reconciler.live.ratelimit import PerActionLimiter
+from reconciler.live.state import LivePolicy
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr import ECRClient
+
+log = logging.getLogger(__name__)
+
+# AWS publishes no rate quota for DescribeRepositories, GetRepositoryPolicy or SetRepositoryPolicy: they are
+# control-plane calls throttled per account and region, and that budget is shared with every other client
+# in the account (CI pushes, scanners, consoles). 20 calls a second per action reads 1,000 repositories in
+# under a minute while leaving most of the account's headroom to others; 8 threads are enough to keep that
+# rate busy at typical ECR latencies (~50-150 ms) without piling up requests that only wait for tokens.
+DEFAULT_CONCURRENCY = 8
+DEFAULT_MAX_RPS = 20.0
+
+ROLE_SESSION_NAME = "ecr-policy-reconciler"
+# DescribeRepositories accepts at most 1000 per page (default 100): the largest page means fewest calls.
+LIST_PAGE_SIZE = 1000
+_PRINCIPAL_BACKOFF_CAP = 16.0
+_THROTTLING_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+}
+
+
+class EcrError(ReconcilerError):
+    """An ECR call failed. `code` is the AWS error code (or the botocore exception name)."""
+
+    def __init__(self, message: str, *, code: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+class EcrWriteError(EcrError):
+    """SetRepositoryPolicy or DeleteRepositoryPolicy failed; nothing can be assumed about the repository."""
+
+
+def _error_parts(exc: Exception, operation: str) -> tuple[str, str, bool]:
+    """(code, message, retryable) of a botocore failure, for messages a person can act on."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "Unknown")
+        message = str(error.get("Message") or "")
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        failed = getattr(exc, "operation_name", operation)
+        if failed and failed != operation:
+            # Names the failing call when it is not the ECR one, e.g. AssumeRole failing under it.
+            message = f"{message} (in {failed})"
+        return code, message, code in _THROTTLING_CODES or status >= 500
+    retryable = isinstance(exc, ConnectionError | HTTPClientError)
+    return type(exc).__name__, str(exc), retryable
+
+
+def _is_principal_not_found(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    return (
+        error.get("Code") == "InvalidParameterException"
+        and "principal not found" in str(error.get("Message", "")).lower()
+    )
+
+
+class _FixedProvider(CredentialProvider):
+    """Hands botocore one credentials object (our assumed-role credentials) instead of the default chain."""
+
+    METHOD = "ecr-policy-reconciler-assume-role"
+    CANONICAL_NAME = "custom-ecr-policy-reconciler"
+
+    def __init__(self, credentials: DeferredRefreshableCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return self._credentials
+
+
+def _assume_role_session(base: boto3.session.Session, role_arn: str, region: str) -> boto3.session.Session:
+    """A session whose credentials are the role's, refreshed by botocore before they expire.
+
+    The STS client uses the base session's credentials (the standard AWS environment: env vars, profile,
+    web identity in CI). Nothing is fetched until the first ECR call, and botocore's RefreshableCredentials
+    re-assumes the role ahead of expiry (and under a lock, so worker threads share one refresh), which
+    keeps runs longer than the role's session duration working.
+    """
+    sts = base.client("sts", region_name=region, config=Config(retries={"mode": "standard"}))
+
+    def fetch() -> dict[str, str]:
+        log.debug("assuming role %s", role_arn)
+        answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME)
+        credentials = answer["Credentials"]
+        return {
+            "access_key": credentials["AccessKeyId"],
+            "secret_key": credentials["SecretAccessKey"],
+            "token": credentials["SessionToken"],
+            "expiry_time": credentials["Expiration"].isoformat(),
+        }
+
+    credentials = DeferredRefreshableCredentials(refresh_using=fetch, method="assume-role")
+    core = botocore.session.Session()
+    core.set_config_variable("region", region)
+    core.register_component("credential_provider", CredentialResolver([_FixedProvider(credentials)]))
+    return boto3.session.Session(botocore_session=core, region_name=region)
+
+
+class EcrClient:
+    """ECR access for one registry (account + region), paced and counted. Safe to share between threads."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_rps: float | None = DEFAULT_MAX_RPS,
+        connect_timeout: float = 5,
+        read_timeout: float = 20,
+        max_attempts: int = 10,
+        session_factory: Callable[..., boto3.session.Session] | None = None,
+        endpoint_url: str | None = None,
+        principal_retries: int = 5,
+        principal_backoff: float = 1.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.registry = registry
+        self.concurrency = concurrency
+        self.principal_retries = max(0, principal_retries)
+        self.principal_backoff = principal_backoff
+        self._limiter = PerActionLimiter(max_rps)
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+
+        factory = session_factory or boto3.session.Session
+        session = factory(region_name=registry.region)
+        if registry.role_arn:
+            session = _assume_role_session(session, registry.role_arn, registry.region)
+        config = Config(
+            # Adaptive mode adds botocore's own client-side limiter, which only engages after throttling;
+            # our token bucket (below) is what keeps us from being throttled in the first place.
+            # total_max_attempts counts the first attempt; botocore's "max_attempts" key counts retries only.
+            retries={"mode": "adaptive", "total_max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=max(10, concurrency),
+            user_agent_extra="ecr-policy-reconciler",
+        )
+        # endpoint_url None lets boto3 apply the standard environment (AWS_ENDPOINT_URL[_ECR], config file).
+        self._client: ECRClient = session.client(
+            "ecr", region_name=registry.region, config=config, endpoint_url=endpoint_url
+        )
+        # before-send fires for every attempt, retries included; before-call fires once per API call.
+        self._client.meta.events.register("before-send.ecr.*", self._before_send)
+
+    def _before_send(self, event_name: str, **_: Any) -> None:
+        action = event_name.rsplit(".", 1)[-1]
+        self._limiter.acquire(action)
+        with self._lock:
+            self._calls[action] += 1
+        # Returning None lets the request go out; a value would be taken as the response.
+
+    @property
+    def endpoint_url(self) -> str:
+        return self._client.meta.endpoint_url
+
+    def calls(self) -> dict[str, int]:
+        """HTTP requests sent per ECR action by this client (retries included), for reports."""
+        with self._lock:
+            return dict(self._calls)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _where(self, repository: str | None = None) -> str:
+        place = f"registry {self.registry.name} ({self.registry.account_id}, {self.registry.region})"
+        return f"repository {repository} in {place}" if repository else place
+
+    def list_repositories(self) -> list[str]:
+        """Every repository name in the registry, following nextToken with the largest page size."""
+        names: list[str] = []
+        token: str | None = None
+        try:
+            while True:
+                if token:
+                    page = self._client.describe_repositories(
+                        registryId=self.registry.account_id, maxResults=LIST_PAGE_SIZE, nextToken=token
+                    )
+                else:
+                    page = self._client.describe_repositories(
+                        registryId=self.registry.account_id, maxResults=LIST_PAGE_SIZE
+                    )
+                names.extend(repo["repositoryName"] for repo in page.get("repositories", []))
+                token = page.get("nextToken")
+                if not token:
+                    break
+        except (ClientError, BotoCoreError) as exc:
+            code, message, retryable = _error_parts(exc, "DescribeRepositories")
+            raise EcrError(
+                f"DescribeRepositories failed for {self._where()}: {code}: {message}",
+                code=code,
+                retryable=retryable,
+            ) from exc
+        log.debug("listed %d repositories in %s", len(names), self._where())
+        return names
+
+    def read_policy(self, repository: str) -> LivePolicy:
+        """One repository's policy; no policy gives text None, any failure an `error` (never raises)."""
+        try:
+            answer = self._client.get_repository_policy(
+                registryId=self.registry.account_id, repositoryName=repository
+            )
+        except self._client.exceptions.RepositoryPolicyNotFoundException:
+            return LivePolicy(repository=repository, text=None)
+        except (ClientError, BotoCoreError) as exc:
+            code, message, _ = _error_parts(exc, "GetRepositoryPolicy")
+            log.debug("GetRepositoryPolicy failed for %s: %s", repository, code)
+            return LivePolicy(
+                repository=repository,
+                text=None,
+                error=f"GetRepositoryPolicy failed for {self._where(repository)}: {code}: {message}",
+            )
+        return LivePolicy(repository=repository, text=answer.get("policyText"))
+
+    def read_policies(
+        self, repositories: Iterable[str], on_done: Callable[[LivePolicy], None] | None = None
+    ) -> list[LivePolicy]:
+        """Read many policies with at most `concurrency` in flight; results in input order.
+
+        `on_done` is called in the calling thread as each read finishes (completion order), for progress.
+        """
+        names = list(repositories)
+        if self.concurrency == 1 or len(names) <= 1:
+            results = []
+            for name in names:
+                result = self.read_policy(name)
+                if on_done:
+                    on_done(result)
+                results.append(result)
+            return results
+        by_index: dict[int, LivePolicy] = {}
+        with ThreadPoolExecutor(
+            max_workers=min(self.concurrency, len(names)), thread_name_prefix="ecr-read"
+        ) as pool:
+            futures = {pool.submit(self.read_policy, name): index for index, name in enumerate(names)}
+            for future in as_completed(futures):
+                result = future.result()  # read_policy never raises for API failures
+                by_index[futures[future]] = result
+                if on_done:
+                    on_done(result)
+        return [by_index[index] for index in range(len(names))]
+
+    def set_policy(self, repository: str, text: str) -> str:
+        """Write a policy (never with `force`); returns the policy text as ECR answered it.
+
+        ECR checks that every principal exists; a role or account created moments ago can fail with
+        "Principal not found" until IAM propagates it, so that one error is retried with backoff.
+        """
+        attempt = 0
+        while True:
+            try:
+                answer = self._client.set_repository_policy(
+                    registryId=self.registry.account_id, repositoryName=repository, policyText=text
+                )
+            except ClientError as exc:
+                code, message, retryable = _error_parts(exc, "SetRepositoryPolicy")
+                if _is_principal_not_found(exc):
+                    if attempt < self.principal_retries:
+                        delay = min(_PRINCIPAL_BACKOFF_CAP, self.principal_backoff * 2**attempt)
+                        log.info(
+                            "%s: principal not found (IAM propagation?); retrying in %.2fs",
+                            self._where(repository),
+                            delay,
+                        )
+                        attempt += 1
+                        time.sleep(delay)
+                        continue
+                    raise EcrWriteError(
+                        f"SetRepositoryPolicy failed for {self._where(repository)}: {code}: {message} "
+                        f"(still failing after {attempt + 1} attempts: a principal does not exist or IAM "
+                        "has not propagated it yet)",
+                        code=code,
+                        retryable=True,
+                    ) from exc
+                raise EcrWriteError(
+                    f"SetRepositoryPolicy failed for {self._where(repository)}: {code}: {message}",
+                    code=code,
+                    retryable=retryable,
+                ) from exc
+            except BotoCoreError as exc:
+                code, message, retryable = _error_parts(exc, "SetRepositoryPolicy")
+                raise EcrWriteError(
+                    f"SetRepositoryPolicy failed for {self._where(repository)}: {code}: {message}",
+                    code=code,
+                    retryable=retryable,
+                ) from exc
+            log.debug("set the policy of %s", self._where(repository))
+            return answer.get("policyText") or text
+
+    def delete_policy(self, repository: str) -> None:
+        """Remove a repository's policy; a policy that is already gone counts as success."""
+        try:
+            self._client.delete_repository_policy(
+                registryId=self.registry.account_id, repositoryName=repository
+            )
+        except self._client.exceptions.RepositoryPolicyNotFoundException:
+            log.debug("%s has no policy to delete", self._where(repository))
+        except (ClientError, BotoCoreError) as exc:
+            code, message, retryable = _error_parts(exc, "DeleteRepositoryPolicy")
+            raise EcrWriteError(
+                f"DeleteRepositoryPolicy failed for {self._where(repository)}: {code}: {message}",
+                code=code,
+                retryable=retryable,
+            ) from exc
