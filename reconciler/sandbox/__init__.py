@@ -1,0 +1,191 @@
+"""Local doubles of the services the reconciler talks to, for the demo, the tests and the benchmarks.
+
+- `reconciler.sandbox.ecr.EcrEmulator`: moto's ECR (and STS) behind a middleware that adds what real ECR
+  does and moto doesn't: pagination, throttling, latency, policy read-back rewriting, validation, faults.
+- `reconciler.sandbox.nullplatform.NullplatformApi`: the provider endpoints of the nullplatform API.
+- `reconciler.sandbox.github.GithubApi`: pull-request (issue) comments of the GitHub REST API.
+- `reconciler.sandbox.seed`: fills the ECR emulator with repositories in mixed states.
+- `reconciler.sandbox.command`: `reconciler sandbox`, all of the above on 127.0.0.1 until Ctrl-C.
+
+Every double is a WSGI app served by werkzeug's threaded server in a daemon thread of the current process
+(so tests can reach into its state directly) on 127.0.0.1 and a free port. This module holds the pieces
+they share; it imports nothing heavy, so importing one double doesn't pay for moto.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+    from werkzeug.wrappers import Response
+
+LOCALHOST = "127.0.0.1"
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """werkzeug logs every request to stderr; a benchmark making 30,000 calls must not."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class BackgroundServer:
+    """A threaded werkzeug server for `app` in a daemon thread (one thread per connection, so slow
+    requests overlap like they do against a real service)."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        host: str = LOCALHOST,
+        port: int = 0,
+        request_handler: type[WSGIRequestHandler] = QuietRequestHandler,
+        name: str = "sandbox",
+    ) -> None:
+        self._app = app
+        self._host = host
+        self._requested_port = port
+        self._request_handler = request_handler
+        self._name = name
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{self._name} server is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    def start(self) -> None:
+        if self._server is not None:
+            return
+        # make_server binds in this thread, so a taken port fails here and not silently in the thread.
+        server = make_server(
+            self._host, self._requested_port, self._app, threaded=True, request_handler=self._request_handler
+        )
+        thread = threading.Thread(target=server.serve_forever, name=f"{self._name}-server", daemon=True)
+        thread.start()
+        self._server, self._thread = server, thread
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+
+@dataclass
+class FaultPlan:
+    """Scripted HTTP failures for the REST doubles: `count` answers with `status` (then normal again), or
+    every answer when `count` is None. `retry_after` adds a Retry-After header (seconds), as for 429s."""
+
+    status: int
+    count: int | None = 1
+    retry_after: float | None = None
+    routes: frozenset[str] | None = None  # route keys like "PATCH /provider/{id}"; None: every route
+
+    def applies_to(self, route: str) -> bool:
+        return self.routes is None or route in self.routes
+
+
+class FaultInjector:
+    """Shared fault logic of the REST doubles: scripted failures (FIFO) and a seeded random error rate."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._plans: list[FaultPlan] = []
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self.error_rate = 0.0
+        self.error_status = 500
+
+    def add(self, plan: FaultPlan) -> None:
+        with self._lock:
+            self._plans.append(plan)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._plans.clear()
+            self._rng = random.Random(self._seed)
+            self.error_rate = 0.0
+            self.error_status = 500
+
+    def next_fault(self, route: str) -> FaultPlan | None:
+        """The failure to answer this request with, if any (consuming one use of a counted plan)."""
+        with self._lock:
+            for plan in self._plans:
+                if not plan.applies_to(route):
+                    continue
+                if plan.count is not None:
+                    plan.count -= 1
+                    if plan.count <= 0:
+                        self._plans.remove(plan)
+                return plan
+            if self.error_rate > 0 and self._rng.random() < self.error_rate:
+                return FaultPlan(status=self.error_status, count=None)
+        return None
+
+
+class RouteCounters:
+    """Thread-safe request and error counts keyed by route ("GET /provider/{id}")."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: dict[str, int] = {}
+        self._errors: dict[str, int] = {}
+        self._statuses: dict[str, int] = {}
+
+    def record(self, route: str, status: int) -> None:
+        with self._lock:
+            self._requests[route] = self._requests.get(route, 0) + 1
+            self._statuses[str(status)] = self._statuses.get(str(status), 0) + 1
+            if status >= 400:
+                self._errors[route] = self._errors.get(route, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": dict(self._requests),
+                "errors": dict(self._errors),
+                "statuses": dict(self._statuses),
+                "total_requests": sum(self._requests.values()),
+                "total_errors": sum(self._errors.values()),
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._errors.clear()
+            self._statuses.clear()
+
+
+def json_response(payload: Any, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    from werkzeug.wrappers import Response
+
+    response = Response(json.dumps(payload), status=status, mimetype="application/json")
+    for name, value in headers:
+        response.headers[name] = value
+    return response
+
+
+Handler = Callable[..., "Response"]
