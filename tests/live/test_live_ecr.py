@@ -1,0 +1,223 @@
+"""EcrClient against the ECR emulator (`aws_env`, tests/conftest.py): call counts come from the emulator's
+own counters, not from the client under test."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from reconciler.desired.model import PullAccess, Registry
+from reconciler.live.ecr import EcrClient, EcrError, EcrWriteError
+from reconciler.sandbox.ecr import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulator
+
+OTHER_ACCOUNT = "210987654321"
+
+
+def policy(*accounts: str, sid: str = "AllowPull") -> str:
+    principal: Any = {"AWS": list(accounts)} if accounts else "*"
+    statement = {"Sid": sid, "Effect": "Allow", "Principal": principal, "Action": ["ecr:BatchGetImage"]}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def registry(**changes: Any) -> Registry:
+    values: dict[str, Any] = {
+        "name": "main",
+        "account_id": DEFAULT_ACCOUNT_ID,
+        "region": DEFAULT_REGION,
+        "pull_access": PullAccess(accounts=("111122223333",)),
+    }
+    values.update(changes)
+    return Registry(**values)
+
+
+def requests(emulator: EcrEmulator) -> dict[str, int]:
+    return dict(emulator.stats()["requests"])
+
+
+def test_endpoint_comes_from_the_standard_aws_environment(aws_env: EcrEmulator) -> None:
+    client = EcrClient(registry())
+    assert client.endpoint_url == aws_env.url  # AWS_ENDPOINT_URL, not passed explicitly
+
+
+def test_listing_follows_pages_of_1000(aws_env: EcrEmulator) -> None:
+    names = [f"team-{i // 100:02d}/app-{i:04d}" for i in range(2345)]
+    for name in names:
+        aws_env.create_repository(name)
+    client = EcrClient(registry())
+    assert client.list_repositories() == names
+    assert requests(aws_env) == {"DescribeRepositories": 3}
+    assert client.calls() == {"DescribeRepositories": 3}
+
+
+def test_reading_n_repositories_makes_exactly_n_calls(aws_env: EcrEmulator) -> None:
+    names = [f"app-{i:03d}" for i in range(40)]
+    for index, name in enumerate(names):
+        aws_env.create_repository(name, policy_text=policy(sid=f"S{index}") if index % 2 else None)
+    done: list[str] = []
+    client = EcrClient(registry(), max_rps=None)
+    results = client.read_policies(names, on_done=lambda p: done.append(p.repository))
+    assert [r.repository for r in results] == names  # input order, whatever the completion order
+    assert sorted(done) == names
+    assert all(r.error is None for r in results)
+    assert [r.text is None for r in results] == [i % 2 == 0 for i in range(40)]
+    assert json.loads(results[1].text or "")["Statement"][0]["Sid"] == "S1"
+    assert requests(aws_env) == {"GetRepositoryPolicy": 40}
+    assert client.calls() == {"GetRepositoryPolicy": 40}
+    assert aws_env.stats()["max_in_flight"] <= 8
+
+
+def test_access_denied_on_one_repository_spares_the_others(aws_env: EcrEmulator) -> None:
+    for name in ("aa", "bb", "cc"):
+        aws_env.create_repository(name, policy_text=policy())
+    aws_env.configure(access_denied={"bb"})
+    a, b, c = EcrClient(registry()).read_policies(["aa", "bb", "cc"])
+    assert a.text and c.text and a.error is None and c.error is None
+    assert b.text is None
+    assert b.error is not None
+    assert "AccessDeniedException" in b.error and "repository bb in registry main" in b.error
+    assert requests(aws_env) == {"GetRepositoryPolicy": 3}  # AccessDenied is not retried
+
+
+def test_missing_repository_is_an_error_not_an_empty_policy(aws_env: EcrEmulator) -> None:
+    result = EcrClient(registry()).read_policy("gone")
+    assert result.text is None
+    assert result.error is not None and "RepositoryNotFoundException" in result.error
+
+
+def test_pacing_at_the_service_limit_avoids_throttling(aws_env: EcrEmulator) -> None:
+    names = [f"app-{i:02d}" for i in range(25)]
+    for name in names:
+        aws_env.create_repository(name)
+    # A server bucket of 2 tokens: 8 unpaced threads would drain it at once; one token of slack absorbs
+    # the few milliseconds of scheduling jitter between the client's evenly spaced sends.
+    aws_env.configure(tps={"GetRepositoryPolicy": 10.0}, burst={"GetRepositoryPolicy": 2.0})
+    client = EcrClient(registry(), max_rps=10.0, concurrency=8)
+    results = client.read_policies(names)
+    assert all(r.error is None for r in results)
+    stats = aws_env.stats()
+    assert stats["total_throttled"] == 0
+    assert stats["requests"] == {"GetRepositoryPolicy": 25}
+
+
+def test_server_errors_are_retried(aws_env: EcrEmulator) -> None:
+    names = [f"app-{i:02d}" for i in range(30)]
+    for name in names:
+        aws_env.create_repository(name, policy_text=policy())
+    aws_env.configure(error_rate={"GetRepositoryPolicy": 0.3}, seed=7)
+    client = EcrClient(registry(), max_rps=None)
+    results = client.read_policies(names)
+    assert all(r.error is None and r.text for r in results)
+    stats = aws_env.stats()
+    injected = stats["injected"]["server_error"]
+    assert injected > 0
+    assert stats["requests"] == {"GetRepositoryPolicy": 30 + injected}
+    assert client.calls() == stats["requests"]  # before-send sees every attempt, retries included
+
+
+def test_a_hanging_endpoint_fails_within_the_timeout_bound(aws_env: EcrEmulator) -> None:
+    aws_env.create_repository("slow")
+    aws_env.configure(hang_actions={"GetRepositoryPolicy"}, hang_seconds=30)
+    client = EcrClient(registry(), read_timeout=0.3, max_attempts=2)
+    started = time.monotonic()
+    try:
+        result = client.read_policy("slow")
+    finally:
+        aws_env.reset_knobs()  # release the hung server threads
+    elapsed = time.monotonic() - started
+    assert result.error is not None and "ReadTimeoutError" in result.error
+    # Two attempts of 0.3 s plus botocore's backoff between them (at most 1 s on the first retry).
+    assert elapsed < 2.5
+    assert client.calls() == {"GetRepositoryPolicy": 2}
+
+
+def test_listing_failure_raises_a_clear_error(aws_env: EcrEmulator) -> None:
+    client = EcrClient(registry(), endpoint_url="http://127.0.0.1:9", max_attempts=1, connect_timeout=0.5)
+    with pytest.raises(EcrError) as raised:
+        client.list_repositories()
+    assert "DescribeRepositories failed for registry main (123456789012, us-east-1)" in str(raised.value)
+    assert raised.value.code == "EndpointConnectionError"
+    assert raised.value.retryable
+
+
+def test_set_policy_never_sends_force_and_returns_the_answered_text(aws_env: EcrEmulator) -> None:
+    aws_env.create_repository("app")
+    bodies: list[dict[str, Any]] = []
+
+    def session_factory(**kwargs: Any) -> boto3.session.Session:
+        session = boto3.session.Session(**kwargs)
+        capture = lambda request, **_: bodies.append(json.loads(request.body))  # noqa: E731
+        session.events.register("before-send.ecr.SetRepositoryPolicy", capture)
+        return session
+
+    client = EcrClient(registry(), session_factory=session_factory)
+    text = policy("111122223333")
+    answered = client.set_policy("app", text)
+    assert bodies and all("force" not in body for body in bodies)
+    assert bodies[0]["registryId"] == DEFAULT_ACCOUNT_ID
+    assert aws_env.stored_policy("app") == text
+    # The emulator reformats like real ECR: the caller gets ECR's text, not its own.
+    assert answered != text
+    assert json.loads(answered)["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    assert requests(aws_env) == {"SetRepositoryPolicy": 1}
+
+
+def test_principal_not_found_is_retried_until_iam_catches_up(aws_env: EcrEmulator) -> None:
+    aws_env.create_repository("app")
+    aws_env.configure(eventual_consistency_failures={"111122223333": 2})
+    client = EcrClient(registry(), principal_backoff=0.01)
+    client.set_policy("app", policy("111122223333"))
+    assert requests(aws_env) == {"SetRepositoryPolicy": 3}
+    assert aws_env.stored_policy("app") == policy("111122223333")
+
+
+def test_principal_not_found_gives_up_after_the_configured_retries(aws_env: EcrEmulator) -> None:
+    aws_env.create_repository("app")
+    aws_env.configure(known_accounts={DEFAULT_ACCOUNT_ID})
+    client = EcrClient(registry(), principal_retries=2, principal_backoff=0.01)
+    with pytest.raises(EcrWriteError) as raised:
+        client.set_policy("app", policy("111122223333"))
+    assert raised.value.code == "InvalidParameterException"
+    assert raised.value.retryable
+    assert "repository app in registry main" in str(raised.value) and "3 attempts" in str(raised.value)
+    assert requests(aws_env) == {"SetRepositoryPolicy": 3}
+    assert aws_env.stored_policy("app") is None
+
+
+def test_other_write_errors_are_not_retried(aws_env: EcrEmulator) -> None:
+    aws_env.create_repository("app")
+    too_big = policy(sid="S" * 11_000)
+    client = EcrClient(registry(), principal_backoff=0.01)
+    with pytest.raises(EcrWriteError) as raised:
+        client.set_policy("app", too_big)
+    assert raised.value.code == "InvalidParameterException" and not raised.value.retryable
+    with pytest.raises(EcrWriteError) as missing:
+        client.set_policy("nope", policy())
+    assert missing.value.code == "RepositoryNotFoundException"
+    assert requests(aws_env) == {"SetRepositoryPolicy": 2}
+
+
+def test_delete_policy_treats_an_absent_policy_as_done(aws_env: EcrEmulator) -> None:
+    aws_env.create_repository("app", policy_text=policy())
+    client = EcrClient(registry())
+    client.delete_policy("app")
+    client.delete_policy("app")
+    assert aws_env.stored_policy("app") is None
+    with pytest.raises(EcrWriteError) as raised:
+        client.delete_policy("nope")
+    assert raised.value.code == "RepositoryNotFoundException"
+    assert requests(aws_env) == {"DeleteRepositoryPolicy": 3}
+
+
+def test_role_arn_is_assumed_once_and_reaches_the_roles_account(aws_env: EcrEmulator) -> None:
+    aws_env.create_repository("mine")  # the default account: must not show up
+    aws_env.create_repository("theirs", account_id=OTHER_ACCOUNT, policy_text=policy())
+    other = registry(account_id=OTHER_ACCOUNT, role_arn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/reconciler")
+    client = EcrClient(other)
+    assert client.list_repositories() == ["theirs"]
+    assert client.read_policies(["theirs"])[0].text
+    assert requests(aws_env) == {"DescribeRepositories": 1, "GetRepositoryPolicy": 1}
+    assert aws_env.stats()["other_requests"] == 1  # one STS AssumeRole for the whole run
