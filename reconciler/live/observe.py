@@ -1,0 +1,80 @@
+"""Read the live state of one registry: its managed repositories' policies and its provider config."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from fnmatch import fnmatchcase
+
+from reconciler.desired.model import Registry
+from reconciler.errors import ReconcilerError
+from reconciler.live.ecr import EcrClient
+from reconciler.live.nullplatform import NullplatformClient
+from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
+
+log = logging.getLogger(__name__)
+
+MISSING_KEY = "nullplatform is configured for this registry but NULLPLATFORM_API_KEY is not set"
+
+
+def observe_provider(registry: Registry, nullplatform: NullplatformClient | None) -> LiveProvider | None:
+    """The provider config's policy, or None when the registry syncs none. Failures become `error`."""
+    target = registry.nullplatform
+    if target is None:
+        return None
+    if nullplatform is None:
+        return LiveProvider(nrn=target.nrn, provider_id=target.provider_id, policy=None, error=MISSING_KEY)
+    provider_id = target.provider_id
+    try:
+        provider_id = nullplatform.find_provider_id(target)
+        policy = nullplatform.read_policy(provider_id)
+    except ReconcilerError as exc:
+        return LiveProvider(nrn=target.nrn, provider_id=provider_id, policy=None, error=str(exc))
+    return LiveProvider(nrn=target.nrn, provider_id=provider_id, policy=policy)
+
+
+def observe_registry(
+    registry: Registry,
+    *,
+    ecr: EcrClient,
+    nullplatform: NullplatformClient | None,
+    repository_globs: Sequence[str] = (),
+    on_progress: Callable[[int, int], None] | None = None,
+    include_provider: bool = True,
+) -> LiveRegistry:
+    """List the registry, then read the policies of the repositories in scope and only those.
+
+    In scope: selected by the registry (include/exclude) and, when `repository_globs` is given, matching
+    one of them. Repositories out of scope are never read: their policies are not ours to look at, and
+    every read costs a call against the account's shared ECR budget.
+    """
+    provider = observe_provider(registry, nullplatform) if include_provider else None
+    try:
+        names = ecr.list_repositories()
+    except ReconcilerError as exc:
+        return LiveRegistry(name=registry.name, provider=provider, error=str(exc), stats=ecr.calls())
+    in_scope = [
+        name
+        for name in names
+        if registry.selects(name)
+        and (not repository_globs or any(fnmatchcase(name, glob) for glob in repository_globs))
+    ]
+    log.info("%s: %d repositories, %d in scope", registry.name, len(names), len(in_scope))
+
+    total = len(in_scope)
+    done = 0
+    lock = threading.Lock()
+
+    def advance(_: LivePolicy) -> None:
+        nonlocal done
+        with lock:
+            done += 1
+            count = done
+        if on_progress is not None:
+            on_progress(count, total)
+
+    if on_progress is not None:
+        on_progress(0, total)
+    policies = ecr.read_policies(in_scope, on_done=advance)
+    return LiveRegistry(name=registry.name, policies=tuple(policies), provider=provider, stats=ecr.calls())
