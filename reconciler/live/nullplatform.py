@@ -7,6 +7,7 @@ messages carry the method, the path and the status, and at most the API's own sh
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import logging
@@ -30,6 +31,15 @@ _RETRY_AFTER_CAP = 30.0  # a server asking for longer than this is better report
 _BACKOFF_CAP = 10.0
 _MESSAGE_CAP = 200
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+_ERROR_BODY_CAP = 65_536
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are refused (answered as the 3xx error): urllib would resend the Authorization header to
+    wherever the Location points, including another host or plain http."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 class _Retry(Exception):
@@ -106,6 +116,7 @@ class NullplatformClient:
         self.__token: str | None = None
         self._token_lock = threading.Lock()
         self._calls = 0
+        self._opener = urllib.request.build_opener(_NoRedirect)
         self._calls_lock = threading.Lock()
 
     @classmethod
@@ -134,7 +145,7 @@ class NullplatformClient:
             request.add_header("Authorization", f"Bearer {token}")
         with self._calls_lock:
             self._calls += 1
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (scheme checked)
+        with self._opener.open(request, timeout=self.timeout) as response:
             raw = response.read()
             status = int(response.status)
         log.debug("nullplatform %s %s -> %d", method, path, status)
@@ -150,7 +161,7 @@ class NullplatformClient:
     def _api_message(self, error: urllib.error.HTTPError) -> str:
         """The API's own short error message from a JSON error body, scrubbed of our secrets."""
         try:
-            payload = json.loads(error.read() or b"null")
+            payload = json.loads(error.read(_ERROR_BODY_CAP) or b"null")
         except (ValueError, OSError):
             return ""
         message = payload.get("message") if isinstance(payload, dict) else None
@@ -199,7 +210,7 @@ class NullplatformClient:
             if isinstance(reason, TimeoutError):
                 raise _Retry(f"timed out after {self.timeout}s") from None
             raise _Retry(f"connection failed: {type(reason).__name__}") from None
-        except (ConnectionError, OSError) as error:  # resets mid-response, http.client errors
+        except (OSError, http.client.HTTPException) as error:  # resets, truncated answers
             raise _Retry(f"connection failed: {type(error).__name__}") from None
 
     def _retry_after(self, value: str | None) -> float | None:

@@ -3,6 +3,7 @@ own counters, not from the client under test."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from typing import Any
@@ -11,7 +12,7 @@ import boto3
 import pytest
 
 from reconciler.desired.model import PullAccess, Registry
-from reconciler.live.ecr import EcrClient, EcrError, EcrWriteError
+from reconciler.live.ecr import EcrClient, EcrError, EcrWriteError, _assume_role_session
 from reconciler.sandbox.ecr import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulator
 
 OTHER_ACCOUNT = "210987654321"
@@ -221,3 +222,49 @@ def test_role_arn_is_assumed_once_and_reaches_the_roles_account(aws_env: EcrEmul
     assert client.read_policies(["theirs"])[0].text
     assert requests(aws_env) == {"DescribeRepositories": 1, "GetRepositoryPolicy": 1}
     assert aws_env.stats()["other_requests"] == 1  # one STS AssumeRole for the whole run
+
+
+class FakeSts:
+    """Hands out credentials expiring `lifetime` from now, counting AssumeRole calls."""
+
+    def __init__(self, lifetime: datetime.timedelta) -> None:
+        self.lifetime = lifetime
+        self.calls: list[dict[str, Any]] = []
+
+    def assume_role(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        n = len(self.calls)
+        expiration = datetime.datetime.now(datetime.UTC) + self.lifetime
+        return {
+            "Credentials": {
+                "AccessKeyId": f"ASIA{n}",
+                "SecretAccessKey": f"secret-{n}",
+                "SessionToken": f"token-{n}",
+                "Expiration": expiration,
+            }
+        }
+
+
+class FakeBaseSession:
+    def __init__(self, sts: FakeSts) -> None:
+        self.sts = sts
+
+    def client(self, service: str, **_: Any) -> FakeSts:
+        assert service == "sts"
+        return self.sts
+
+
+@pytest.mark.parametrize(("minutes", "assumed"), [(60, 1), (5, 3)])
+def test_assumed_role_credentials_are_refreshed_before_they_expire(minutes: int, assumed: int) -> None:
+    sts = FakeSts(datetime.timedelta(minutes=minutes))
+    session = _assume_role_session(FakeBaseSession(sts), "arn:aws:iam::210987654321:role/r", "eu-west-1")  # type: ignore[arg-type]
+    credentials = session.get_credentials()
+    assert credentials is not None
+    assert sts.calls == []  # nothing is assumed until credentials are first needed
+    keys = {credentials.get_frozen_credentials().access_key for _ in range(3)}
+    # A fresh hour is reused; credentials within botocore's 10-minute mandatory window are re-assumed.
+    assert len(sts.calls) == assumed and len(keys) == assumed
+    assert sts.calls[0] == {
+        "RoleArn": "arn:aws:iam::210987654321:role/r",
+        "RoleSessionName": "ecr-policy-reconciler",
+    }
