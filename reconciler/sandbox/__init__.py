@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
-    from werkzeug.wrappers import Response
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from werkzeug.wrappers import Request, Response
 
 LOCALHOST = "127.0.0.1"
+_PLACEHOLDER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")  # werkzeug's <int:id> in a rule
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -188,4 +191,105 @@ def json_response(payload: Any, status: int = 200, headers: Iterable[tuple[str, 
     return response
 
 
-Handler = Callable[..., "Response"]
+class RestService:
+    """Base of the REST doubles: routing, latency, scripted faults and per-route counters.
+
+    Subclasses list their routes in `routes()` as (rule, method, handler); a route's key in the counters
+    and fault plans is "METHOD rule" with werkzeug's `<name>` placeholders written `{name}`.
+    """
+
+    service_name = "rest"
+
+    def __init__(self, *, host: str = LOCALHOST, port: int = 0, seed: int = 0) -> None:
+        from werkzeug.routing import Map, Rule
+
+        self.counters = RouteCounters()
+        self.faults = FaultInjector(seed)
+        self.latency_ms = 0.0
+        self._handlers: dict[str, Callable[..., Response]] = {}
+        rules = []
+        for rule, method, handler in self.routes():
+            key = method + " " + _PLACEHOLDER.sub(r"{\1}", rule)
+            self._handlers[key] = handler
+            rules.append(Rule(rule, endpoint=key, methods=[method]))
+        self._url_map = Map(rules, strict_slashes=False)
+        self._server = BackgroundServer(self._wsgi, host=host, port=port, name=self.service_name)
+
+    def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
+        raise NotImplementedError
+
+    def error(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
+        """The service's error body; subclasses shape it like the real API."""
+        return json_response({"message": message}, status, headers)
+
+    # -- lifecycle --
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    # -- faults and counters --
+
+    def fail_next(
+        self,
+        status: int,
+        count: int | None = 1,
+        *,
+        retry_after: float | None = None,
+        routes: Iterable[str] | None = None,
+    ) -> None:
+        """Answer the next `count` requests (None: all, until reset) to `routes` (route keys such as
+        "PATCH /provider/{id}"; None: any) with `status`, and a Retry-After header when given."""
+        self.faults.add(FaultPlan(status, count, retry_after, None if routes is None else frozenset(routes)))
+
+    def stats(self) -> dict[str, Any]:
+        """Counters by route key: requests, errors (status >= 400), answers by status, totals."""
+        return self.counters.snapshot()
+
+    def reset_stats(self) -> None:
+        self.counters.reset()
+
+    # -- WSGI --
+
+    def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        from werkzeug.exceptions import MethodNotAllowed, NotFound
+        from werkzeug.wrappers import Request
+
+        request = Request(environ)
+        adapter = self._url_map.bind_to_environ(environ)
+        try:
+            key, arguments = adapter.match()
+        except MethodNotAllowed:
+            key, response = "other", self.error(405, "Method Not Allowed")
+        except NotFound:
+            key, response = "other", self.error(404, "Not Found")
+        else:
+            response = self._dispatch(str(key), request, arguments)
+        self.counters.record(str(key), response.status_code)
+        return response(environ, start_response)
+
+    def _dispatch(self, key: str, request: Request, arguments: Mapping[str, Any]) -> Response:
+        if self.latency_ms > 0:
+            time.sleep(self.latency_ms / 1000.0)
+        fault = self.faults.next_fault(key)
+        if fault is not None:
+            headers = [] if fault.retry_after is None else [("Retry-After", f"{fault.retry_after:g}")]
+            return self.error(fault.status, f"sandbox: injected HTTP {fault.status}", headers)
+        return self._handlers[key](request, **arguments)

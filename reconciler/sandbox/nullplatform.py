@@ -1,0 +1,341 @@
+"""A double of the nullplatform API endpoints the reconciler uses (see ../../shared/reference.md):
+
+- `POST /token` with `{"apikey": ...}` (or `{"refresh_token": ...}`) -> `{"access_token", "refresh_token",
+  "token_expires_at"}`; 401 for an unknown key. Every other call needs `Authorization: Bearer <token>`
+  and answers 401 when it is missing, unknown or expired.
+- `GET /provider?nrn=...&specification_slug=ecr&limit=&offset=` -> `{"results": [...], "paging": {...}}`.
+- `GET /provider/{id}` (`?no_merge=true`: the provider's own attributes; without it, attributes deep-merged
+  from providers of the same specification at parent NRNs, as the real API does).
+- `PATCH /provider/{id}` with `{"attributes": {...}}`. Whether the real API deep-merges or replaces
+  `attributes` is not documented, so the mode is a knob (`merge_mode`: "deep", the default, or "replace"),
+  and so is the success status (`patch_status`: 200 with the record, or 204 with no body).
+
+Provider attributes are checked against the ECR specification's keys (it forbids unknown keys):
+`ci` {region, access_key, secret_key}, `setup` {region, role_arn, naming_rule, policy (a JSON string)},
+`read` {region, role_arn}.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reconciler.sandbox import LOCALHOST, RestService, json_response
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request, Response
+
+DEFAULT_API_KEY = "sandbox-api-key"
+ECR_SLUG = "ecr"
+ECR_ATTRIBUTE_KEYS: dict[str, frozenset[str]] = {
+    "ci": frozenset({"region", "access_key", "secret_key"}),
+    "setup": frozenset({"region", "role_arn", "naming_rule", "policy"}),
+    "read": frozenset({"region", "role_arn"}),
+}
+_SPEC_NAMESPACE = uuid.UUID("5b0c5a8e-6a43-4b8e-9a57-6f1f1c1e0ecf")
+
+
+@dataclass
+class NullplatformConfig:
+    """Knobs of the nullplatform double."""
+
+    token_ttl_seconds: float = 3600.0
+    merge_mode: str = "deep"  # how PATCH combines attributes: "deep" or "replace"
+    patch_status: int = 200  # 200 (answers with the record) or 204 (no body)
+    default_limit: int = 30
+    max_limit: int = 200
+    validate_attributes: bool = True  # refuse keys the ECR specification doesn't know
+    latency_ms: float = 0.0
+    error_rate: float = 0.0  # fraction of requests answered with `error_status` (seeded RNG)
+    error_status: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.merge_mode not in ("deep", "replace"):
+            raise ValueError("merge_mode must be 'deep' or 'replace'")
+        if self.patch_status not in (200, 204):
+            raise ValueError("patch_status must be 200 or 204")
+
+
+def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`patch` over `base`: objects merge key by key, anything else (lists included) replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _parent_nrns(nrn: str) -> list[str]:
+    """'organization=1:account=2:namespace=3' -> its ancestors, outermost first."""
+    parts = nrn.split(":")
+    return [":".join(parts[:n]) for n in range(1, len(parts))]
+
+
+def specification_id(slug: str) -> str:
+    return str(uuid.uuid5(_SPEC_NAMESPACE, slug))
+
+
+class NullplatformApi(RestService):
+    """The nullplatform API double; a context manager. Route keys for counters and `fail_next`:
+    "POST /token", "GET /provider", "GET /provider/{provider_id}", "PATCH /provider/{provider_id}"."""
+
+    service_name = "nullplatform"
+
+    def __init__(
+        self,
+        config: NullplatformConfig | None = None,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        host: str = LOCALHOST,
+        port: int = 0,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._initial = copy.deepcopy(config or NullplatformConfig())
+        self.config = copy.deepcopy(self._initial)
+        self.api_keys = {api_key}
+        self.api_key = api_key
+        self._providers: dict[str, dict[str, Any]] = {}
+        self._access_tokens: dict[str, float] = {}  # token -> expiry (time.monotonic())
+        self._refresh_tokens: dict[str, str] = {}  # refresh token -> api key
+        self._sequence = 0
+        super().__init__(host=host, port=port, seed=self.config.seed)
+        self._apply_config()
+
+    def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
+        return [
+            ("/token", "POST", self._token),
+            ("/provider", "GET", self._list),
+            ("/provider/<provider_id>", "GET", self._get),
+            ("/provider/<provider_id>", "PATCH", self._patch),
+        ]
+
+    def environment(self) -> dict[str, str]:
+        """What the reconciler reads to reach this double."""
+        return {"NULLPLATFORM_HOST": self.url, "NULLPLATFORM_API_KEY": self.api_key}
+
+    # -- knobs and state --
+
+    def configure(self, **knobs: Any) -> None:
+        """Change NullplatformConfig knobs at runtime."""
+        with self._lock:
+            values = {**vars(self.config), **knobs}
+            unknown = sorted(set(knobs) - set(vars(self.config)))
+            if unknown:
+                raise ValueError(f"unknown nullplatform knob(s): {', '.join(unknown)}")
+            self.config = NullplatformConfig(**values)
+        self._apply_config()
+
+    def reset_knobs(self) -> None:
+        """Back to the configuration given at construction; scripted faults dropped."""
+        with self._lock:
+            self.config = copy.deepcopy(self._initial)
+        self.faults.reset()
+        self._apply_config()
+
+    def _apply_config(self) -> None:
+        self.latency_ms = self.config.latency_ms
+        self.faults.error_rate = self.config.error_rate
+        self.faults.error_status = self.config.error_status
+
+    def reset(self) -> None:
+        """No providers, no tokens, default knobs, no scripted faults, zeroed counters."""
+        with self._lock:
+            self._providers.clear()
+            self._access_tokens.clear()
+            self._refresh_tokens.clear()
+            self._sequence = 0
+        self.reset_knobs()
+        self.reset_stats()
+
+    def expire_tokens(self) -> None:
+        """Expire every access token now (refresh tokens and API keys keep working)."""
+        with self._lock:
+            self._access_tokens = dict.fromkeys(self._access_tokens, 0.0)
+
+    def issue_token(self) -> str:
+        """A valid access token without calling /token (for tests of other endpoints)."""
+        return str(self._new_tokens(self.api_key)["access_token"])
+
+    def add_provider(
+        self,
+        nrn: str,
+        attributes: dict[str, Any],
+        provider_id: str | None = None,
+        slug: str = ECR_SLUG,
+    ) -> str:
+        """Create a provider record; returns its id (a UUID unless given)."""
+        with self._lock:
+            self._sequence += 1
+            provider_id = provider_id or str(uuid.uuid5(_SPEC_NAMESPACE, f"{nrn}#{self._sequence}"))
+            if provider_id in self._providers:
+                raise ValueError(f"provider {provider_id} exists")
+            now = _timestamp()
+            self._providers[provider_id] = {
+                "id": provider_id,
+                "nrn": nrn,
+                "specification_id": specification_id(slug),
+                "specification_slug": slug,
+                "dimensions": {},
+                "attributes": copy.deepcopy(attributes),
+                "created_at": now,
+                "updated_at": now,
+            }
+        return provider_id
+
+    def provider(self, provider_id: str) -> dict[str, Any]:
+        """The stored record (a copy), own attributes only."""
+        with self._lock:
+            return copy.deepcopy(self._providers[provider_id])
+
+    def providers(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._providers.values()))
+
+    def set_attributes(self, provider_id: str, attributes: dict[str, Any]) -> None:
+        """Replace a provider's attributes directly (simulating a change made in the nullplatform UI)."""
+        with self._lock:
+            record = self._providers[provider_id]
+            record["attributes"] = copy.deepcopy(attributes)
+            record["updated_at"] = _timestamp()
+
+    # -- HTTP --
+
+    def error(self, status: int, message: str, headers: Any = ()) -> Response:
+        return json_response({"statusCode": status, "message": message}, status, headers)
+
+    def _new_tokens(self, api_key: str) -> dict[str, Any]:
+        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        ttl = self.config.token_ttl_seconds
+        with self._lock:
+            self._access_tokens[access] = time.monotonic() + ttl
+            self._refresh_tokens[refresh] = api_key
+        return {
+            "access_token": access,
+            "refresh_token": refresh,
+            "token_expires_at": int((time.time() + ttl) * 1000),
+        }
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        with self._lock:
+            expiry = self._access_tokens.get(token.strip())
+        return expiry is not None and time.monotonic() < expiry
+
+    def _token(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return self.error(400, "expected a JSON body with apikey or refresh_token")
+        if "apikey" in body:
+            if body["apikey"] not in self.api_keys:
+                return self.error(401, "Invalid API key")
+            return json_response(self._new_tokens(str(body["apikey"])))
+        if "refresh_token" in body:
+            with self._lock:
+                api_key = self._refresh_tokens.pop(str(body["refresh_token"]), None)
+            if api_key is None:
+                return self.error(401, "Invalid refresh token")
+            return json_response(self._new_tokens(api_key))
+        return self.error(400, "expected apikey or refresh_token")
+
+    def _list(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return self.error(401, "Unauthorized")
+        nrn = request.args.get("nrn")
+        if not nrn:
+            return self.error(400, "nrn is required")
+        slug = request.args.get("specification_slug")
+        try:
+            limit = int(request.args.get("limit", self.config.default_limit))
+            offset = int(request.args.get("offset", 0))
+        except ValueError:
+            return self.error(400, "limit and offset must be integers")
+        if not 1 <= limit <= self.config.max_limit or offset < 0:
+            return self.error(400, f"limit must be 1..{self.config.max_limit}, offset >= 0")
+        with self._lock:
+            matching = [
+                copy.deepcopy(p)
+                for p in self._providers.values()
+                if p["nrn"] == nrn and (slug is None or p["specification_slug"] == slug)
+            ]
+        return json_response(
+            {
+                "results": matching[offset : offset + limit],
+                "paging": {"limit": limit, "offset": offset, "total": len(matching)},
+            }
+        )
+
+    def _get(self, request: Request, provider_id: str) -> Response:
+        if not self._authorized(request):
+            return self.error(401, "Unauthorized")
+        with self._lock:
+            record = copy.deepcopy(self._providers.get(provider_id))
+            if record is not None and request.args.get("no_merge", "false").lower() != "true":
+                record["attributes"] = self._merged_attributes(record)
+        if record is None:
+            return self.error(404, f"provider {provider_id} not found")
+        return json_response(record)
+
+    def _merged_attributes(self, record: dict[str, Any]) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for parent in _parent_nrns(record["nrn"]):
+            for other in self._providers.values():
+                if other["nrn"] == parent and other["specification_id"] == record["specification_id"]:
+                    merged = deep_merge(merged, other["attributes"])
+        return deep_merge(merged, record["attributes"])
+
+    def _patch(self, request: Request, provider_id: str) -> Response:
+        if not self._authorized(request):
+            return self.error(401, "Unauthorized")
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("attributes"), dict):
+            return self.error(400, "expected a JSON body with an attributes object")
+        problem = self._attribute_problem(body["attributes"])
+        if problem is not None:
+            return self.error(400, problem)
+        with self._lock:
+            record = self._providers.get(provider_id)
+            if record is None:
+                return self.error(404, f"provider {provider_id} not found")
+            if self.config.merge_mode == "deep":
+                record["attributes"] = deep_merge(record["attributes"], body["attributes"])
+            else:
+                record["attributes"] = copy.deepcopy(body["attributes"])
+            record["updated_at"] = _timestamp()
+            answer = copy.deepcopy(record)
+        if self.config.patch_status == 204:
+            from werkzeug.wrappers import Response
+
+            return Response(status=204)
+        return json_response(answer)
+
+    def _attribute_problem(self, attributes: dict[str, Any]) -> str | None:
+        if not self.config.validate_attributes:
+            return None
+        for section, value in attributes.items():
+            allowed = ECR_ATTRIBUTE_KEYS.get(section)
+            if allowed is None:
+                return f"attributes: unknown property {section!r}"
+            if not isinstance(value, dict):
+                return f"attributes.{section}: must be an object"
+            unknown = sorted(set(value) - allowed)
+            if unknown:
+                return f"attributes.{section}: unknown property {unknown[0]!r}"
+            if any(not isinstance(v, str) for v in value.values()):
+                return f"attributes.{section}: values must be strings (the policy is a JSON string)"
+        return None
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())

@@ -1,0 +1,236 @@
+"""The nullplatform and GitHub doubles: auth, paging, merge modes, limits, faults, counters."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from reconciler.sandbox.github import MAX_COMMENT_LENGTH, GithubApi
+from reconciler.sandbox.nullplatform import NullplatformApi
+
+NRN = "organization=1:account=2:namespace=3"
+POLICY = json.dumps({"Version": "2012-10-17", "Statement": []})
+
+
+def call(
+    base: str, method: str, path: str, body: Any = None, token: str | None = None, scheme: str = "Bearer"
+) -> tuple[int, Any, dict[str, str]]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"{scheme} {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None, dict(error.headers)
+
+
+def ecr_attributes(policy: str = POLICY) -> dict[str, Any]:
+    return {
+        "ci": {"region": "us-east-1", "access_key": "AKIASANDBOX", "secret_key": "secret"},
+        "setup": {"region": "us-east-1", "role_arn": "arn:aws:iam::123456789012:role/np", "policy": policy},
+    }
+
+
+# --- nullplatform ---------------------------------------------------------------------------------------
+
+
+def token(api: NullplatformApi) -> str:
+    status, body, _ = call(api.url, "POST", "/token", {"apikey": api.api_key})
+    assert status == 200
+    return str(body["access_token"])
+
+
+def test_token_for_a_known_api_key_only(nullplatform: NullplatformApi) -> None:
+    status, body, _ = call(nullplatform.url, "POST", "/token", {"apikey": nullplatform.api_key})
+    assert status == 200 and body["access_token"] and body["refresh_token"]
+    assert call(nullplatform.url, "POST", "/token", {"apikey": "wrong"})[0] == 401
+
+
+@pytest.mark.parametrize("auth", [None, "not-a-token"])
+def test_calls_without_a_valid_token_are_401(nullplatform: NullplatformApi, auth: str | None) -> None:
+    assert call(nullplatform.url, "GET", f"/provider?nrn={NRN}", token=auth)[0] == 401
+
+
+def test_expired_token_is_401_and_refresh_gives_a_working_one(nullplatform: NullplatformApi) -> None:
+    status, tokens, _ = call(nullplatform.url, "POST", "/token", {"apikey": nullplatform.api_key})
+    assert call(nullplatform.url, "GET", f"/provider?nrn={NRN}", token=tokens["access_token"])[0] == 200
+    nullplatform.expire_tokens()
+    assert call(nullplatform.url, "GET", f"/provider?nrn={NRN}", token=tokens["access_token"])[0] == 401
+    status, fresh, _ = call(nullplatform.url, "POST", "/token", {"refresh_token": tokens["refresh_token"]})
+    assert status == 200
+    assert call(nullplatform.url, "GET", f"/provider?nrn={NRN}", token=fresh["access_token"])[0] == 200
+    # A refresh token works once.
+    assert call(nullplatform.url, "POST", "/token", {"refresh_token": tokens["refresh_token"]})[0] == 401
+
+
+def test_token_ttl_knob(nullplatform: NullplatformApi) -> None:
+    nullplatform.configure(token_ttl_seconds=0)
+    assert call(nullplatform.url, "GET", f"/provider?nrn={NRN}", token=token(nullplatform))[0] == 401
+
+
+def test_list_filters_and_pages(nullplatform: NullplatformApi) -> None:
+    ids = [nullplatform.add_provider(NRN, ecr_attributes()) for _ in range(5)]
+    nullplatform.add_provider(NRN, {"other": {}}, slug="docker-registry")
+    nullplatform.add_provider(NRN + ":application=4", ecr_attributes())
+    access = token(nullplatform)
+    status, body, _ = call(
+        nullplatform.url, "GET", f"/provider?nrn={NRN}&specification_slug=ecr&limit=2&offset=2", token=access
+    )
+    assert status == 200
+    assert [p["id"] for p in body["results"]] == ids[2:4]
+    assert body["paging"] == {"limit": 2, "offset": 2, "total": 5}
+    assert body["results"][0]["specification_slug"] == "ecr"
+    assert call(nullplatform.url, "GET", "/provider", token=access)[0] == 400  # nrn is required
+
+
+def test_get_no_merge_and_merged_from_parents(nullplatform: NullplatformApi) -> None:
+    parent = {"setup": {"naming_rule": "<namespace>/<application>", "region": "eu-west-1"}}
+    nullplatform.add_provider("organization=1:account=2", parent)
+    provider_id = nullplatform.add_provider(NRN, ecr_attributes(), provider_id="prov-1")
+    access = token(nullplatform)
+    status, own, _ = call(nullplatform.url, "GET", "/provider/prov-1?no_merge=true", token=access)
+    assert status == 200 and own["attributes"] == ecr_attributes() and own["id"] == provider_id
+    _, merged, _ = call(nullplatform.url, "GET", "/provider/prov-1", token=access)
+    assert merged["attributes"]["setup"]["naming_rule"] == "<namespace>/<application>"
+    assert merged["attributes"]["setup"]["region"] == "us-east-1"  # the child wins
+    assert call(nullplatform.url, "GET", "/provider/nope?no_merge=true", token=access)[0] == 404
+
+
+def test_patch_deep_merges_by_default(nullplatform: NullplatformApi) -> None:
+    provider_id = nullplatform.add_provider(NRN, ecr_attributes())
+    new_policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "AllowPull"}]})
+    status, record, _ = call(
+        nullplatform.url,
+        "PATCH",
+        f"/provider/{provider_id}",
+        {"attributes": {"setup": {"policy": new_policy}}},
+        token=token(nullplatform),
+    )
+    assert status == 200 and record["attributes"]["setup"]["policy"] == new_policy
+    stored = nullplatform.provider(provider_id)["attributes"]
+    assert stored["setup"]["role_arn"] == "arn:aws:iam::123456789012:role/np"  # kept
+    assert stored["ci"] == ecr_attributes()["ci"]
+
+
+def test_patch_replace_mode_and_204(nullplatform: NullplatformApi) -> None:
+    provider_id = nullplatform.add_provider(NRN, ecr_attributes())
+    nullplatform.configure(merge_mode="replace", patch_status=204)
+    status, body, _ = call(
+        nullplatform.url,
+        "PATCH",
+        f"/provider/{provider_id}",
+        {"attributes": {"setup": {"policy": POLICY}}},
+        token=token(nullplatform),
+    )
+    assert (status, body) == (204, None)
+    assert nullplatform.provider(provider_id)["attributes"] == {"setup": {"policy": POLICY}}
+
+
+def test_patch_refuses_unknown_keys_and_non_string_policy(nullplatform: NullplatformApi) -> None:
+    provider_id = nullplatform.add_provider(NRN, ecr_attributes())
+    access = token(nullplatform)
+    for attributes in ({"setup": {"colour": "red"}}, {"extra": {}}, {"setup": {"policy": {"Version": "x"}}}):
+        status, _, _ = call(
+            nullplatform.url, "PATCH", f"/provider/{provider_id}", {"attributes": attributes}, token=access
+        )
+        assert status == 400
+    assert call(nullplatform.url, "PATCH", "/provider/nope", {"attributes": {}}, token=access)[0] == 404
+
+
+def test_nullplatform_faults_and_counters(nullplatform: NullplatformApi) -> None:
+    access = token(nullplatform)
+    nullplatform.fail_next(429, 2, retry_after=1, routes={"GET /provider"})
+    first = call(nullplatform.url, "GET", f"/provider?nrn={NRN}", token=access)
+    assert first[0] == 429 and first[2]["Retry-After"] == "1"
+    assert call(nullplatform.url, "GET", f"/provider?nrn={NRN}", token=access)[0] == 429
+    assert call(nullplatform.url, "GET", f"/provider?nrn={NRN}", token=access)[0] == 200
+    nullplatform.configure(error_rate=1.0)
+    assert call(nullplatform.url, "GET", f"/provider?nrn={NRN}", token=access)[0] == 500
+    stats = nullplatform.stats()
+    assert stats["requests"] == {"POST /token": 1, "GET /provider": 4}
+    assert stats["errors"] == {"GET /provider": 3}
+    assert stats["statuses"] == {"200": 2, "429": 2, "500": 1}
+    nullplatform.reset()
+    assert nullplatform.stats()["total_requests"] == 0 and nullplatform.providers() == []
+    assert nullplatform.config.error_rate == 0.0
+
+
+# --- GitHub ---------------------------------------------------------------------------------------------
+
+THREAD = "/repos/acme/policies/issues/7/comments"
+
+
+def test_github_auth_bearer_token_and_bad_credentials(github: GithubApi) -> None:
+    assert call(github.url, "GET", THREAD, token=github.token)[0] == 200
+    assert call(github.url, "GET", THREAD, token=github.token, scheme="token")[0] == 200
+    status, body, _ = call(github.url, "GET", THREAD, token="wrong")
+    assert status == 401 and body["message"] == "Bad credentials"
+    assert call(github.url, "GET", THREAD)[0] == 401
+
+
+def test_github_create_update_and_python_view(github: GithubApi) -> None:
+    status, created, _ = call(
+        github.url, "POST", THREAD, {"body": "<!-- marker -->\nfirst"}, token=github.token
+    )
+    assert status == 201 and created["user"]["login"] == "github-actions[bot]"
+    status, updated, _ = call(
+        github.url,
+        "PATCH",
+        f"/repos/acme/policies/issues/comments/{created['id']}",
+        {"body": "second"},
+        github.token,
+    )
+    assert status == 200 and updated["body"] == "second"
+    assert [c["body"] for c in github.comments("acme", "policies", 7)] == ["second"]
+    assert (
+        call(github.url, "PATCH", "/repos/acme/policies/issues/comments/1", {"body": "x"}, github.token)[0]
+        == 404
+    )
+
+
+def test_github_pagination_with_link_header(github: GithubApi) -> None:
+    for index in range(5):
+        github.add_comment("acme", "policies", 7, f"comment {index}")
+    status, page, headers = call(github.url, "GET", THREAD + "?per_page=2&page=2", token=github.token)
+    assert status == 200 and [c["body"] for c in page] == ["comment 2", "comment 3"]
+    link = headers["Link"]
+    assert 'page=3>; rel="next"' in link and 'page=3>; rel="last"' in link and 'page=1>; rel="prev"' in link
+    _, last, headers = call(github.url, "GET", THREAD + "?per_page=2&page=3", token=github.token)
+    assert [c["body"] for c in last] == ["comment 4"] and 'rel="next"' not in headers["Link"]
+    _, everything, headers = call(github.url, "GET", THREAD, token=github.token)
+    assert len(everything) == 5 and "Link" not in headers
+
+
+def test_github_rejects_bodies_over_65536_characters(github: GithubApi) -> None:
+    assert call(github.url, "POST", THREAD, {"body": "x" * MAX_COMMENT_LENGTH}, github.token)[0] == 201
+    status, body, _ = call(github.url, "POST", THREAD, {"body": "x" * (MAX_COMMENT_LENGTH + 1)}, github.token)
+    assert status == 422 and body["message"] == "Validation Failed"
+    assert "too long" in body["errors"][0]["message"]
+
+
+def test_github_read_only_token_cannot_write(github: GithubApi) -> None:
+    github.read_only_tokens.add("fork-token")
+    try:
+        assert call(github.url, "GET", THREAD, token="fork-token")[0] == 200
+        assert call(github.url, "POST", THREAD, {"body": "hi"}, token="fork-token")[0] == 403
+    finally:
+        github.read_only_tokens.discard("fork-token")
+
+
+def test_github_faults_then_ok_and_counters(github: GithubApi) -> None:
+    github.fail_next(502, 2)
+    assert [call(github.url, "GET", THREAD, token=github.token)[0] for _ in range(3)] == [502, 502, 200]
+    github.fail_next(500, None)
+    assert [call(github.url, "GET", THREAD, token=github.token)[0] for _ in range(2)] == [500, 500]
+    stats = github.stats()
+    assert stats["requests"] == {"GET /repos/{owner}/{repo}/issues/{number}/comments": 5}
+    assert stats["total_errors"] == 4
