@@ -32,6 +32,8 @@ _BACKOFF_CAP = 10.0
 _MESSAGE_CAP = 200
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 _ERROR_BODY_CAP = 65_536
+_IDS_SHOWN = 10
+_sleep = time.sleep  # module-level so tests can record backoff delays instead of waiting them out
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -186,10 +188,9 @@ class NullplatformClient:
                 if delay is None:
                     delay = min(_BACKOFF_CAP, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
                 log.debug("nullplatform %s %s: %s; retrying in %.2fs", method, path, last, delay)
-                time.sleep(delay)
-        raise ReconcilerError(
-            f"nullplatform {method} {path}: gave up after {self.max_attempts} attempts ({last})"
-        )
+                _sleep(delay)
+        attempts = f"{self.max_attempts} attempt{'s' if self.max_attempts > 1 else ''}"
+        raise ReconcilerError(f"nullplatform {method} {path}: gave up after {attempts} ({last})")
 
     def _exchange(self, method: str, path: str, body: Any, token: str | None) -> tuple[int, Any]:
         """One attempt, with transient failures turned into _Retry and 4xx left as HTTPError."""
@@ -318,8 +319,9 @@ class NullplatformClient:
             raise ReconcilerError(
                 f"no nullplatform ECR provider config at {target.nrn}{hint}; create it, or set provider_id"
             )
+        shown = ", ".join(found[:_IDS_SHOWN]) + (", ..." if len(found) > _IDS_SHOWN else "")
         raise ReconcilerError(
-            f"{len(found)} nullplatform ECR provider configs at {target.nrn} (ids {', '.join(found)}); "
+            f"{len(found)} nullplatform ECR provider configs at {target.nrn} (ids {shown}); "
             "set provider_id to choose one"
         )
 
