@@ -1,0 +1,375 @@
+"""NullplatformClient against the nullplatform API double (`nullplatform`, tests/conftest.py).
+
+Request counts come from the double's per-route counters. Route keys: "POST /token", "GET /provider",
+"GET /provider/{provider_id}", "PATCH /provider/{provider_id}".
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
+from reconciler.errors import ReconcilerError
+from reconciler.live import nullplatform as nullplatform_module
+from reconciler.live.nullplatform import NullplatformClient, base_url
+from reconciler.live.observe import observe_provider
+from reconciler.sandbox.nullplatform import NullplatformApi
+
+NRN = "organization=1:account=2:namespace=3"
+GET = "GET /provider/{provider_id}"
+PATCH = "PATCH /provider/{provider_id}"
+LIST = "GET /provider"
+TOKEN = "POST /token"
+FAKE_KEY = "np-apikey-7f3c-RECOGNISABLE"
+SECRET_KEY = "ci-secret-key-9d2e-RECOGNISABLE"
+OLD_POLICY = json.dumps({"Version": "2012-10-17", "Statement": []})
+NEW_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AllowPull", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"}
+        ],
+    }
+)
+ATTRIBUTES: dict[str, Any] = {
+    "ci": {"region": "us-east-1", "access_key": "AKIAFAKEFAKEFAKE", "secret_key": SECRET_KEY},
+    "setup": {
+        "region": "us-east-1",
+        "role_arn": "arn:aws:iam::123456789012:role/nullplatform",
+        "naming_rule": "{namespace}/{application}",
+        "policy": OLD_POLICY,
+    },
+    "read": {"region": "us-east-1", "role_arn": "arn:aws:iam::123456789012:role/read"},
+}
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Backoff delays are recorded instead of slept: the tests check them without waiting."""
+    delays: list[float] = []
+    monkeypatch.setattr(nullplatform_module, "_sleep", delays.append)
+    return delays
+
+
+@pytest.fixture
+def api(nullplatform: NullplatformApi) -> Iterator[NullplatformApi]:
+    nullplatform.api_keys.add(FAKE_KEY)
+    yield nullplatform
+    nullplatform.api_keys.discard(FAKE_KEY)
+
+
+def client(api: NullplatformApi, **options: Any) -> NullplatformClient:
+    return NullplatformClient(api.url, FAKE_KEY, **options)
+
+
+def requests(api: NullplatformApi) -> dict[str, int]:
+    return dict(api.stats()["requests"])
+
+
+# -- host and key ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("api.nullplatform.com", "https://api.nullplatform.com"),
+        ("https://api.example.com/", "https://api.example.com"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://127.9.9.9:1", "http://127.9.9.9:1"),
+        ("http://localhost:8080/", "http://localhost:8080"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_host_forms(host: str, url: str) -> None:
+    assert base_url(host) == url
+
+
+@pytest.mark.parametrize("host", ["http://api.nullplatform.com", "http://10.0.0.1:8080", "ftp://127.0.0.1"])
+def test_plain_http_is_refused_off_loopback(host: str) -> None:
+    with pytest.raises(ReconcilerError, match="NULLPLATFORM_HOST"):
+        NullplatformClient(host, FAKE_KEY)
+
+
+def test_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NULLPLATFORM_API_KEY", raising=False)
+    monkeypatch.delenv("NULLPLATFORM_HOST", raising=False)
+    with pytest.raises(ReconcilerError, match="NULLPLATFORM_API_KEY is not set"):
+        NullplatformClient.from_env()
+    monkeypatch.setenv("NULLPLATFORM_API_KEY", FAKE_KEY)
+    assert NullplatformClient.from_env().base_url == "https://api.nullplatform.com"
+    monkeypatch.setenv("NULLPLATFORM_HOST", "http://127.0.0.1:9")
+    made = NullplatformClient.from_env()
+    assert made.base_url == "http://127.0.0.1:9"
+    assert FAKE_KEY not in repr(made)
+
+
+# -- finding the provider ----------------------------------------------------------------------------------
+
+
+def test_a_configured_provider_id_needs_no_call(api: NullplatformApi) -> None:
+    assert client(api).find_provider_id(NullplatformTarget(NRN, provider_id="p-1")) == "p-1"
+    assert requests(api) == {}
+
+
+def test_the_one_provider_at_the_nrn_is_found(api: NullplatformApi) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    api.add_provider("organization=1:account=2", ATTRIBUTES)  # a parent's provider is not ours
+    api.add_provider(NRN, {}, slug="docker-server")  # another specification
+    assert client(api).find_provider_id(NullplatformTarget(NRN)) == provider_id
+    assert requests(api) == {TOKEN: 1, LIST: 1}
+
+
+def test_no_provider_is_a_clear_error(api: NullplatformApi) -> None:
+    with pytest.raises(ReconcilerError, match=f"no nullplatform ECR provider config at {NRN}"):
+        client(api).find_provider_id(NullplatformTarget(NRN))
+
+
+def test_several_providers_are_a_clear_error_naming_them(api: NullplatformApi) -> None:
+    first = api.add_provider(NRN, ATTRIBUTES)
+    second = api.add_provider(NRN, ATTRIBUTES)
+    with pytest.raises(ReconcilerError) as raised:
+        client(api).find_provider_id(NullplatformTarget(NRN))
+    message = str(raised.value)
+    assert f"2 nullplatform ECR provider configs at {NRN}" in message
+    assert first in message and second in message and "provider_id" in message
+
+
+def test_listing_follows_pages(api: NullplatformApi) -> None:
+    for _ in range(105):
+        api.add_provider(NRN, {})
+    with pytest.raises(ReconcilerError, match="105 nullplatform ECR provider configs"):
+        client(api).find_provider_id(NullplatformTarget(NRN))
+    assert requests(api) == {TOKEN: 1, LIST: 2}
+
+
+# -- reading -----------------------------------------------------------------------------------------------
+
+
+def test_read_policy_reads_the_providers_own_attributes(api: NullplatformApi) -> None:
+    api.add_provider("organization=1:account=2", ATTRIBUTES)  # a parent with a policy
+    child = api.add_provider(NRN, {"setup": {"region": "us-east-1"}})
+    own = api.add_provider("organization=1:account=9", ATTRIBUTES)
+    np = client(api)
+    assert np.read_policy(child) is None  # no_merge: the parent's policy is not inherited
+    assert np.read_policy(own) == OLD_POLICY
+    assert requests(api) == {TOKEN: 1, GET: 2}
+
+
+def test_observe_provider_records_errors(api: NullplatformApi) -> None:
+    target = NullplatformTarget(NRN)
+    registry = Registry("main", "123456789012", "us-east-1", PullAccess(), nullplatform=target)
+    missing = observe_provider(registry, client(api))
+    assert missing is not None and missing.error and "no nullplatform ECR provider config" in missing.error
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    found = observe_provider(registry, client(api))
+    assert found is not None and found.error is None
+    assert (found.provider_id, found.policy) == (provider_id, OLD_POLICY)
+
+
+# -- writing -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("merge_mode", ["deep", "replace"])
+@pytest.mark.parametrize("patch_status", [200, 204])
+def test_write_policy_keeps_every_other_attribute(
+    api: NullplatformApi, merge_mode: str, patch_status: int
+) -> None:
+    api.configure(merge_mode=merge_mode, patch_status=patch_status)
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    client(api).write_policy(provider_id, NEW_POLICY)
+    expected = copy.deepcopy(ATTRIBUTES)
+    expected["setup"]["policy"] = NEW_POLICY
+    assert api.provider(provider_id)["attributes"] == expected  # ci.secret_key included
+    assert requests(api) == {TOKEN: 1, GET: 2, PATCH: 1}
+
+
+def test_write_policy_adds_a_missing_setup_section(api: NullplatformApi) -> None:
+    api.configure(merge_mode="replace")
+    attributes = {"ci": ATTRIBUTES["ci"]}
+    provider_id = api.add_provider(NRN, attributes)
+    client(api).write_policy(provider_id, NEW_POLICY)
+    assert api.provider(provider_id)["attributes"] == {
+        "ci": ATTRIBUTES["ci"],
+        "setup": {"policy": NEW_POLICY},
+    }
+
+
+class LossyApi(NullplatformApi):
+    """A double whose PATCH loses data after answering success: `lose` is "secret" (drops ci.secret_key,
+    as a replace-mode API would if it didn't echo secrets back on GET) or "policy" (ignores the policy)."""
+
+    lose = "secret"
+
+    def _patch(self, request: Any, provider_id: str) -> Any:
+        before = self.provider(provider_id)["attributes"]
+        response = super()._patch(request, provider_id)
+        after = self.provider(provider_id)["attributes"]
+        if self.lose == "secret":
+            after["ci"].pop("secret_key", None)
+        else:
+            after["setup"]["policy"] = before["setup"]["policy"]
+        self.set_attributes(provider_id, after)
+        return response
+
+
+@pytest.fixture
+def lossy() -> Iterator[LossyApi]:
+    with LossyApi(api_key=FAKE_KEY) as api:
+        yield api
+
+
+def test_write_policy_detects_a_dropped_attribute_without_showing_it(
+    lossy: LossyApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    provider_id = lossy.add_provider(NRN, ATTRIBUTES)
+    with pytest.raises(ReconcilerError) as raised:
+        client(lossy).write_policy(provider_id, NEW_POLICY)
+    assert (
+        str(raised.value)
+        == f"nullplatform provider {provider_id}: after PATCH, attribute(s) ci.secret_key changed"
+    )
+    assert_no_secrets(raised.value, caplog.text)
+
+
+def test_write_policy_detects_a_policy_that_did_not_land(lossy: LossyApi) -> None:
+    lossy.lose = "policy"
+    provider_id = lossy.add_provider(NRN, ATTRIBUTES)
+    with pytest.raises(ReconcilerError, match=r"setup\.policy does not hold the written policy"):
+        client(lossy).write_policy(provider_id, NEW_POLICY)
+
+
+# -- tokens, retries ---------------------------------------------------------------------------------------
+
+
+def test_an_expired_token_is_refreshed_once(api: NullplatformApi) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    np = client(api)
+    assert np.read_policy(provider_id) == OLD_POLICY
+    api.expire_tokens()  # mid-run
+    assert np.read_policy(provider_id) == OLD_POLICY
+    assert np.read_policy(provider_id) == OLD_POLICY
+    assert requests(api) == {TOKEN: 2, GET: 4}  # one 401, one new token, then the retried call
+    assert api.stats()["statuses"] == {"200": 5, "401": 1}
+
+
+def test_a_second_401_is_a_clear_error(api: NullplatformApi) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    api.fail_next(401, count=2, routes=[GET])
+    with pytest.raises(ReconcilerError, match=r"GET /provider/\S+: 401 Unauthorized even with a fresh token"):
+        client(api).read_policy(provider_id)
+    assert requests(api) == {TOKEN: 2, GET: 2}
+
+
+def test_a_rejected_api_key_is_a_clear_error(api: NullplatformApi) -> None:
+    with pytest.raises(ReconcilerError, match="POST /token: 401: the API key was rejected"):
+        NullplatformClient(api.url, "not-a-key").read_policy("p")
+    assert requests(api) == {TOKEN: 1}
+
+
+def test_server_errors_are_retried_with_backoff(api: NullplatformApi, no_sleep: list[float]) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    api.fail_next(503, count=2, routes=[GET])
+    api.fail_next(502, count=1, routes=[PATCH])
+    np = client(api, backoff=0.5)
+    np.write_policy(provider_id, NEW_POLICY)
+    assert requests(api) == {TOKEN: 1, GET: 4, PATCH: 2}
+    assert len(no_sleep) == 3
+    assert 0.25 <= no_sleep[0] <= 0.5 and 0.5 <= no_sleep[1] <= 1.0  # exponential, jittered
+
+
+def test_429_honours_retry_after_capped(api: NullplatformApi, no_sleep: list[float]) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    api.fail_next(429, count=1, retry_after=2, routes=[GET])
+    api.fail_next(429, count=1, retry_after=3600, routes=[GET])
+    assert client(api).read_policy(provider_id) == OLD_POLICY
+    assert no_sleep == [2.0, 30.0]
+    assert requests(api) == {TOKEN: 1, GET: 3}
+
+
+def test_retries_give_up_naming_method_and_path(api: NullplatformApi) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    api.fail_next(500, count=None, routes=[GET])
+    with pytest.raises(ReconcilerError) as raised:
+        client(api, max_attempts=3).read_policy(provider_id)
+    message = str(raised.value)
+    assert (
+        message
+        == f"nullplatform GET /provider/{provider_id}?no_merge=true: gave up after 3 attempts (HTTP 500)"
+    )
+    assert requests(api) == {TOKEN: 1, GET: 3}
+
+
+def test_timeouts_are_retried_then_reported(api: NullplatformApi) -> None:
+    api.configure(latency_ms=400)
+    with pytest.raises(
+        ReconcilerError, match=r"POST /token: gave up after 2 attempts \(timed out after 0.1s\)"
+    ):
+        client(api, timeout=0.1, max_attempts=2).read_policy("p")
+
+
+def test_connection_failures_are_retried_then_reported() -> None:
+    np = NullplatformClient("http://127.0.0.1:9", FAKE_KEY, max_attempts=2)
+    with pytest.raises(ReconcilerError, match=r"POST /token: gave up after 2 attempts \(connection failed"):
+        np.read_policy("p")
+
+
+# -- secrets -----------------------------------------------------------------------------------------------
+
+
+def assert_no_secrets(error: BaseException, logs: str, *extra: str) -> None:
+    text = "\n".join(
+        [str(error), repr(error), *map(str, error.args), *traceback.format_exception(error), logs]
+    )
+    for secret in (FAKE_KEY, SECRET_KEY, "AKIAFAKEFAKEFAKE", *extra):
+        assert secret not in text
+
+
+def provoke(api: NullplatformApi) -> list[Callable[[], object]]:
+    """Every error path of the client, each as a call that raises ReconcilerError."""
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    # Attributes the specification refuses make the PATCH answer 400 (the body names the bad key).
+    odd = api.add_provider("organization=1:account=5", {**ATTRIBUTES, "extra": {"secret_key": SECRET_KEY}})
+
+    def second_401() -> object:
+        api.fail_next(401, count=2, routes=[GET])
+        return client(api).read_policy(provider_id)
+
+    def exhausted() -> object:
+        api.fail_next(503, count=None, routes=[PATCH])
+        try:
+            return client(api, max_attempts=2).write_policy(provider_id, NEW_POLICY)
+        finally:
+            api.reset_knobs()
+
+    return [
+        lambda: NullplatformClient(api.url, FAKE_KEY + "-wrong").read_policy(provider_id),
+        second_401,
+        exhausted,
+        lambda: client(api).read_policy("no-such-provider"),
+        lambda: client(api).write_policy(odd, NEW_POLICY),
+        lambda: client(api).find_provider_id(NullplatformTarget("organization=1:account=7")),
+        lambda: NullplatformClient("http://127.0.0.1:9", FAKE_KEY, max_attempts=1).read_policy(provider_id),
+        lambda: NullplatformClient("http://example.com", FAKE_KEY),
+    ]
+
+
+def test_secrets_never_appear_in_errors_or_logs(
+    api: NullplatformApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    failures = 0
+    for call in provoke(api):
+        with pytest.raises(ReconcilerError) as raised:
+            call()
+        failures += 1
+        tokens = [*api._access_tokens, *api._refresh_tokens]  # every token the double ever issued
+        assert_no_secrets(raised.value, caplog.text, *tokens)
+    assert failures == 8
