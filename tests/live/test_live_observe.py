@@ -7,8 +7,10 @@ from typing import Any
 
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
 from reconciler.live.ecr import EcrClient
+from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.observe import MISSING_KEY, observe_registry
 from reconciler.sandbox.ecr import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulator
+from reconciler.sandbox.nullplatform import NullplatformApi
 
 POLICY = json.dumps(
     {
@@ -91,3 +93,26 @@ def test_a_provider_without_a_client_is_an_error_not_a_skip(aws_env: EcrEmulator
         with_provider, ecr=EcrClient(with_provider), nullplatform=None, include_provider=False
     )
     assert skipped.provider is None
+
+
+def test_the_provider_policy_is_read_alongside(aws_env: EcrEmulator, nullplatform: NullplatformApi) -> None:
+    seed(aws_env)
+    nrn = "organization=1:account=2"
+    provider_id = nullplatform.add_provider(nrn, {"setup": {"region": DEFAULT_REGION, "policy": POLICY}})
+    with_provider = registry(nullplatform=NullplatformTarget(nrn=nrn))
+    client = NullplatformClient(nullplatform.url, nullplatform.api_key)
+    live = observe_registry(with_provider, ecr=EcrClient(with_provider, max_rps=None), nullplatform=client)
+    assert live.provider is not None and live.provider.error is None
+    assert (live.provider.provider_id, live.provider.policy) == (provider_id, POLICY)
+    assert len(live.policies) == 4
+    assert nullplatform.stats()["requests"] == {
+        "POST /token": 1,
+        "GET /provider": 1,
+        "GET /provider/{provider_id}": 1,
+    }
+    # Ambiguity is recorded on the provider; the repositories are still read.
+    nullplatform.add_provider(nrn, {})
+    again = observe_registry(with_provider, ecr=EcrClient(with_provider, max_rps=None), nullplatform=client)
+    assert again.provider is not None and again.provider.policy is None
+    assert again.provider.error is not None and "2 nullplatform ECR provider configs" in again.provider.error
+    assert len(again.policies) == 4 and again.error is None
