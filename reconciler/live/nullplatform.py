@@ -18,12 +18,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from reconciler.desired.model import NullplatformTarget
 from reconciler.errors import ReconcilerError
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DEFAULT_HOST = "api.nullplatform.com"
 PAGE_LIMIT = 100
@@ -174,7 +176,7 @@ class NullplatformClient:
                 return ""
         return f": {message}"
 
-    def _attempts(self, method: str, path: str, once: Any) -> Any:
+    def _attempts(self, method: str, path: str, once: Callable[[], _T]) -> _T:
         """Run `once()` up to max_attempts times, backing off on _Retry; then a clear error."""
         last = ""
         for attempt in range(self.max_attempts):
@@ -240,7 +242,7 @@ class NullplatformClient:
                 raise ReconcilerError("nullplatform POST /token: the answer has no access_token")
             return token
 
-        token: str = self._attempts("POST", "/token", once)
+        token = self._attempts("POST", "/token", once)
         log.debug("nullplatform: obtained an access token")
         return token
 
