@@ -843,10 +843,15 @@ def _overlap_issues(doc: _Document, indexes: Sequence[int]) -> list[_Issue]:
             earlier_glob, later_index, name = found
             path = ("overrides", later, "repositories", later_index)
             later_glob = overrides[later]["repositories"][later_index]
+            later_line, earlier_line = doc.line(("overrides", later)), doc.line(("overrides", earlier))
+            overlap = f"{later_glob!r} (override at line {later_line}) "
+            if later_glob == earlier_glob:
+                overlap += f"is also in the override at line {earlier_line}"
+            else:
+                overlap += f"and {earlier_glob!r} (override at line {earlier_line}) both match {name!r}"
             message = (
-                f"overrides overlap: {later_glob!r} (override at line {doc.line(('overrides', later))}) and "
-                f"{earlier_glob!r} (override at line {doc.line(('overrides', earlier))}) both match "
-                f"{name!r}; a repository may match only one override: narrow the globs or merge the overrides"
+                f"overrides overlap: {overlap}; a repository may match only one override: narrow the globs "
+                "or merge the overrides"
             )
             issues.append(_issue(path, doc.node(path), message))
     return issues
