@@ -202,7 +202,8 @@ class Executor:
         if self.options.verify_live:
             live = self.ecr.read_policy(name)
             if live.error is not None:
-                gone = "RepositoryNotFound" in live.error
+                # A repository deleted since the plan needs no policy: stale, not a failure.
+                gone = live.error_code == "RepositoryNotFoundException"
                 result = Result.STALE if gone else Result.FAILED
                 return self._record(
                     "repository", name, change.action, before, change.after, result, live.error

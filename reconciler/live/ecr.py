@@ -247,6 +247,7 @@ class EcrClient:
                 repository=repository,
                 text=None,
                 error=f"GetRepositoryPolicy failed for {self._where(repository)}: {code}: {message}",
+                error_code=code,
             )
         return LivePolicy(repository=repository, text=answer.get("policyText"))
 

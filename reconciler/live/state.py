@@ -12,6 +12,7 @@ class LivePolicy:
     repository: str
     text: str | None
     error: str | None = None  # set when the policy could not be read (AccessDenied, gone, ...)
+    error_code: str | None = None  # the AWS error code behind `error`, e.g. RepositoryNotFoundException
 
 
 @dataclass(frozen=True)

@@ -115,9 +115,9 @@ def provider_change(registry: Registry, live: LiveProvider) -> ProviderChange:
     desired = provider_policy(registry)
     if live.policy is None:
         # Exactly the documented text (not a merge), so nullplatform stores the canonical policy.
-        after = policy_text(desired)
-        diff = difference([], desired["Statement"])
-        return ProviderChange(live.nrn, live.provider_id, Action.CREATE, None, after, diff)
+        text = policy_text(desired)
+        created = difference([], desired["Statement"])
+        return ProviderChange(live.nrn, live.provider_id, Action.CREATE, None, text, created)
     action, after, diff, error = _decide(live.policy, registry.owns_sid, desired["Statement"])
     if action == Action.DELETE:
         # The provider config must keep a policy for new repositories; rendering never yields an empty one.
