@@ -55,6 +55,9 @@ def difference(live_owned: list[Any], desired_owned: list[Statement]) -> Differe
     want_accounts, want_paths, want_actions = _access_sets(desired_owned)
     live_by_lower = {a.lower(): a for a in live_actions}
     want_by_lower = {a.lower(): a for a in want_actions}
+    if not live_owned:
+        # A new grant: who gets access is the news; the (always pull-only) actions and Sids are noise.
+        return Difference(accounts_added=tuple(sorted(want_accounts)), paths_added=tuple(sorted(want_paths)))
     other: list[str] = []
     live_sids = {s.get("Sid") for s in live_owned if isinstance(s, dict)}
     want_sids = {s.get("Sid") for s in desired_owned}
