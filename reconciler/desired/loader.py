@@ -936,8 +936,14 @@ def _identity(doc: _Document, issues: Sequence[_Issue]) -> _Identity:
     return _Identity(name, account)
 
 
+# YAML also breaks lines at a lone CR, NEL, LS and PS; editors and GitHub disagree on those, so a line number
+# would point at the wrong place. Refusing them keeps every line number the one a person sees.
+# Applied to each line split at \n: a CR at the very end of a line is half of a CRLF, which is fine.
+_ODD_LINE_BREAK = re.compile("\r(?=.)|[\x85\u2028\u2029]", re.DOTALL)
+
+
 def _text_issues(data: bytes) -> tuple[str | None, list[_Issue]]:
-    """Decode and screen the raw bytes: UTF-8, not empty, no tabs."""
+    """Decode and screen the raw bytes: UTF-8, not empty, no tabs, only \\n or \\r\\n line breaks."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -949,14 +955,18 @@ def _text_issues(data: bytes) -> tuple[str | None, list[_Issue]]:
         return None, [_Issue((), line, column, message)]
     if not text.strip():
         return None, [_Issue((), 1, 1, _EMPTY_FILE)]
-    tabs = []
+    issues = []
     for number, line_text in enumerate(text.split("\n"), start=1):
         if "\t" in line_text:
             message = (
                 "tab character: YAML indentation must use spaces; replace the tabs on this line with spaces"
             )
-            tabs.append(_Issue((), number, line_text.index("\t") + 1, message))
-    return (None, tabs) if tabs else (text, [])
+            issues.append(_Issue((), number, line_text.index("\t") + 1, message))
+        odd = _ODD_LINE_BREAK.search(line_text)
+        if odd:
+            message = f"unusual line break U+{ord(odd.group()):04X}: end lines with \\n (or \\r\\n) only"
+            issues.append(_Issue((), number, odd.start() + 1, message))
+    return (None, issues) if issues else (text, [])
 
 
 def check_bytes(data: bytes, source: str) -> FileResult:

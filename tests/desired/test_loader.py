@@ -193,6 +193,13 @@ CASES: list[tuple[str, str | bytes, int, str]] = [
     ),
     ("yaml-syntax-indent", "registry:\n  name: main\n    region: x: y\n", 3, "invalid YAML"),
     ("tab", variant("  region: us-east-1", "\tregion: us-east-1"), 4, "tab character"),
+    (
+        "lone-cr",
+        VALID.replace("  region: us-east-1\n", "  region: us-east-1\r"),
+        4,
+        "unusual line break U+000D",
+    ),
+    ("line-separator", VALID.replace("name: main", "name: main\u2028"), 2, "unusual line break U+2028"),
     ("non-utf8", VALID.encode().replace(b"name: main", b"name: m\xe9in"), 2, "must be UTF-8"),
     ("empty", "", 1, "the file is empty"),
     ("only-comments", "# nothing here\n\n", 1, "the file is empty"),
@@ -392,6 +399,13 @@ def test_problem_is_reported_with_its_line(content: str | bytes, line: int, frag
 
 def test_the_valid_file_has_no_problems() -> None:
     assert problems(VALID) == []
+
+
+def test_crlf_line_endings_are_fine_and_lines_still_count() -> None:
+    crlf = VALID.replace("\n", "\r\n")
+    assert problems(crlf) == []
+    [problem] = problems(crlf.replace("region: us-east-1", "region: moon"))
+    assert problem.line == 4
 
 
 def test_columns_point_at_the_offending_value() -> None:
