@@ -19,6 +19,7 @@ Problems from step 5 show up only once the part they are about is structurally v
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
 import re
@@ -831,39 +832,120 @@ def _moves(a: list[_Token], b: list[_Token], state: tuple[int, int]) -> Iterator
             yield (i if a_token == _STAR else i + 1, j if b_token == _STAR else j + 1), char
 
 
+@dataclass(frozen=True)
+class _OverrideGlob:
+    override: int  # index in overrides
+    position: int  # index in that override's repositories
+    glob: str
+
+
+def _literal_prefix(glob: str) -> str:
+    """The characters every name the glob matches starts with (a conservative cut at the first wildcard)."""
+    cut = min((i for i in (glob.find(c) for c in "*?[") if i >= 0), default=len(glob))
+    return glob[:cut]
+
+
+def _literal_suffix(glob: str) -> str:
+    """The characters every matched name ends with (cut after the last wildcard or class bracket)."""
+    return glob[max(glob.rfind(c) for c in "*?[]") + 1 :]
+
+
+class _AffixIndex:
+    """Finds the literal prefixes (or reversed suffixes) compatible with a key: one starts the other.
+
+    Compatibility is symmetric, and both its halves can be counted without listing them: the keys that are
+    prefixes of the key (at most len+1 buckets) and the keys the key starts (a range of the sorted keys).
+    """
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.buckets: dict[str, list[int]] = {}
+        for number, key in enumerate(keys):
+            self.buckets.setdefault(key, []).append(number)
+        ordered = sorted(range(len(keys)), key=lambda n: keys[n])
+        self.ordered_keys = [keys[n] for n in ordered]
+        self.ordered_numbers = ordered
+
+    def _shorter(self, key: str) -> list[list[int]]:
+        return [self.buckets[key[:length]] for length in range(len(key)) if key[:length] in self.buckets]
+
+    def _longer_or_equal(self, key: str) -> range:
+        low = bisect.bisect_left(self.ordered_keys, key)
+        high = bisect.bisect_left(self.ordered_keys, key + "\U0010ffff")
+        return range(low, high)
+
+    def count(self, key: str) -> int:
+        return sum(len(bucket) for bucket in self._shorter(key)) + len(self._longer_or_equal(key))
+
+    def compatible(self, key: str) -> Iterator[int]:
+        for bucket in self._shorter(key):
+            yield from bucket
+        for position in self._longer_or_equal(key):
+            yield self.ordered_numbers[position]
+
+
+def _compatible(a: str, b: str) -> bool:
+    return a.startswith(b) or b.startswith(a)
+
+
+def _candidate_pairs(globs: Sequence[_OverrideGlob]) -> Iterator[tuple[_OverrideGlob, _OverrideGlob]]:
+    """Pairs of globs from different overrides that might overlap, without comparing every pair.
+
+    Two globs can match a common name only if one's literal prefix starts the other's, and likewise for the
+    suffixes. Each glob looks up whichever of the two indexes gives fewer candidates, and checks the other
+    condition on those; a pair is kept once (from its lower-numbered glob).
+    """
+    prefixes = [_literal_prefix(g.glob) for g in globs]
+    suffixes = [_literal_suffix(g.glob)[::-1] for g in globs]  # reversed: a suffix check is a prefix check
+    by_prefix, by_suffix = _AffixIndex(prefixes), _AffixIndex(suffixes)
+    for number, item in enumerate(globs):
+        if by_prefix.count(prefixes[number]) <= by_suffix.count(suffixes[number]):
+            candidates, still_to_check = by_prefix.compatible(prefixes[number]), suffixes
+        else:
+            candidates, still_to_check = by_suffix.compatible(suffixes[number]), prefixes
+        for other in candidates:
+            if (
+                other > number
+                and globs[other].override != item.override
+                and _compatible(still_to_check[number], still_to_check[other])
+            ):
+                yield item, globs[other]
+
+
 def _overlap_issues(doc: _Document, indexes: Sequence[int]) -> list[_Issue]:
     """Each repository may match at most one override (else which access applies would be arbitrary)."""
     overrides = doc.data["overrides"]
-    issues = []
-    for later_position, later in enumerate(indexes):
-        for earlier in indexes[:later_position]:
-            found = _first_overlap(overrides[earlier]["repositories"], overrides[later]["repositories"])
-            if found is None:
-                continue
-            earlier_glob, later_index, name = found
-            path = ("overrides", later, "repositories", later_index)
-            later_glob = overrides[later]["repositories"][later_index]
-            later_line, earlier_line = doc.line(("overrides", later)), doc.line(("overrides", earlier))
-            overlap = f"{later_glob!r} (override at line {later_line}) "
-            if later_glob == earlier_glob:
-                overlap += f"is also in the override at line {earlier_line}"
-            else:
-                overlap += f"and {earlier_glob!r} (override at line {earlier_line}) both match {name!r}"
-            message = (
-                f"overrides overlap: {overlap}; a repository may match only one override: narrow the globs "
-                "or merge the overrides"
-            )
-            issues.append(_issue(path, doc.node(path), message))
-    return issues
-
-
-def _first_overlap(earlier: list[str], later: list[str]) -> tuple[str, int, str] | None:
-    for later_index, later_glob in enumerate(later):
-        for earlier_glob in earlier:
-            name = common_match(earlier_glob, later_glob)
+    globs = [
+        _OverrideGlob(index, position, glob)
+        for index in indexes
+        for position, glob in enumerate(overrides[index]["repositories"])
+    ]
+    found: dict[tuple[int, int], tuple[_OverrideGlob, _OverrideGlob, str]] = {}
+    for first, second in _candidate_pairs(globs):
+        earlier, later = sorted((first, second), key=lambda g: (g.override, g.position))
+        key = (earlier.override, later.override)
+        if key not in found:  # one problem per pair of overrides is enough
+            name = common_match(earlier.glob, later.glob)
             if name is not None:
-                return earlier_glob, later_index, name
-    return None
+                found[key] = (earlier, later, name)
+    return [_overlap_issue(doc, earlier, later, name) for earlier, later, name in found.values()]
+
+
+def _overlap_issue(doc: _Document, earlier: _OverrideGlob, later: _OverrideGlob, name: str) -> _Issue:
+    path = ("overrides", later.override, "repositories", later.position)
+    later_line, earlier_line = (
+        doc.line(("overrides", later.override)),
+        doc.line(("overrides", earlier.override)),
+    )
+    overlap = f"{later.glob!r} (override at line {later_line}) "
+    if later.glob == earlier.glob:
+        overlap += f"is also in the override at line {earlier_line}"
+    else:
+        overlap += f"and {earlier.glob!r} (override at line {earlier_line}) both match {name!r}"
+    message = (
+        f"overrides overlap: {overlap}; a repository may match only one override: narrow the globs "
+        "or merge the overrides"
+    )
+    return _issue(path, doc.node(path), message)
 
 
 # --- the model ---------------------------------------------------------------------------------------
