@@ -626,8 +626,14 @@ def _structure_issues(doc: _Document) -> list[_Issue]:
 # --- semantic checks on the valid parts ----------------------------------------------------------------
 
 
-def _clean(issues: Sequence[_Issue], prefix: JsonPath) -> bool:
-    return not any(issue.path[: len(prefix)] == prefix for issue in issues)
+class _Dirty:
+    """Which parts of the document have a problem (in them or below them)."""
+
+    def __init__(self, issues: Sequence[_Issue]) -> None:
+        self.parts = {issue.path[:length] for issue in issues for length in range(len(issue.path) + 1)}
+
+    def clean(self, path: JsonPath) -> bool:
+        return path not in self.parts
 
 
 def _pull_access(data: Mapping[str, Any]) -> PullAccess:
@@ -660,14 +666,15 @@ def _semantic_issues(doc: _Document, found: Sequence[_Issue]) -> list[_Issue]:
     data = doc.data
     if not isinstance(data, dict):
         return []
+    dirty = _Dirty(found)
     issues: list[_Issue] = []
     accesses: list[tuple[JsonPath, PullAccess]] = []
-    if "pull_access" in data and _clean(found, ("pull_access",)):
+    if "pull_access" in data and dirty.clean(("pull_access",)):
         accesses.append((("pull_access",), _pull_access(data["pull_access"])))
     overrides = data.get("overrides")
     if isinstance(overrides, list):
         for index, override in enumerate(overrides):
-            if _clean(found, ("overrides", index)):
+            if dirty.clean(("overrides", index)):
                 accesses.append((("overrides", index, "pull_access"), _pull_access(override["pull_access"])))
         # Overlap needs only the globs: check it even when an override's access is still broken.
         with_globs = [
@@ -675,15 +682,15 @@ def _semantic_issues(doc: _Document, found: Sequence[_Issue]) -> list[_Issue]:
             for index, override in enumerate(overrides)
             if isinstance(override, dict)
             and isinstance(override.get("repositories"), list)
-            and _clean(found, ("overrides", index, "repositories"))
+            and dirty.clean(("overrides", index, "repositories"))
         ]
         issues.extend(_overlap_issues(doc, with_globs))
     registry = data.get("registry")
-    if isinstance(registry, dict) and "account_id" in registry and _clean(found, ("registry", "account_id")):
+    if isinstance(registry, dict) and "account_id" in registry and dirty.clean(("registry", "account_id")):
         account = registry["account_id"]
         for path, access in accesses:
             issues.extend(_rendering_issues(doc, path, account, access))
-    if "managed_sids" in data and _clean(found, ("managed_sids",)):
+    if "managed_sids" in data and dirty.clean(("managed_sids",)):
         issues.extend(_managed_sids_issues(doc, data["managed_sids"], accesses))
     return issues
 
@@ -1008,11 +1015,12 @@ def _identity(doc: _Document, issues: Sequence[_Issue]) -> _Identity:
     registry = doc.data.get("registry") if isinstance(doc.data, dict) else None
     if not isinstance(registry, dict):
         return _Identity(None, None)
+    dirty = _Dirty(issues)
     name = account = None
-    if "name" in registry and _clean(issues, ("registry", "name")):
+    if "name" in registry and dirty.clean(("registry", "name")):
         mark = doc.nodes[("registry", "name")].start_mark
         name = (registry["name"], mark.line + 1, mark.column + 1)
-    if all(k in registry and _clean(issues, ("registry", k)) for k in ("account_id", "region")):
+    if all(k in registry and dirty.clean(("registry", k)) for k in ("account_id", "region")):
         mark = doc.nodes[("registry", "account_id")].start_mark
         account = (registry["account_id"], registry["region"], mark.line + 1, mark.column + 1)
     return _Identity(name, account)
