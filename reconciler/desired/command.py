@@ -49,11 +49,21 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _repository_path(path: str) -> str:
+    """GitHub places annotations by path from the repository root; an absolute path would not show up."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace and os.path.isabs(path):
+        relative = os.path.relpath(path, workspace)
+        if not relative.startswith(".."):
+            return relative
+    return path
+
+
 def annotation(problem: Problem) -> str:
     """A GitHub Actions `::error` command: shows the problem on the pull request's diff."""
     return (
-        f"::error file={_escape_property(problem.path)},line={problem.line},col={problem.column}"
-        f"::{_escape_data(problem.message)}"
+        f"::error file={_escape_property(_repository_path(problem.path))},line={problem.line},"
+        f"col={problem.column}::{_escape_data(problem.message)}"
     )
 
 

@@ -53,6 +53,7 @@ def test_github_actions_gets_error_annotations(
     policies_dir: Callable[..., Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
     directory = policies_dir(**{"main.yaml": VALID.replace("region: us-east-1", "region: moon")})
     assert main(["validate", "--policies", str(directory)]) == 1
     out = capsys.readouterr().out
@@ -62,7 +63,18 @@ def test_github_actions_gets_error_annotations(
     assert expected in out
 
 
-def test_annotation_escapes_workflow_command_characters() -> None:
+def test_annotation_paths_are_relative_to_the_workspace(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    inside = Problem(str(tmp_path / "policies" / "main.yaml"), 1, 2, "m")
+    assert annotation(inside).startswith("::error file=policies/main.yaml,line=1,col=2::")
+    outside = Problem("/elsewhere/main.yaml", 1, 2, "m")
+    assert annotation(outside).startswith("::error file=/elsewhere/main.yaml,")
+
+
+def test_annotation_escapes_workflow_command_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
     problem = Problem("dir,x/a:b.yaml", 3, 7, "50% bad\nsecond line")
     assert annotation(problem) == "::error file=dir%2Cx/a%3Ab.yaml,line=3,col=7::50%25 bad%0Asecond line"
 
