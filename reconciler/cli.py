@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from reconciler import __version__
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, ValidationFailed
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("reconciler.desired.command", "check policies/ and show the rendered policies"),
@@ -62,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser(arguments).parse_args(arguments)
         return _load(args.command).run(args)
+    except ValidationFailed as exc:
+        # plan, apply and backfill report bad policies/ exactly as validate does (annotations included).
+        from reconciler.desired.command import report_problems
+
+        report_problems(exc.problems, out=sys.stderr)
+        return 1
     except ReconcilerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
