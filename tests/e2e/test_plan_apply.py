@@ -1,0 +1,182 @@
+"""End to end on the sandbox: plan, apply, plan again; nothing foreign lost; secrets untouched."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reconciler.apply.journal import read_journal
+from reconciler.plan.model import Action, Plan
+
+from .conftest import World
+from .support import DESIRED, LAMBDA, OLD, SECRET, run_cli, stored
+
+FAST = ("--no-progress", "--max-rps", "500")
+
+
+def plan(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, Plan]:
+    out = world.tmp / "plan.json"
+    code, _, _ = run_cli(capsys, "plan", "--policies", str(world.policies), "--out", str(out), *FAST, *extra)
+    return code, Plan.from_json(out.read_text())
+
+
+def apply(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    return run_cli(
+        capsys, "apply", "--policies", str(world.policies), "--report", str(world.report), *FAST, *extra
+    )
+
+
+def test_plan_makes_exactly_pages_plus_n_reads_and_sees_aws_rewrites_as_equal(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.ecr.reset_stats()
+    code, result = plan(world, capsys, "--detailed-exitcode")
+    assert code == 2
+    stats = world.ecr.stats()
+    assert stats["requests"] == {"DescribeRepositories": 1, "GetRepositoryPolicy": len(world.managed)}
+    (registry,) = result.registries
+    # The in-sync ones are read back AWS-rewritten (root ARNs, collapsed lists) and still no-ops.
+    in_sync = sorted(n for n, t in world.seeded.items() if t == DESIRED and not n.startswith("payments"))
+    assert set(in_sync) <= set(registry.unchanged)
+    assert "sandbox/x" not in registry.unchanged + tuple(c.repository for c in registry.changes)
+    assert registry.provider is not None and registry.provider.action == Action.UPDATE
+
+
+def test_apply_converges_keeps_foreign_statements_and_provider_secrets(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = apply(world, capsys)
+    assert code == 0, err
+    assert "0 failed" in out
+    for name in world.managed:
+        statements = stored(world.ecr, name)["Statement"]
+        if name.startswith("team-foreign"):
+            assert statements[0] == LAMBDA  # byte-for-byte the foreign statement
+        sids = {s.get("Sid") for s in statements}
+        assert {"AllowPullOrganizationPaths", "AllowPullAccounts"} <= sids or name.startswith("payments")
+    assert world.ecr.stored_policy("sandbox/x") == OLD  # out of scope: untouched
+    provider = world.nullplatform.provider(world.provider_id)["attributes"]
+    assert provider["ci"]["secret_key"] == SECRET
+    assert json.loads(provider["setup"]["policy"]) == json.loads(DESIRED)
+    assert provider["setup"]["naming_rule"] == "<namespace>/<application>"
+
+    world.ecr.reset_stats()
+    code, again = plan(world, capsys, "--detailed-exitcode")
+    assert code == 0 and not again.has_changes
+    world.ecr.reset_stats()
+    code, out, _ = apply(world, capsys)
+    assert code == 0
+    writes = {k: v for k, v in world.ecr.stats()["requests"].items() if k != "GetRepositoryPolicy"}
+    assert writes == {"DescribeRepositories": 1}  # a second apply sends no write at all
+    assert "0 applied" in out
+
+
+def test_apply_writes_exactly_the_repositories_that_differ(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, planned = plan(world, capsys)
+    expected = sum(1 for c in planned.registries[0].changes if c.action != Action.ERROR)
+    world.ecr.reset_stats()
+    code, _, _ = apply(world, capsys)
+    assert code == 0
+    requests = world.ecr.stats()["requests"]
+    assert requests.get("SetRepositoryPolicy", 0) + requests.get("DeleteRepositoryPolicy", 0) == expected
+    records = read_journal(world.report)
+    assert len([r for r in records if r.target == "repository"]) == expected
+    assert all(r.result == "applied" for r in records)
+
+
+def test_access_denied_on_one_repository_is_isolated(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.ecr.configure(access_denied={"team-01/app"})
+    code, out, err = apply(world, capsys)
+    assert code == 1
+    assert "team-01/app" in err and "AccessDenied" in err
+    assert "1 failed" in out
+    assert stored(world.ecr, "team-04/app")["Statement"][0]["Sid"] == "AllowPullOrganizationPaths"
+    world.ecr.configure(access_denied=set())
+    assert apply(world, capsys)[0] == 0
+    assert plan(world, capsys, "--detailed-exitcode")[0] == 0
+
+
+def test_throttling_storm_and_5xx_bursts_still_converge(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.ecr.throttle_storm(0.7, seconds=1.5)
+    world.ecr.configure(error_rate={"SetRepositoryPolicy": 0.3, "GetRepositoryPolicy": 0.2})
+    code, _, err = apply(world, capsys)
+    stats = world.ecr.stats()
+    assert stats["total_throttled"] > 0 or stats["injected"], stats
+    assert code == 0, err
+    world.ecr.configure(error_rate={})
+    assert plan(world, capsys, "--detailed-exitcode")[0] == 0
+
+
+def test_max_changes_refuses_before_any_write(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.ecr.reset_stats()
+    code, _, err = apply(world, capsys, "--max-changes", "2")
+    assert code == 1
+    assert "more than --max-changes 2" in err
+    requests = world.ecr.stats()["requests"]
+    assert "SetRepositoryPolicy" not in requests and "DeleteRepositoryPolicy" not in requests
+    assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
+
+
+def test_dry_run_writes_nothing(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.ecr.reset_stats()
+    code, out, _ = apply(world, capsys, "--dry-run")
+    assert code == 0 and "Dry run:" in out
+    assert set(world.ecr.stats()["requests"]) == {"DescribeRepositories", "GetRepositoryPolicy"}
+    assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
+
+
+def test_saved_plan_skips_repositories_changed_since_and_applies_the_rest(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, saved = plan(world, capsys)
+    # Someone edits one repository by hand, and another is deleted, between plan and apply.
+    world.ecr.put_policy("team-01/app", json.dumps({"Version": "2012-10-17", "Statement": [LAMBDA]}))
+    world.ecr.client().delete_repository(repositoryName="team-02/app", force=True)
+    code, _, err = apply(world, capsys, "--plan", str(world.tmp / "plan.json"))
+    assert code == 0, err
+    assert "stale, skipped: main/team-01/app" in err and "team-02/app" in err
+    assert stored(world.ecr, "team-01/app")["Statement"] == [LAMBDA]  # their change survives
+    assert stored(world.ecr, "team-04/app")["Statement"][0]["Sid"] == "AllowPullOrganizationPaths"
+    stale = [r for r in read_journal(world.report) if r.result == "stale"]
+    assert {r.name for r in stale} == {"team-01/app", "team-02/app"}
+    assert saved.registries[0].changes
+
+
+def test_saved_plan_from_other_desired_state_is_refused(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan(world, capsys)
+    policies = world.policies / "main.yaml"
+    policies.write_text(policies.read_text().replace('"444455556666"', '"444455556667"'))
+    world.ecr.reset_stats()
+    code, _, err = apply(world, capsys, "--plan", str(world.tmp / "plan.json"))
+    assert code == 1
+    assert "was made from other desired state" in err
+    assert "SetRepositoryPolicy" not in world.ecr.stats()["requests"]
+
+
+def test_backfill_touches_only_chosen_repositories_and_never_the_provider(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run_cli(
+        capsys,
+        "backfill",
+        "--policies",
+        str(world.policies),
+        "--repository",
+        "team-0[0-4]/*",
+        "--report",
+        str(world.report),
+        *FAST,
+    )
+    assert code == 0
+    assert {r.name for r in read_journal(world.report)} == {"team-01/app", "team-02/app", "team-04/app"}
+    assert stored(world.ecr, "team-05/app") is None
+    assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
