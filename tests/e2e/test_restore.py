@@ -1,0 +1,149 @@
+"""restore: puts back what an apply wrote, from its journal, even when the apply was killed half-way."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from reconciler.apply.journal import read_journal
+from reconciler.policy.normalize import equivalent
+
+from .conftest import World
+from .support import LAMBDA, run_cli, stored
+
+FAST = ("--no-progress", "--max-rps", "500")
+
+
+def snapshot(world: World) -> dict[str, object]:
+    return {name: stored(world.ecr, name) for name in world.seeded}
+
+
+def test_restore_round_trips_every_repository(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(world)
+    code, _, _ = run_cli(
+        capsys, "apply", "--policies", str(world.policies), "--report", str(world.report), *FAST
+    )
+    assert code == 0
+    assert snapshot(world) != before
+    out = world.tmp / "restore.jsonl"
+    code, stdout, err = run_cli(capsys, "restore", "--report", str(world.report), "--out", str(out), *FAST)
+    assert code == 0, err
+    after = snapshot(world)
+    for name, original in before.items():
+        assert equivalent(original, after[name]), name
+    # The restore is journaled too, so it can itself be undone.
+    assert {r.name for r in read_journal(out)} == {
+        r.name for r in read_journal(world.report) if r.target == "repository"
+    }
+    assert "0 failed" in stdout
+
+
+def test_restore_skips_and_names_repositories_changed_since(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = run_cli(
+        capsys, "apply", "--policies", str(world.policies), "--report", str(world.report), *FAST
+    )
+    assert code == 0
+    changed = {"Version": "2012-10-17", "Statement": [LAMBDA]}
+    world.ecr.put_policy("team-01/app", json.dumps(changed))
+    code, stdout, err = run_cli(
+        capsys, "restore", "--report", str(world.report), *FAST, "--out", str(world.tmp / "r.jsonl")
+    )
+    assert code == 1
+    assert "team-01/app" in err and "changed since" in stdout
+    assert stored(world.ecr, "team-01/app") == changed  # someone else's change is never overwritten
+    assert stored(world.ecr, "team-02/app") is None  # restored: it had no policy before
+
+
+def test_restore_only_the_chosen_repositories(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(world)
+    run_cli(capsys, "apply", "--policies", str(world.policies), "--report", str(world.report), *FAST)
+    applied = snapshot(world)
+    code, _, _ = run_cli(
+        capsys,
+        "restore",
+        "--report",
+        str(world.report),
+        "--repository",
+        "team-0[12]/*",
+        "--out",
+        str(world.tmp / "r.jsonl"),
+        *FAST,
+    )
+    assert code == 0
+    now = snapshot(world)
+    assert equivalent(now["team-01/app"], before["team-01/app"])
+    assert equivalent(now["team-04/app"], applied["team-04/app"])
+
+
+def test_dry_run_restore_writes_nothing(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    run_cli(capsys, "apply", "--policies", str(world.policies), "--report", str(world.report), *FAST)
+    applied = snapshot(world)
+    code, _, _ = run_cli(
+        capsys,
+        "restore",
+        "--report",
+        str(world.report),
+        "--dry-run",
+        "--out",
+        str(world.tmp / "r.jsonl"),
+        *FAST,
+    )
+    assert code == 0
+    assert snapshot(world) == applied
+
+
+def test_a_killed_apply_leaves_a_report_that_restore_can_use(world: World) -> None:
+    before = snapshot(world)
+    # Slow writes, one at a time, so the kill lands mid-run.
+    world.ecr.configure(action_latency_ms={"SetRepositoryPolicy": 300})
+    env = {**os.environ}
+    command = [
+        sys.executable,
+        "-m",
+        "reconciler",
+        "apply",
+        "--policies",
+        str(world.policies),
+        "--report",
+        str(world.report),
+        "--concurrency",
+        "1",
+        "--no-progress",
+        "--max-rps",
+        "500",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        lines = world.report.read_text().count("\n") if world.report.exists() else 0
+        if lines >= 3:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    world.ecr.configure(action_latency_ms={})
+    written = [r for r in read_journal(world.report) if r.result == "applied"]
+    assert 3 <= len(written) < 14, "the kill should land mid-run"
+    # Every write the report claims happened did happen; nothing else was touched.
+    for record in written:
+        if record.target == "repository":
+            assert equivalent(
+                stored(world.ecr, record.name), json.loads(record.after) if record.after else None
+            )
+    names = {r.name for r in written if r.target == "repository"}
+    untouched = [n for n in world.seeded if n not in names]
+    assert all(stored(world.ecr, n) == before[n] for n in untouched)
+
+    from reconciler.cli import main
+
+    assert main(["restore", "--report", str(world.report), "--out", str(world.tmp / "r.jsonl"), *FAST]) == 0
+    for name, original in before.items():
+        assert equivalent(stored(world.ecr, name), original), name
