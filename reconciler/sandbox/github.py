@@ -4,6 +4,8 @@
   (default 30), a `Link` header with next/last/first/prev like GitHub's;
 - `POST /repos/{owner}/{repo}/issues/{number}/comments` `{"body": ...}` -> 201 with the comment;
 - `PATCH /repos/{owner}/{repo}/issues/comments/{id}` `{"body": ...}` -> 200; `DELETE` -> 204;
+- `GET /repos/{owner}/{repo}/commits/{sha}/pulls`: the pull requests that merged a commit (registered
+  with `merge_commit`);
 - bodies over 65,536 characters -> 422 "Validation Failed" (as GitHub answers);
 - `Authorization: Bearer <token>` or `token <token>` must carry the configured token (401 "Bad
   credentials" otherwise); a read-only token (what fork pull requests get) can read but writing
@@ -59,6 +61,7 @@ class GithubApi(RestService):
         self._comments: dict[int, dict[str, Any]] = {}
         self._where: dict[int, tuple[str, str, int]] = {}
         self._next_id = 1_000_001
+        self._merged: dict[tuple[str, str, str], list[int]] = {}  # (owner, repo, sha) -> PR numbers
         super().__init__(host=host, port=port, seed=seed)
 
     def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
@@ -69,6 +72,7 @@ class GithubApi(RestService):
             (thread, "POST", self._create),
             (comment, "PATCH", self._update),
             (comment, "DELETE", self._delete),
+            ("/repos/<owner>/<repo>/commits/<sha>/pulls", "GET", self._pulls),
         ]
 
     def environment(self) -> dict[str, str]:
@@ -83,6 +87,7 @@ class GithubApi(RestService):
             self._comments.clear()
             self._where.clear()
             self._next_id = 1_000_001
+            self._merged.clear()
         self.faults.reset()
         self.latency_ms = 0.0
         self.reset_stats()
@@ -90,6 +95,11 @@ class GithubApi(RestService):
     def add_comment(self, owner: str, repo: str, number: int, body: str, *, login: str = "someone") -> int:
         """A comment written by someone else (directly, no HTTP); returns its id."""
         return int(self._add(owner, repo, number, body, login)["id"])
+
+    def merge_commit(self, owner: str, repo: str, sha: str, number: int) -> None:
+        """Record that pull request `number` was merged as commit `sha`."""
+        with self._lock:
+            self._merged.setdefault((owner, repo, sha), []).append(number)
 
     def comments(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
         """The thread's comments, oldest first (copies)."""
@@ -202,6 +212,14 @@ class GithubApi(RestService):
             comment["body"] = body
             comment["updated_at"] = _timestamp()
             return json_response(copy.deepcopy(comment))
+
+    def _pulls(self, request: Request, owner: str, repo: str, sha: str) -> Response:
+        denied = self._auth(request, write=False)
+        if denied is not None:
+            return denied
+        with self._lock:
+            numbers = list(self._merged.get((owner, repo, sha), []))
+        return json_response([{"number": n, "state": "closed", "merge_commit_sha": sha} for n in numbers])
 
     def _delete(self, request: Request, owner: str, repo: str, comment_id: int) -> Response:
         denied = self._auth(request, write=True)
