@@ -1,0 +1,153 @@
+"""Each workflow's steps played in order against the sandbox and the GitHub API double.
+
+What a user relies on: a PR gets one plan comment (edited on the next push, none for forks), merging
+applies and comments the result, backfill honours dry_run and its globs, drift fails on a hand edit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.sandbox.github import GithubApi
+
+from .conftest import World
+from .support import LAMBDA, OLD, stored
+from .workflow_runner import JobResult, Runner, machine_env
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+OWNER, REPO = "acme", "ecr-policies"
+PLAN_ROLE = "arn:aws:iam::123456789012:role/plan"
+APPLY_ROLE = "arn:aws:iam::123456789012:role/apply"
+
+
+@pytest.fixture
+def source(world: World) -> Path:
+    """The user's repository: its policies/ (the world's) and our workflows."""
+    return world.policies.parent
+
+
+def runner(world: World, github: GithubApi, event_name: str, event: dict, **kwargs: object) -> Runner:
+    env = machine_env(
+        world.ecr.environment() | {"NULLPLATFORM_HOST": world.nullplatform.url, "GITHUB_API_URL": github.url}
+    )
+    return Runner(
+        source=world.policies.parent,
+        workspace=world.tmp / f"run-{event_name}-{len(list(world.tmp.glob('run-*')))}",
+        event_name=event_name,
+        event=event,
+        env=env,
+        secrets={
+            "NULLPLATFORM_PLAN_API_KEY": world.nullplatform.api_key,
+            "NULLPLATFORM_APPLY_API_KEY": world.nullplatform.api_key,
+        },
+        variables={"AWS_PLAN_ROLE_ARN": PLAN_ROLE, "AWS_APPLY_ROLE_ARN": APPLY_ROLE},
+        repository=f"{OWNER}/{REPO}",
+        token=github.token,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def pr_event(number: int = 7, fork: bool = False) -> dict:
+    head = "someone/ecr-policies" if fork else f"{OWNER}/{REPO}"
+    return {"number": number, "pull_request": {"number": number, "head": {"repo": {"full_name": head}}}}
+
+
+def ok(results: dict[str, JobResult], *jobs: str) -> None:
+    for job in jobs:
+        assert results[job].result == "success", f"{job}: {results[job].output()}"
+
+
+def test_pull_request_gets_one_plan_comment_edited_on_the_next_push(world: World, github: GithubApi) -> None:
+    results = runner(world, github, "pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
+    ok(results, "validate", "plan", "comment")
+    assert results["plan"].assumed_roles == [PLAN_ROLE]
+    assert "to create" in results["plan"].summary  # the plan is in the job summary too
+    (comment,) = github.comments(OWNER, REPO, 7)
+    assert "Plan: " in comment["body"] and "| main |" in comment["body"]
+    # The author pushes a change: the same comment is edited.
+    policies = world.policies / "main.yaml"
+    policies.write_text(policies.read_text().replace('"444455556666"]', '"444455556666", "555566667777"]'))
+    results = runner(world, github, "pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
+    ok(results, "validate", "plan", "comment")
+    (edited,) = github.comments(OWNER, REPO, 7)
+    assert edited["id"] == comment["id"] and "555566667777" in edited["body"]
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0  # planning never writes
+
+
+def test_fork_pull_request_is_validated_but_never_planned(world: World, github: GithubApi) -> None:
+    results = runner(world, github, "pull_request", pr_event(fork=True)).run(WORKFLOWS / "plan.yml")
+    ok(results, "validate")
+    assert results["plan"].result == "skipped" and results["comment"].result == "skipped"
+    assert github.comments(OWNER, REPO, 7) == []
+    assert world.ecr.stats()["requests"] == {}
+
+
+def test_invalid_policies_fail_validation_with_annotations(world: World, github: GithubApi) -> None:
+    (world.policies / "main.yaml").write_text("registry:\n  name: main\n  account_id: 123456789012\n")
+    results = runner(world, github, "pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
+    assert results["validate"].result == "failure"
+    assert "::error file=policies/main.yaml,line=3" in results["validate"].output()
+    assert results["plan"].result == "skipped"
+
+
+def test_merge_applies_and_comments_the_result_on_the_pull_request(world: World, github: GithubApi) -> None:
+    sha = "f" * 40
+    github.merge_commit(OWNER, REPO, sha, 7)
+    results = runner(world, github, "push", {"ref": "refs/heads/main"}, sha=sha).run(WORKFLOWS / "apply.yml")
+    ok(results, "registries", "apply", "comment")
+    assert results["apply"].assumed_roles == [APPLY_ROLE]
+    (comment,) = github.comments(OWNER, REPO, 7)
+    assert "ECR policy apply" in comment["body"] and "| main | 12 | 0 | 0 |" in comment["body"]
+    assert stored(world.ecr, "team-foreign/old")["Statement"][0] == LAMBDA
+    drift = runner(world, github, "workflow_dispatch", {}).run(WORKFLOWS / "drift.yml")
+    ok(drift, "drift")  # converged: nothing drifted
+
+
+def test_backfill_dry_run_changes_nothing_then_converges_only_the_chosen(
+    world: World, github: GithubApi
+) -> None:
+    before = {name: world.ecr.stored_policy(name) for name in world.seeded}
+    inputs = {
+        "repositories": "team-0[0-4]/* team-foreign/*",
+        "registry": "",
+        "dry_run": True,
+        "max_changes": "100",
+    }
+    results = runner(world, github, "workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(
+        WORKFLOWS / "backfill.yml"
+    )
+    ok(results, "backfill")
+    assert "Dry run: 5 would be applied" in results["backfill"].output()
+    assert {name: world.ecr.stored_policy(name) for name in world.seeded} == before
+
+    inputs["dry_run"] = False
+    results = runner(world, github, "workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(
+        WORKFLOWS / "backfill.yml"
+    )
+    ok(results, "backfill")
+    assert "Apply: 5 applied" in results["backfill"].output()
+    assert stored(world.ecr, "team-01/app")["Statement"][0]["Sid"] == "AllowPullOrganizationPaths"
+    assert world.ecr.stored_policy("team-05/app") == before["team-05/app"]  # not chosen
+    assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
+
+
+def test_backfill_max_changes_refuses(world: World, github: GithubApi) -> None:
+    inputs = {"repositories": "", "registry": "main", "dry_run": False, "max_changes": "3"}
+    results = runner(world, github, "workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(
+        WORKFLOWS / "backfill.yml"
+    )
+    assert results["backfill"].result == "failure"
+    assert "more than --max-changes 3" in results["backfill"].output()
+
+
+def test_drift_fails_when_someone_changes_a_policy_by_hand(world: World, github: GithubApi) -> None:
+    ok(runner(world, github, "push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    world.ecr.put_policy("team-03/app", json.dumps({"Version": "2012-10-17", "Statement": [LAMBDA]}))
+    results = runner(world, github, "schedule", {}).run(WORKFLOWS / "drift.yml")
+    assert results["drift"].result == "failure"
+    assert "live ECR policies no longer match" in results["drift"].output()
+    assert "team-03/app" in results["drift"].summary

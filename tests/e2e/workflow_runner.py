@@ -1,0 +1,416 @@
+"""Play a GitHub Actions workflow locally: jobs in `needs` order, matrices, `if:` conditions, outputs,
+and every `run:` step in bash as the runner would; `uses:` steps are stood in for (checkout copies the
+source tree, artifacts go to a folder, configure-aws-credentials points AWS at the sandbox).
+
+Only the expression language our workflows use is supported; anything else raises, so a workflow change
+that this runner can't play fails the test instead of being skipped silently.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+INSTALL_STEP = "Install the reconciler"  # stood in for: the test's venv is on PATH
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>\d+(?:\.\d+)?)|(?P<op>==|!=|&&|\|\||[!(),\[\]])"
+    r"|(?P<name>[A-Za-z_][\w-]*(?:\.[A-Za-z_*][\w-]*)*))"
+)
+
+
+class Unsupported(Exception):
+    pass
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    tokens, position = [], 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            if text[position:].strip() == "":
+                break
+            raise Unsupported(f"cannot parse expression {text!r} at {position}")
+        kind = match.lastgroup or ""
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+@dataclass
+class Context:
+    values: dict[str, Any]
+    status: str = "success"  # of the job so far (for always()/success()/failure())
+
+    def lookup(self, dotted: str) -> Any:
+        if dotted.split(".")[0] not in self.values:
+            raise Unsupported(f"unknown context in {dotted!r}")
+        value: Any = self.values
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return "" if value is None else value
+
+
+class _Parser:
+    def __init__(self, text: str, context: Context) -> None:
+        self.tokens = _tokens(text)
+        self.index = 0
+        self.context = context
+
+    def peek(self) -> str | None:
+        return self.tokens[self.index][1] if self.index < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def parse(self) -> Any:
+        value = self.or_()
+        if self.index != len(self.tokens):
+            raise Unsupported(f"trailing tokens in expression: {self.tokens[self.index :]}")
+        return value
+
+    def or_(self) -> Any:
+        value = self.and_()
+        while self.peek() == "||":
+            self.take()
+            right = self.and_()
+            value = value or right
+        return value
+
+    def and_(self) -> Any:
+        value = self.compare()
+        while self.peek() == "&&":
+            self.take()
+            right = self.compare()
+            value = value and right
+        return value
+
+    def compare(self) -> Any:
+        value = self.unary()
+        while self.peek() in ("==", "!="):
+            op = self.take()[1]
+            right = self.unary()
+            value = (value == right) if op == "==" else (value != right)
+        return value
+
+    def unary(self) -> Any:
+        if self.peek() == "!":
+            self.take()
+            return not self.unary()
+        return self.primary()
+
+    def primary(self) -> Any:
+        kind, text = self.take()
+        if kind == "str":
+            return text[1:-1].replace("''", "'")
+        if kind == "num":
+            return float(text)
+        if text == "(":
+            value = self.or_()
+            self.take()
+            return value
+        if kind == "name" and self.peek() == "(":
+            self.take()
+            args = []
+            while self.peek() != ")":
+                args.append(self.or_())
+                if self.peek() == ",":
+                    self.take()
+            self.take()
+            return self.call(text, args)
+        if kind == "name":
+            if text in ("true", "false"):
+                return text == "true"
+            return self.context.lookup(text)
+        raise Unsupported(f"unexpected token {text!r}")
+
+    def call(self, name: str, args: list[Any]) -> Any:
+        status = self.context.status
+        functions = {
+            "always": lambda: True,
+            "success": lambda: status == "success",
+            "failure": lambda: status == "failure",
+            "cancelled": lambda: False,
+            "fromJSON": lambda text: json.loads(text),
+            "toJSON": lambda value: json.dumps(value),
+        }
+        if name not in functions:
+            raise Unsupported(f"function {name}()")
+        return functions[name](*args)
+
+
+def evaluate(expression: str, context: Context) -> Any:
+    return _Parser(expression, context).parse()
+
+
+def interpolate(value: Any, context: Context) -> Any:
+    """`${{ ... }}` in a string: the whole string may be one expression (keeps its type) or embed several."""
+    if not isinstance(value, str):
+        return value
+    whole = re.fullmatch(r"\$\{\{(.*?)\}\}", value.strip(), re.S)
+    if whole:
+        return evaluate(whole.group(1), context)
+    return re.sub(r"\$\{\{(.*?)\}\}", lambda m: _text(evaluate(m.group(1), context)), value, flags=re.S)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def condition(expression: Any, context: Context, default: str = "success()") -> bool:
+    if isinstance(expression, bool):  # YAML reads `if: true` as a boolean
+        expression = "true" if expression else "false"
+    text = str(expression) if expression is not None else default
+    text = text.strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        text = text[3:-2]
+    if not re.search(r"\b(always|success|failure|cancelled)\(", text):
+        text = f"success() && ({text})"
+    return bool(evaluate(text, context))
+
+
+@dataclass
+class StepResult:
+    name: str
+    outcome: str  # success | failure | skipped
+    output: str = ""
+
+
+@dataclass
+class JobResult:
+    name: str
+    result: str  # success | failure | skipped
+    outputs: dict[str, str] = field(default_factory=dict)
+    steps: list[StepResult] = field(default_factory=list)
+    summary: str = ""
+    assumed_roles: list[str] = field(default_factory=list)
+
+    def output(self) -> str:
+        return "\n".join(s.output for s in self.steps)
+
+
+@dataclass
+class Runner:
+    """Plays workflows from `source` (the repository under test: policies/ and workflows)."""
+
+    source: Path
+    workspace: Path
+    event_name: str
+    event: dict[str, Any]
+    env: dict[str, str]  # the machine's environment: PATH, sandbox endpoints, ...
+    secrets: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    repository: str = "acme/ecr-policies"
+    sha: str = "0" * 40
+    token: str = ""
+    artifacts: Path | None = None
+
+    def run(self, workflow: Path) -> dict[str, JobResult]:
+        spec = yaml.safe_load(workflow.read_text())
+        self.artifacts = self.workspace / "artifacts"
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        event_file = self.workspace / "event.json"
+        event_file.write_text(json.dumps(self.event))
+        jobs: dict[str, Any] = spec["jobs"]
+        results: dict[str, JobResult] = {}
+        pending = list(jobs)
+        while pending:
+            ready = [j for j in pending if all(n in results for n in _needs(jobs[j]))]
+            if not ready:
+                raise Unsupported(f"cyclic needs in {pending}")
+            for name in ready:
+                pending.remove(name)
+                results[name] = self._job(name, jobs[name], results, event_file)
+        return results
+
+    def _context(self, results: dict[str, JobResult], needs: list[str], **extra: Any) -> Context:
+        github = {
+            "event_name": self.event_name,
+            "event": self.event,
+            "repository": self.repository,
+            "sha": self.sha,
+            "token": self.token,
+            "ref": "refs/heads/main",
+        }
+        needs_context = {n: {"result": results[n].result, "outputs": results[n].outputs} for n in needs}
+        values = {
+            "github": github,
+            "needs": needs_context,
+            "secrets": self.secrets,
+            "vars": self.variables,
+            "inputs": self.inputs,
+            "matrix": {},
+            "steps": {},
+            "env": {},
+        } | extra
+        status = "failure" if any(results[n].result == "failure" for n in needs) else "success"
+        return Context(values, status)
+
+    def _job(self, name: str, job: dict[str, Any], results: dict[str, JobResult], event: Path) -> JobResult:
+        needs = _needs(job)
+        context = self._context(results, needs)
+        if any(results[n].result == "skipped" for n in needs) and "always()" not in str(job.get("if", "")):
+            return JobResult(name, "skipped")
+        if not condition(job.get("if"), context):
+            return JobResult(name, "skipped")
+        matrix = job.get("strategy", {}).get("matrix")
+        if not matrix:
+            return self._instance(name, job, context, event)
+        ((axis, values),) = matrix.items()  # our workflows use one axis
+        values = interpolate(values, context)
+        instances = [
+            self._instance(name, job, self._context(results, needs, matrix={axis: v}), event) for v in values
+        ]
+        combined = JobResult(name, "failure" if any(i.result == "failure" for i in instances) else "success")
+        for instance in instances:
+            combined.steps += instance.steps
+            combined.summary += instance.summary
+            combined.assumed_roles += instance.assumed_roles
+        return combined
+
+    def _instance(self, name: str, job: dict[str, Any], context: Context, event: Path) -> JobResult:
+        matrix_name = json.dumps(context.values["matrix"], sort_keys=True) if context.values["matrix"] else ""
+        workdir = self.workspace / "jobs" / re.sub(r"\W+", "-", f"{name}-{matrix_name}").strip("-")
+        workdir.mkdir(parents=True)
+        summary = workdir.parent / f"{workdir.name}.summary.md"
+        summary.touch()
+        result = JobResult(name, "success")
+        steps: dict[str, Any] = {}
+        context.values["steps"] = steps
+        for index, step in enumerate(job["steps"]):
+            context.status = result.result
+            title = step.get("name") or step.get("uses") or f"step {index}"
+            if not condition(step.get("if"), context):
+                result.steps.append(StepResult(title, "skipped"))
+                continue
+            output_file = workdir.parent / f"{workdir.name}.{index}.output"
+            output_file.touch()
+            env = self._step_env(step, context, event, summary, output_file)
+            if "uses" in step:
+                outcome, text = self._uses(step, context, workdir, env, result)
+            elif step.get("name") == INSTALL_STEP:
+                outcome, text = "success", "(stood in for: the test venv is on PATH)"
+            else:
+                outcome, text = self._shell(interpolate(step["run"], context), workdir, env)
+            result.steps.append(StepResult(title, outcome, text))
+            if "id" in step:
+                steps[step["id"]] = {"outputs": _read_outputs(output_file), "outcome": outcome}
+            if outcome == "failure":
+                result.result = "failure"
+        context.status = result.result
+        result.outputs = {k: str(interpolate(v, context)) for k, v in job.get("outputs", {}).items()}
+        result.summary = summary.read_text()
+        return result
+
+    def _step_env(
+        self, step: dict[str, Any], context: Context, event: Path, summary: Path, output: Path
+    ) -> dict[str, str]:
+        env = dict(self.env)
+        env.update(
+            {
+                "CI": "true",
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_EVENT_NAME": self.event_name,
+                "GITHUB_EVENT_PATH": str(event),
+                "GITHUB_REPOSITORY": self.repository,
+                "GITHUB_SHA": self.sha,
+                "GITHUB_STEP_SUMMARY": str(summary),
+                "GITHUB_OUTPUT": str(output),
+                "GITHUB_WORKSPACE": str(self.workspace),
+            }
+        )
+        env.update(context.values["env"])
+        env.update({k: _text(interpolate(v, context)) for k, v in step.get("env", {}).items()})
+        return env
+
+    def _shell(self, script: str, workdir: Path, env: dict[str, str]) -> tuple[str, str]:
+        process = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        return ("success" if process.returncode == 0 else "failure"), process.stdout + process.stderr
+
+    def _uses(
+        self, step: dict[str, Any], context: Context, workdir: Path, env: dict[str, str], job: JobResult
+    ) -> tuple[str, str]:
+        action = step["uses"].split("@")[0]
+        given = {k: interpolate(v, context) for k, v in step.get("with", {}).items()}
+        assert self.artifacts is not None
+        if action == "actions/checkout":
+            assert given.get("persist-credentials") is False, "checkout must not persist credentials"
+            for item in ("policies", ".github"):
+                if (self.source / item).exists():
+                    shutil.copytree(self.source / item, workdir / item)
+            return "success", "checked out"
+        if action == "actions/setup-python":
+            return "success", ""
+        if action == "aws-actions/configure-aws-credentials":
+            role = str(given.get("role-to-assume", ""))
+            if not role:
+                return "failure", "role-to-assume is empty"
+            job.assumed_roles.append(role)
+            context.values["env"].update({"AWS_REGION": str(given.get("aws-region", ""))})
+            return "success", f"assumed {role}"
+        if action == "actions/upload-artifact":
+            target = self.artifacts / str(given["name"])
+            files = [p for p in workdir.glob(str(given["path"])) if p.is_file()]
+            if files:
+                target.mkdir(parents=True, exist_ok=True)
+                for file in files:
+                    shutil.copy(file, target / file.name)
+            return "success", f"uploaded {len(files)}"
+        if action == "actions/download-artifact":
+            destination = workdir / str(given.get("path", "."))
+            destination.mkdir(parents=True, exist_ok=True)
+            for folder in self.artifacts.iterdir():
+                if fnmatch.fnmatch(folder.name, str(given.get("pattern", "*"))):
+                    for file in folder.iterdir():
+                        shutil.copy(file, destination / file.name)
+            return "success", "downloaded"
+        raise Unsupported(f"no stand-in for {action}")
+
+
+def _needs(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def _read_outputs(path: Path) -> dict[str, str]:
+    outputs = {}
+    for line in path.read_text().splitlines():
+        if "=" in line:
+            key, _, value = line.partition("=")
+            outputs[key] = value
+    return outputs
+
+
+def machine_env(extra: dict[str, str]) -> dict[str, str]:
+    """A clean environment: the test venv's bin first on PATH, the sandbox endpoints, nothing else."""
+    venv_bin = str(Path(sys.executable).parent)
+    return {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        **extra,
+    }
