@@ -72,8 +72,13 @@ def test_plans_of_a_matrix_merge_into_one_comment(
 
 
 def test_a_failing_github_api_fails_loudly_and_the_plan_stays_in_the_job_summary(
-    world: World, pr_env: GithubApi, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    world: World,
+    pr_env: GithubApi,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("reconciler.report.github.time.sleep", lambda _s: None)
     plan = make_plan(world, capsys)
     pr_env.fail_next(500, None)
     code, _, err = run_cli(capsys, "comment", "--plan", plan)
