@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import dataclasses
+import datetime
 import fnmatch
 import io
 import json
@@ -73,6 +75,7 @@ _ACCOUNT_RE = re.compile(r"\d{12}")
 _IAM_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):.+")
 _CREDENTIAL_RE = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/")
 
+_DIRECT_ACTIONS = frozenset({"GetRepositoryPolicy", "SetRepositoryPolicy"})
 _POLICY_ANSWERS = frozenset({"GetRepositoryPolicy", "SetRepositoryPolicy", "DeleteRepositoryPolicy"})
 # The knobs whose JSON form (lists) must become sets.
 _SET_KNOBS = frozenset({"known_accounts", "access_denied", "hang_actions", "hang_repositories"})
@@ -106,6 +109,8 @@ class EcrEmulatorConfig:
     max_policy_length: int = MAX_POLICY_LENGTH
     # Rewrite policies read back (GetRepositoryPolicy, and policyText in Set/DeleteRepositoryPolicy answers).
     rewrite_policies: bool = True
+    # Serve GetRepositoryPolicy/SetRepositoryPolicy by calling moto's backend directly (see _direct).
+    direct_backend_calls: bool = True
     # Fraction (0..1) of calls per action answered with HTTP 500 ServerException; "*" for every action.
     error_rate: dict[str, float] = field(default_factory=dict)
     # Repository names (fnmatch globs) for which any action naming them gets AccessDeniedException.
@@ -399,8 +404,14 @@ def _decode_token(token: Any) -> tuple[int, str | None]:
 class EcrMiddleware:
     """The WSGI layer in front of moto's dispatcher; see the module docstring. State lives here."""
 
-    def __init__(self, inner: WSGIApplication, config: EcrEmulatorConfig) -> None:
+    def __init__(
+        self, inner: WSGIApplication, config: EcrEmulatorConfig, ecr_app: WSGIApplication | None = None
+    ) -> None:
         self.inner = inner
+        # ECR calls skip moto's dispatcher: it finds the backend for every request under one global lock,
+        # listing moto's ~200 module directories twice a call (2-3 ms, serialized), which would cap the
+        # emulator at a few hundred calls a second whatever the clients' concurrency.
+        self.ecr_app = ecr_app or inner
         self.initial_config = config.copy()
         self.config = config.copy()
         self._lock = threading.Lock()
@@ -409,7 +420,8 @@ class EcrMiddleware:
         self._rng = random.Random(config.seed)
         self._ec_remaining = dict(config.eventual_consistency_failures)
         self._became_known: set[str] = set()
-        self._release = threading.Event()  # set to end hangs early
+        self._release = threading.Event()  # set to end waits early (see release_hangs)
+        self._generation = 0  # bumped by release_hangs: requests from an older generation change nothing
 
     # -- knobs and counters --
 
@@ -444,9 +456,13 @@ class EcrMiddleware:
             return self._counters.snapshot()
 
     def release_hangs(self) -> None:
-        """Wake requests hanging now (they answer ServerException); later hangs hang again."""
-        self._release.set()
-        self._release = threading.Event()
+        """Cut short every request now waiting (hang or latency): it answers ServerException and changes
+        nothing. Without this, a request whose client died (a killed process, a read timeout) would
+        still write when its wait ends, possibly into the next test's freshly reset state."""
+        with self._lock:
+            self._generation += 1
+            release, self._release = self._release, threading.Event()
+        release.set()
 
     # -- WSGI --
 
@@ -506,7 +522,7 @@ class EcrMiddleware:
             captured.status, captured.headers = status, list(headers)
             return lambda _chunk: None
 
-        result = self.inner(environ, capture)
+        result = self.ecr_app(environ, capture)
         try:
             captured.body = b"".join(result)
         finally:
@@ -517,13 +533,17 @@ class EcrMiddleware:
 
     def _handle(self, environ: WSGIEnvironment, action: str, body: bytes) -> _Captured:
         config = self.config  # one consistent snapshot for the whole request
+        with self._lock:
+            generation, release = self._generation, self._release
         params = _params(body)
         names = self._repository_names(params)
         delay = config.action_latency_ms.get(action, config.latency_ms)
-        if delay > 0:
-            time.sleep(delay / 1000.0)
         try:
-            self._maybe_hang(config, action, names)
+            if delay > 0:
+                release.wait(delay / 1000.0)  # like time.sleep, but release_hangs() ends it
+            self._maybe_hang(config, action, names, release)
+            if generation != self._generation:
+                raise SandboxError("ServerException", "sandbox: request cut short by a reset", 500)
             self._maybe_throttle(config, environ, action)
             self._maybe_fail(config, environ, action, params, names)
             captured = self._answer(environ, config, action, params, body)
@@ -546,7 +566,9 @@ class EcrMiddleware:
             names.extend(n for n in many if isinstance(n, str))
         return names
 
-    def _maybe_hang(self, config: EcrEmulatorConfig, action: str, names: list[str]) -> None:
+    def _maybe_hang(
+        self, config: EcrEmulatorConfig, action: str, names: list[str], release: threading.Event
+    ) -> None:
         if action not in config.hang_actions and "*" not in config.hang_actions:
             return
         if config.hang_repositories is not None and not any(
@@ -555,8 +577,7 @@ class EcrMiddleware:
             return
         with self._lock:
             self._counters.bump(self._counters.injected, "hang")
-        if self._release.wait(config.hang_seconds):
-            raise SandboxError("ServerException", "sandbox: hang released", 500)
+        release.wait(config.hang_seconds)
 
     def _maybe_throttle(self, config: EcrEmulatorConfig, environ: WSGIEnvironment, action: str) -> None:
         now = time.monotonic()
@@ -624,7 +645,36 @@ class EcrMiddleware:
         self._validate(config, action, params)
         if action == "DescribeRepositories" and not params.get("repositoryNames"):
             return self._page(environ, params)
+        if (
+            config.direct_backend_calls
+            and action in _DIRECT_ACTIONS
+            and isinstance(params.get("repositoryName"), str)
+        ):
+            return self._post_process(config, action, self._direct(environ, action, params))
         return self._post_process(config, action, self._forward(environ, body))
+
+    @staticmethod
+    def _direct(environ: WSGIEnvironment, action: str, params: dict[str, Any]) -> _Captured:
+        """The hot per-repository calls go to moto's ECR backend methods without moto's HTTP layer
+        (Flask, request parsing, response serialization: ~2 ms a call, GIL-bound in this process).
+        Same backend, same validation, same errors; `direct_backend_calls=False` turns it off."""
+        from moto.core.exceptions import ServiceException
+
+        account, region = _caller(environ)
+        backend = _ecr_backend(account, region)
+        registry_id, name = params.get("registryId"), params["repositoryName"]
+        try:
+            if action == "GetRepositoryPolicy":
+                result = backend.get_repository_policy(registry_id, name)
+            elif isinstance(params.get("policyText"), str):
+                result = backend.set_repository_policy(registry_id, name, params["policyText"])
+            else:
+                raise SandboxError("ValidationException", "policyText is required")
+        except ServiceException as exc:
+            raise SandboxError(str(exc.code), str(exc.message)) from exc
+        body = json.dumps(result).encode()
+        headers = [("Content-Type", JSON_CONTENT_TYPE), ("Content-Length", str(len(body)))]
+        return _Captured("200 OK", headers, body)
 
     def _validate(self, config: EcrEmulatorConfig, action: str, params: dict[str, Any]) -> None:
         """Checks real ECR makes and moto doesn't."""
@@ -754,6 +804,7 @@ class EcrMiddleware:
                 payload = self.stats()
             elif path == "/_sandbox/reset" and method == "POST":
                 options = json.loads(self._read_body(environ) or b"{}")
+                self.release_hangs()
                 reset_moto_state()
                 self.reset_stats()
                 if isinstance(options, dict) and options.get("knobs"):
@@ -789,16 +840,19 @@ def reset_moto_state() -> None:
     moto_api_backend.reset()
 
 
+def _epoch_millis(value: datetime.datetime) -> float:
+    """moto's JSON timestamps: seconds since the epoch, truncated to milliseconds (naive means UTC)."""
+    return calendar.timegm(value.utctimetuple()) + (value.microsecond // 1000) / 1000.0
+
+
 def _repository_json(repository: Any) -> dict[str, Any]:
     """A moto Repository as DescribeRepositories answers it."""
-    from moto.core.utils import unix_time
-
     item: dict[str, Any] = {
         "repositoryArn": repository.arn,
         "registryId": repository.registry_id,
         "repositoryName": repository.name,
         "repositoryUri": repository.uri,
-        "createdAt": round(unix_time(repository.created_at), 3),
+        "createdAt": _epoch_millis(repository.created_at),
         "imageTagMutability": repository.image_tag_mutability,
         "imageScanningConfiguration": repository.image_scanning_configuration,
         "encryptionConfiguration": repository.encryption_configuration,
@@ -829,22 +883,14 @@ class EcrEmulator:
     def __init__(
         self, config: EcrEmulatorConfig | None = None, *, host: str = LOCALHOST, port: int = 0
     ) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-
-        class _QuietMotoHandler(MotoRequestHandler):
-            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-                pass
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         self._middleware = EcrMiddleware(
-            DomainDispatcherApplication(create_backend_app), config or EcrEmulatorConfig()
+            DomainDispatcherApplication(create_backend_app),
+            config or EcrEmulatorConfig(),
+            create_backend_app("ecr"),
         )
-        self._server = BackgroundServer(
-            self._middleware, host=host, port=port, request_handler=_QuietMotoHandler, name="ecr-emulator"
-        )
+        self._server = BackgroundServer(self._middleware, host=host, port=port, name="ecr-emulator")
 
     # -- lifecycle --
 

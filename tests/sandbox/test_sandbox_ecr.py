@@ -439,3 +439,59 @@ def test_environment_points_boto3_at_the_emulator(aws_env: EcrEmulator) -> None:
     assert [r["repositoryName"] for r in client.describe_repositories()["repositories"]] == ["repo"]
     sts = boto3.client("sts")
     assert sts.get_caller_identity()["Account"] == DEFAULT_ACCOUNT_ID
+
+
+def test_reset_cuts_short_a_slow_request_so_it_writes_nothing(ecr: EcrEmulator) -> None:
+    # A client that died mid-call must not write into the next test's state when the latency ends.
+    ecr.create_repository("repo")
+    ecr.configure(action_latency_ms={"SetRepositoryPolicy": 5000})
+    client = ecr.client(max_attempts=1)
+    errors: list[ClientError] = []
+
+    def write() -> None:
+        try:
+            client.set_repository_policy(repositoryName="repo", policyText=policy(pull("*")))
+        except ClientError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    deadline = time.monotonic() + 2
+    while ecr.stats()["in_flight"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ecr.reset()
+    ecr.create_repository("repo")
+    thread.join(timeout=2)
+    assert not thread.is_alive()
+    assert ecr.stored_policy("repo") is None
+    assert [e.response["Error"]["Code"] for e in errors] == ["ServerException"]
+
+
+def test_direct_backend_calls_answer_like_moto_over_http(ecr: EcrEmulator) -> None:
+    ecr.create_repository("with-policy", policy_text=policy(pull({"AWS": "111122223333"})))
+    ecr.create_repository("without")
+    client = ecr.client(max_attempts=1)
+
+    def outcomes() -> list[Any]:
+        results: list[Any] = []
+        calls = [
+            lambda: client.get_repository_policy(repositoryName="with-policy"),
+            lambda: client.get_repository_policy(repositoryName="without"),
+            lambda: client.get_repository_policy(repositoryName="missing"),
+            lambda: client.set_repository_policy(repositoryName="without", policyText="{not json"),
+            lambda: client.set_repository_policy(repositoryName="missing", policyText=policy(pull("*"))),
+        ]
+        for call in calls:
+            try:
+                answer = call()
+                answer.pop("ResponseMetadata")
+                results.append(answer)
+            except ClientError as exc:
+                results.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+        return results
+
+    direct = outcomes()
+    ecr.configure(direct_backend_calls=False)
+    assert outcomes() == direct
+    assert direct[1][0] == "RepositoryPolicyNotFoundException"
+    assert direct[2][0] == "RepositoryNotFoundException"
