@@ -142,10 +142,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tps",
         type=_tps,
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="ACTION=N",
-        help="ECR rate limit per action (calls/second; '*' for every action); repeatable",
+        help="ECR rate limits: calls/second per action ('*' for every action), e.g. GetRepositoryPolicy=20",
     )
     parser.add_argument("--port", type=int, default=0, help="ECR emulator port (default: a free one)")
     parser.add_argument(

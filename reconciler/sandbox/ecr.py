@@ -23,6 +23,11 @@ the emulator belong to the role's account: this is how the reconciler reaches ot
 `role_arn`), else 123456789012. A consequence: two emulators in one process share their repositories.
 
 Requests with the header `x-sandbox-bypass: 1` skip every knob and counter (for inspecting state).
+
+Speed (it matters to benchmarks of 10,000 repositories): ECR calls go to moto's ECR Flask app directly,
+not through moto's dispatcher; DescribeRepositories pages and Get/SetRepositoryPolicy call moto's backend
+methods directly instead of moto's HTTP layer (same state, validation and errors; tests compare both).
+A call then costs ~2 ms in all, most of it botocore's own client-side work.
 """
 
 from __future__ import annotations
