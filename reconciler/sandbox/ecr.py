@@ -476,12 +476,12 @@ class EcrMiddleware:
         if path.startswith("/_sandbox/"):
             return self._admin(environ, start_response, path)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not target.startswith(ECR_TARGET_PREFIX) or environ.get("HTTP_X_SANDBOX_BYPASS") == "1":
+        if not target.startswith(ECR_TARGET_PREFIX):
             with self._lock:
-                self._counters.other_requests += 1
-            if target.startswith(ECR_TARGET_PREFIX):
-                return self._bypass(environ, start_response)
+                self._counters.other_requests += 1  # STS, moto's own API
             return self.inner(environ, start_response)
+        if environ.get("HTTP_X_SANDBOX_BYPASS") == "1":
+            return self._bypass(environ, start_response)
         action = target[len(ECR_TARGET_PREFIX) :]
         body = self._read_body(environ)
         with self._lock:
