@@ -1,0 +1,421 @@
+"""Write benchmarks/RESULTS.md from the measurements benchmarks/run.py gathered (results.json).
+
+Every number in RESULTS.md comes from that data; the only hand-written text is the preamble and the
+descriptions below, which say how the numbers were made, not what they are.
+
+    .venv/bin/python benchmarks/report.py benchmarks/out/results.json   # rewrite RESULTS.md from a run
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+
+PREAMBLE = """\
+How to read this: every number below was measured by `benchmarks/run.py` in the run described under
+"Run", on the machine described there, against the sandbox ECR emulator (moto behind a middleware that
+adds per-call latency, per-action token-bucket throttling with real `ThrottlingException` answers, and
+ECR's policy read-back rewriting). Each tool run is a separate process started from the same freshly
+seeded registry (except the "again" rows, which start from the previous row's result, as a second run in
+real life would); its calls are the emulator's counts (so retries of throttled calls are included), its
+peak memory is the process's own maximum RSS and *CPU* its user + system time (both from `wait4`), and
+after it the registry is checked:
+
+- *on desired*: managed repositories whose policy now means (`reconciler.policy.normalize.equivalent`) the
+  desired statements merged over the repository's own foreign statements, out of all managed ones;
+- *foreign kept*: repositories seeded with Lambda's `LambdaECRImageRetrievalPolicy` statement that still
+  carry it unchanged;
+- *lost policy*: repositories that had a policy before the run and have none after it;
+- *unmanaged changed*: `sandbox/*` repositories (excluded by the desired state) whose policy changed;
+- *writes (needed)*: successful `SetRepositoryPolicy`/`DeleteRepositoryPolicy` calls, and in brackets the
+  managed repositories whose policy differed in meaning before the run (the fewest writes that converge);
+- *floor*: the least time the limit allows any tool: `GetRepositoryPolicy` calls needed / limit for a
+  read; for a write, the larger of that and writes needed / limit (reads and writes are throttled
+  separately, so they can overlap). It is the yardstick in the limit-bound regime; in the latency-bound
+  regime it is shown, but latency, not the limit, decides there.
+- *CPU*: user + system seconds of the tool's process, and of the emulator (the worker process serving it).
+
+A run that reached the time cap was stopped and is shown as "did not finish within" the cap; its counts
+are what it had done by then. The chart (`chart.png`) plots the wall times.
+"""
+
+TOOLS_TEXT = """\
+- **reconciler**: `reconciler plan`, then `reconciler apply` (reads every managed repository, writes what
+  differs in meaning, keeps foreign statements), then `reconciler apply` again on its own result.
+- **serial boto3 loop** (`benchmarks/naive_loop.py`): what a user writes first: page through
+  `DescribeRepositories`, `GetRepositoryPolicy` each (skipping `sandbox/`), compare with the desired policy by
+  JSON equality after parsing, `SetRepositoryPolicy` the whole desired policy where they differ; boto3's
+  default retries, one thread. It runs twice: the second run starts from its own result.
+- **Cloud Custodian** (`custodian run --cache-period 0`, c7n from PyPI in `benchmarks/.venv`, pointed at the
+  emulator with `AWS_ENDPOINT_URL`): the read is resource `aws.ecr` with the `cross-account` filter
+  (whitelisting the desired accounts and organization); the write is `modify-ecr-policy` with
+  `remove-statements: [AllowPull]` (the older Sid) and `add-statements:` the desired statements, on every
+  repository not matching `sandbox/*`. The policy files are in `benchmarks/out/<regime>/c7n-*.yml`.
+"""
+
+
+def _fmt_s(seconds: float) -> str:
+    if seconds >= 100:
+        return f"{seconds:,.0f} s"
+    if seconds >= 10:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.2f} s"
+
+
+def _wall(run: dict[str, Any], cap: float) -> str:
+    if not run["finished"]:
+        return f"did not finish within {_fmt_s(cap)}"
+    text = _fmt_s(run["wall_s"])
+    return text if run["exit_code"] == 0 else f"{text} (exit {run['exit_code']})"
+
+
+def _calls(run: dict[str, Any]) -> str:
+    short = {
+        "DescribeRepositories": "Describe",
+        "GetRepositoryPolicy": "Get",
+        "SetRepositoryPolicy": "Set",
+        "DeleteRepositoryPolicy": "Delete",
+        "ListTagsForResource": "ListTags",
+    }
+    parts = [f"{short.get(a, a)} {n:,}" for a, n in run["calls"].items()]
+    return f"{run['total_calls']:,}: " + ", ".join(parts) if parts else "0"
+
+
+def _throttled(run: dict[str, Any]) -> str:
+    if not run["total_calls"]:
+        return "0"
+    share = 100 * run["throttled"] / run["total_calls"]
+    return f"{run['throttled']:,} ({share:.1f}%)" if run["throttled"] else "0"
+
+
+def _ratio(value: float, floor: float) -> str:
+    return f"{value / floor:.2f}x" if floor > 0 else "-"
+
+
+def _table(runs: list[dict[str, Any]], cap: float, show_floor: bool) -> list[str]:
+    head = [
+        "tool",
+        "wall",
+        "vs floor" if show_floor else "floor",
+        "calls (by action)",
+        "throttled",
+        "writes (needed)",
+        "peak RSS",
+        "CPU tool / emulator",
+        "on desired",
+        "foreign kept",
+        "lost policy",
+        "unmanaged changed",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for run in runs:
+        check = run["check"]
+        desired = f"{check['on_desired']:,}/{check['managed']:,}"
+        if check["version_only"]:
+            desired += f" (+{check['version_only']:,} without Version)"
+        floor = (
+            (_ratio(run["wall_s"], run["floor_s"]) if run["finished"] else "-")
+            if show_floor
+            else _fmt_s(run["floor_s"])
+        )
+        row = [
+            run["label"],
+            _wall(run, cap),
+            f"{floor} of {_fmt_s(run['floor_s'])}" if show_floor and run["finished"] else floor,
+            _calls(run),
+            _throttled(run),
+            f"{run['writes']:,} ({check['differing_before']:,})",
+            f"{run['max_rss_mb']:.0f} MB",
+            f"{run.get('cpu_s', 0.0):.1f} s / {run.get('emulator_cpu_s', 0.0):.1f} s",
+            desired,
+            f"{check['foreign_kept']:,}/{check['foreign_total']:,}",
+            f"{check['lost_policy']:,}",
+            f"{check['unmanaged_changed']:,}",
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def _find(runs: Iterable[dict[str, Any]], **wanted: Any) -> list[dict[str, Any]]:
+    return [r for r in runs if all(r.get(k) == v for k, v in wanted.items())]
+
+
+def _or_unknown(value: Any) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("**pass**" if ok else "**FAIL**")
+
+
+def goals(data: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(goal, measured, target, passed) rows, all computed from the runs."""
+    runs = data["results"]
+    cap = data["time_cap_s"]
+    rows: list[tuple[str, str, str, bool | None]] = []
+    sizes = sorted({r["size"] for r in runs})
+    for size in sizes:
+        for plan in _find(runs, regime="limit", size=size, tool="reconciler", kind="read"):
+            ratio = plan["wall_s"] / plan["floor_s"] if plan["floor_s"] else float("inf")
+            share = plan["throttled"] / plan["total_calls"] if plan["total_calls"] else 0.0
+            rows.append(
+                (
+                    f"limit-bound, {size:,}: plan at the floor, throttled calls under 1%",
+                    f"{_fmt_s(plan['wall_s'])} = {ratio:.3f}x the floor of {_fmt_s(plan['floor_s'])}; "
+                    f"{plan['throttled']} of {plan['total_calls']:,} calls throttled ({100 * share:.2f}%)",
+                    "≤ 1.1x, < 1%",
+                    plan["finished"] and plan["exit_code"] == 0 and ratio <= 1.1 and share < 0.01,
+                )
+            )
+    for size in sizes:
+        naive = _find(runs, regime="latency", size=size, tool="naive", kind="write")
+        for apply in _find(runs, regime="latency", size=size, tool="reconciler", kind="write"):
+            if not naive:
+                continue
+            loop = naive[0]
+            speedup = loop["wall_s"] / apply["wall_s"] if apply["wall_s"] else float("inf")
+            bound = "" if loop["finished"] else "≥ "
+            loop_text = _wall(loop, cap)
+            rows.append(
+                (
+                    f"latency-bound, {size:,}: apply --concurrency {apply['concurrency']} vs the serial loop",
+                    f"{bound}{speedup:.1f}x ({_fmt_s(apply['wall_s'])} vs {loop_text})",
+                    "≥ 8x",
+                    apply["finished"] and apply["exit_code"] == 0 and speedup >= 8,
+                )
+            )
+    writes_ok = True
+    again_ok = True
+    detail: list[str] = []
+    again_detail: list[str] = []
+    for apply in _find(runs, tool="reconciler", kind="write"):
+        needed = apply["check"]["differing_before"]
+        writes_ok &= apply["writes"] == needed and apply["finished"]
+        detail.append(f"{apply['writes']:,}/{needed:,}")
+    for again in _find(runs, tool="reconciler", kind="write-again"):
+        again_ok &= again["writes"] == 0 and again["finished"]
+        again_detail.append(f"{again['writes']}")
+    if detail:
+        rows.append(
+            (
+                "apply: writes == repositories differing in meaning (every regime, size, concurrency)",
+                "writes/needed: " + ", ".join(detail),
+                "equal",
+                writes_ok,
+            )
+        )
+    if again_detail:
+        rows.append(("second apply: zero writes", "writes: " + ", ".join(again_detail), "0", again_ok))
+    big = [r for r in _find(runs, tool="reconciler") if r["size"] >= 10_000]
+    if big:
+        peak = max(big, key=lambda r: r["max_rss_mb"])
+        rows.append(
+            (
+                "peak memory at 10,000 repositories (every reconciler run)",
+                f"{peak['max_rss_mb']:.0f} MB ({peak['label']}, {peak['regime']}-bound)",
+                "< 200 MB",
+                peak["max_rss_mb"] < 200,
+            )
+        )
+    else:
+        rows.append(
+            ("peak memory at 10,000 repositories", "no 10,000 run (make bench-large)", "< 200 MB", None)
+        )
+    validate = data["validate"]
+    rows.append(
+        (
+            "`reconciler validate` (no network), median",
+            f"{validate['median_s']:.3f} s over {len(validate['runs'])} runs "
+            f"(process start included; boto3 imported: {'yes' if validate['imports_boto3'] else 'no'})",
+            "< 0.5 s",
+            validate["median_s"] < 0.5,
+        )
+    )
+    return rows
+
+
+def observations(data: dict[str, Any]) -> list[str]:
+    """Statements about the tools' behaviour, each derived from the runs."""
+    runs = data["results"]
+    cap = data["time_cap_s"]
+    notes: list[str] = []
+    c7n = _find(runs, tool="c7n")
+    counted = [r for r in c7n if r["total_calls"] > 0]
+    if c7n:
+        if counted:
+            notes.append(
+                f"Cloud Custodian honoured `AWS_ENDPOINT_URL`: the emulator counted its ECR calls in "
+                f"{len(counted)} of {len(c7n)} runs (plus {max(r['other_requests'] for r in c7n)} non-ECR "
+                "request per run at most: STS `GetCallerIdentity` for the account id)."
+            )
+        else:
+            notes.append("Cloud Custodian's calls never reached the emulator: its rows measure nothing.")
+        for run in c7n:
+            tags = run["calls"].get("ListTagsForResource", 0)
+            if tags and run["kind"] == "read":
+                notes.append(
+                    f"c7n ({run['regime']}-bound, {run['size']:,}): {tags:,} `ListTagsForResource` calls "
+                    "(its aws.ecr resource fetches every repository's tags before any filter runs), "
+                    f"{run['calls'].get('GetRepositoryPolicy', 0):,} `GetRepositoryPolicy`; the "
+                    f"cross-account filter reported {_or_unknown(run['flagged'])} repositories "
+                    f"({_or_unknown(run.get('seeded', {}).get('drifted'))} managed ones were seeded with the "
+                    "older policy granting another account)."
+                )
+        for run in _find(c7n, kind="write"):
+            if not run["finished"]:
+                continue  # reported with the other stopped runs below
+            check = run["check"]
+            extra = run["writes"] - check["differing_before"]
+            notes.append(
+                f"c7n write ({run['regime']}-bound, {run['size']:,}, {_wall(run, cap)}): {run['writes']:,} "
+                f"writes where {check['differing_before']:,} were needed ({extra:,} to repositories "
+                "already on the desired policy: `modify-ecr-policy` writes whenever `add-statements` is "
+                "set); "
+                f"{check['version_only']:,} repositories that had no policy got one without `Version` (c7n "
+                "starts from an empty document), which IAM reads as the 2008-10-17 language version, so they "
+                "do not count as on the desired policy; foreign statements kept: "
+                f"{check['foreign_kept']:,}/{check['foreign_total']:,}."
+            )
+    for apply in _find(runs, regime="limit", tool="reconciler", kind="write"):
+        sequential = apply.get("floor_sequential_s", 0.0)
+        if apply["finished"] and sequential:
+            notes.append(
+                f"reconciler apply (limit-bound, {apply['size']:,}): {_fmt_s(apply['wall_s'])} = "
+                f"{apply['wall_s'] / sequential:.2f}x of reads/limit + writes/limit ({_fmt_s(sequential)}), "
+                f"{apply['wall_s'] / apply['floor_s']:.2f}x of the overlapped floor "
+                f"({_fmt_s(apply['floor_s'])}): "
+                "without `--plan` it reads every repository first and only then writes, so the writes' "
+                "budget sits idle during the reads."
+            )
+    for run in _find(runs, regime="latency", tool="reconciler", kind="write"):
+        if run["finished"] and run.get("cpu_s") and run["wall_s"]:
+            busy = (run["cpu_s"] + run.get("emulator_cpu_s", 0.0)) / run["wall_s"]
+            notes.append(
+                f"{run['label']} (latency-bound, {run['size']:,}): {run['total_calls'] / run['wall_s']:,.0f} "
+                f"calls/s; the tool used {run['cpu_s']:.1f} s of CPU and the emulator "
+                f"{run.get('emulator_cpu_s', 0.0):.1f} s in {_fmt_s(run['wall_s'])}, i.e. {busy:.1f} of the "
+                f"machine's {data['machine']['nproc']} cores."
+            )
+    for run in _find(runs, tool="naive", kind="write"):
+        check = run["check"]
+        notes.append(
+            f"Serial loop ({run['regime']}-bound, {run['size']:,}, {_wall(run, cap)}): "
+            f"{run['writes']:,} writes where {check['differing_before']:,} were needed; it replaces whole "
+            "policies, so foreign "
+            f"statements kept: {check['foreign_kept']:,}/{check['foreign_total']:,} and "
+            f"{check['on_desired']:,}/{check['managed']:,} repositories end on the desired policy "
+            f"(throttled calls: {run['throttled']:,})."
+        )
+    for run in _find(runs, tool="naive", kind="write-again"):
+        notes.append(
+            f"Serial loop again ({run['regime']}-bound, {run['size']:,}): {run['writes']:,} writes: its JSON "
+            "comparison "
+            + (
+                "sees no difference once its own policy is in place (ECR's read-back rewriting does not "
+                "change this policy's parsed JSON), so the lost foreign statements stay lost."
+                if run["writes"] == 0
+                else "still sees differences after its own write."
+            )
+        )
+    for run in runs:
+        if not run["finished"]:
+            notes.append(
+                f"{run['label']} ({run['regime']}-bound, {run['size']:,}) did not finish within "
+                f"{_fmt_s(cap)} and was stopped; by then it had made {run['total_calls']:,} calls and "
+                f"{run['writes']:,} writes."
+            )
+        elif run["exit_code"] != 0:
+            tail = run["output_tail"].replace("\n", " / ")[-300:]
+            notes.append(
+                f"{run['label']} ({run['regime']}-bound, {run['size']:,}) exited {run['exit_code']}: {tail}"
+            )
+    return notes
+
+
+def render(data: dict[str, Any]) -> str:
+    runs = data["results"]
+    cap = data["time_cap_s"]
+    machine = data["machine"]
+    out: list[str] = ["# Benchmarks", ""]
+    out += [
+        f"Measured on {data['started']} by `{' '.join(data['argv'])}` in {data['duration_s'] / 60:.0f} min. "
+        "This file and `chart.png` are written by that script: rerun it (`make bench`, or "
+        "`make bench-large` for 10,000 repositories) rather than editing them.",
+        "",
+        PREAMBLE,
+        "## Run",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| date | {data['started']} |",
+        f"| command | `{' '.join(data['argv'])}` |",
+        f"| machine | {machine['nproc']} CPUs ({machine['cpu']}), {machine['memory']} memory, "
+        f"{machine['platform']} |",
+        f"| Python | {machine['python']} |",
+        "| versions | " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + " |",
+        f"| time cap per run | {_fmt_s(cap)} |",
+        f"| regimes | {'in parallel, each in its own process with its own emulator' if data['parallel_regimes'] else 'one after the other'} |",  # noqa: E501
+        "",
+        "The emulator answers every ECR call after "
+        f"{data['latency_ms']:g} ms (a typical same-region round trip) and throttles each action of the "
+        "account with its own token bucket (burst = rate). Seeded registry: 40% of repositories in sync, "
+        "30% with an older policy of ours (Sid `AllowPull`, a different account), 30% without a policy; "
+        "10% also carry Lambda's statement; every 50th is `sandbox/exp-N`, which the desired state "
+        "excludes. Desired state:",
+        "",
+        "```yaml",
+        data["policies"].rstrip(),
+        "```",
+        "",
+    ]
+    for regime in data["regimes"].values():
+        out += [f"**{regime['title']}**: {regime['tps']:g} calls/s per action. {regime['why']}", ""]
+    out += ["Tools:", "", TOOLS_TEXT]
+    commands = {(r["label"].split(" (")[0].replace(", again", ""), r["command"]) for r in runs}
+    out += ["Exact commands (one worker process per regime runs them with the emulator's environment):", ""]
+    out += ["```sh", *sorted(command for _, command in commands), "```", ""]
+
+    out += ["## Goals", "", "| goal | measured | target | result |", "|---|---|---|---|"]
+    for goal, measured, target, passed in goals(data):
+        out.append(f"| {goal} | {measured} | {target} | {_verdict(passed)} |")
+    out.append("")
+
+    for name, regime in data["regimes"].items():
+        for size in sorted({r["size"] for r in runs}):
+            chosen = _find(runs, regime=name, size=size)
+            if not chosen:
+                continue
+            out += [f"## {regime['title'].capitalize()}, {size:,} repositories", ""]
+            out += _table(chosen, cap, show_floor=name == "limit")
+            out.append("")
+
+    validate = data["validate"]
+    out += [
+        "## validate",
+        "",
+        f"`{validate['command']}` on the repository's `policies/`, {len(validate['runs'])} runs (seconds, "
+        f"process start included): {', '.join(f'{t:.3f}' for t in validate['runs'])}; median "
+        f"{validate['median_s']:.3f} s. boto3 imported: {'yes' if validate['imports_boto3'] else 'no'}.",
+        "",
+        "## Observations",
+        "",
+    ]
+    out += [f"- {note}" for note in observations(data)]
+    out += ["", "## Chart", "", "![wall time against repositories, one line per tool](chart.png)", ""]
+    return "\n".join(out)
+
+
+def write_results(data: dict[str, Any], results: Path, chart: Path) -> None:
+    results.write_text(render(data), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    source = Path(sys.argv[1] if len(sys.argv) > 1 else BENCH / "out" / "results.json")
+    target = Path(sys.argv[2]) if len(sys.argv) > 2 else BENCH / "RESULTS.md"
+    write_results(json.loads(source.read_text(encoding="utf-8")), target, BENCH / "chart.png")
+    print(f"wrote {target}")
