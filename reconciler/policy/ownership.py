@@ -39,4 +39,8 @@ def merge(live: Any, owns_sid: SidOwner, desired_owned: list[Statement]) -> Poli
     statements = [*parts.foreign, *desired_owned]
     if not statements:
         return None
-    return {"Version": parts.version, "Statement": statements}
+    # Other top-level elements (an `Id`, say) are not ours either: keep them, in their place.
+    kept = (
+        {k: v for k, v in live.items() if k not in ("Version", "Statement")} if isinstance(live, dict) else {}
+    )
+    return {"Version": parts.version, **kept, "Statement": statements}
