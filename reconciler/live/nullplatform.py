@@ -97,6 +97,17 @@ def _changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
     return []
 
 
+def _secret_candidates(value: Any, path: str = "") -> list[str]:
+    """Leaf strings of provider attributes, except the policy (ours, and long JSON that errors may quote)."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _secret_candidates(v, f"{path}.{k}".lstrip("."))]
+    if isinstance(value, list):
+        return [s for v in value for s in _secret_candidates(v, path)]
+    if isinstance(value, str) and path != "setup.policy" and len(value) >= 4:
+        return [value]
+    return []
+
+
 class NullplatformClient:
     """A small JSON client for the nullplatform API (stdlib urllib), with token refresh and retries."""
 
@@ -118,6 +129,9 @@ class NullplatformClient:
         self.backoff = backoff
         self.__api_key = key
         self.__token: str | None = None
+        # Every attribute value we have seen other than setup.policy: an API error message quoting one
+        # (as schema validators do) is dropped, since those values hold credentials.
+        self.__seen_values: set[str] = set()
         self._token_lock = threading.Lock()
         self._calls = 0
         self._opener = urllib.request.build_opener(_NoRedirect)
@@ -171,7 +185,7 @@ class NullplatformClient:
         message = payload.get("message") if isinstance(payload, dict) else None
         if not isinstance(message, str) or len(message) > _MESSAGE_CAP:
             return ""
-        for secret in (self.__api_key, self.__token):
+        for secret in (self.__api_key, self.__token, *self.__seen_values):
             if secret and secret in message:
                 return ""
         return f": {message}"
@@ -335,6 +349,7 @@ class NullplatformClient:
             return {}
         if not isinstance(attributes, dict):
             raise ReconcilerError(f"nullplatform provider {provider_id}: attributes is not an object")
+        self.__seen_values.update(_secret_candidates(attributes))
         return attributes
 
     @staticmethod

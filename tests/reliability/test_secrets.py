@@ -211,12 +211,6 @@ def test_a_real_process_prints_no_secret(site: Site, tmp_path: Path, monkeypatch
     assert "Traceback" not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NullplatformClient._api_message scrubs only the API key and the bearer token from the API's "
-    "error message; write_policy sends every attribute back (read-modify-write), so an API error that "
-    "echoes an offending value (as schema validators do) puts ci.secret_key into stderr and the report",
-)
 def test_an_api_error_echoing_what_it_was_sent_does_not_leak_the_ci_secret(
     site: Site, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
