@@ -20,6 +20,7 @@ from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, Re
 from reconciler.policy import guard
 
 WRITE_ACTIONS = (Action.CREATE, Action.UPDATE, Action.DELETE)
+REPOSITORY_NOT_FOUND = "RepositoryNotFoundException"
 
 
 class RepositoryWriter(Protocol):
@@ -183,6 +184,7 @@ class Executor:
                 return self._record(
                     "provider", name, change.action, change.before, change.after, Result.DRY_RUN
                 )
+            self._record("provider", name, change.action, change.before, change.after, Result.PENDING)
             self.provider.write_policy(name, change.after)
         except ReconcilerError as exc:
             return self._record(
@@ -203,7 +205,7 @@ class Executor:
             live = self.ecr.read_policy(name)
             if live.error is not None:
                 # A repository deleted since the plan needs no policy: stale, not a failure.
-                gone = live.error_code == "RepositoryNotFoundException"
+                gone = live.error_code == REPOSITORY_NOT_FOUND
                 result = Result.STALE if gone else Result.FAILED
                 return self._record(
                     "repository", name, change.action, before, change.after, result, live.error
@@ -218,53 +220,43 @@ class Executor:
                     Result.STALE,
                     "the live policy changed since the plan; plan again",
                 )
+        after = None if change.action == Action.DELETE else change.after
         try:
-            if change.action == Action.DELETE:
-                if self.options.dry_run:
-                    return self._record("repository", name, change.action, before, None, Result.DRY_RUN)
+            if change.action != Action.DELETE:
+                if after is None:
+                    raise GuardViolation("the plan has no policy text for this change")
+                guard.check_text(after)  # the last gate, on the exact bytes we send
+            if self.options.dry_run:
+                return self._record("repository", name, change.action, before, after, Result.DRY_RUN)
+            # Write-ahead: if the run is killed while this call is in flight, the report still names it.
+            self._record("repository", name, change.action, before, after, Result.PENDING)
+            if after is None:
                 self.ecr.delete_policy(name)
             else:
-                if change.after is None:
-                    raise GuardViolation("the plan has no policy text for this change")
-                guard.check_text(change.after)  # the last gate, on the exact bytes we send
-                if self.options.dry_run:
-                    return self._record(
-                        "repository", name, change.action, before, change.after, Result.DRY_RUN
-                    )
-                self.ecr.set_policy(name, change.after)
+                self.ecr.set_policy(name, after)
         except ReconcilerError as exc:
-            return self._record(
-                "repository", name, change.action, before, change.after, Result.FAILED, str(exc)
-            )
-        return self._record("repository", name, change.action, before, change.after, Result.APPLIED)
+            # Deleted since it was read: it needs no policy any more. Stale, as with a saved plan.
+            gone = getattr(exc, "code", None) == REPOSITORY_NOT_FOUND
+            result = Result.STALE if gone else Result.FAILED
+            return self._record("repository", name, change.action, before, after, result, str(exc))
+        return self._record("repository", name, change.action, before, after, Result.APPLIED)
+
+    def _plan_error(self, target: str, name: str, error: str | None) -> Outcome:
+        """A failure found while planning: nothing is written, but the report says so."""
+        return self._record(target, name, Action.ERROR, None, None, Result.FAILED, error)
 
     def run(self) -> ApplySummary:
         summary = ApplySummary(unchanged=len(self.registry.unchanged))
         if self.registry.error:
             summary.plan_errors.append(
-                Outcome(
-                    self.registry.registry,
-                    "registry",
-                    self.registry.registry,
-                    "read",
-                    Result.FAILED,
-                    self.registry.error,
-                )
+                self._plan_error("registry", self.registry.registry, self.registry.error)
             )
             return summary
         provider = self.registry.provider
         if provider is not None and self.options.include_provider:
             if provider.action == Action.ERROR:
-                summary.plan_errors.append(
-                    Outcome(
-                        self.registry.registry,
-                        "provider",
-                        provider.provider_id or provider.nrn,
-                        "read",
-                        Result.FAILED,
-                        provider.error,
-                    )
-                )
+                name = provider.provider_id or provider.nrn
+                summary.plan_errors.append(self._plan_error("provider", name, provider.error))
             else:
                 outcome = self.apply_provider(provider)
                 if outcome is not None:
@@ -272,16 +264,7 @@ class Executor:
         writes: list[RepositoryChange] = []
         for change in self.registry.changes:
             if change.action == Action.ERROR:
-                summary.plan_errors.append(
-                    Outcome(
-                        self.registry.registry,
-                        "repository",
-                        change.repository,
-                        "read",
-                        Result.FAILED,
-                        change.error,
-                    )
-                )
+                summary.plan_errors.append(self._plan_error("repository", change.repository, change.error))
             elif change.action in WRITE_ACTIONS:
                 writes.append(change)
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:

@@ -20,6 +20,7 @@ REPORT_FORMAT = "ecr-policy-reconciler/report-v1"
 
 
 class Result:
+    PENDING = "pending"  # written just before the call; a later line for the same target settles it
     APPLIED = "applied"
     FAILED = "failed"
     STALE = "stale"
@@ -34,7 +35,7 @@ class WriteRecord:
     role_arn: str | None
     target: str  # "repository" or "provider"
     name: str  # repository name, or provider id
-    action: str  # create / update / delete
+    action: str  # create / update / delete; "error": failed while planning, nothing was written
     before: str | None
     after: str | None
     result: str
@@ -101,3 +102,20 @@ def read_journal(path: str | Path) -> list[WriteRecord]:
                 break
             raise ReconcilerError(f"{path}:{number}: not a reconciler report line ({exc})") from exc
     return records
+
+
+def final_records(records: list[WriteRecord]) -> list[WriteRecord]:
+    """The outcome of each write: `pending` lines are dropped once a later line for the same target settles
+    them; a `pending` line nobody settled (the run died during that call) is kept."""
+    unsettled: dict[tuple[str, str, str], int] = {}
+    kept: list[WriteRecord | None] = []
+    for record in records:
+        key = (record.registry, record.target, record.name)
+        if record.result == Result.PENDING:
+            unsettled[key] = len(kept)
+            kept.append(record)
+            continue
+        if key in unsettled:
+            kept[unsettled.pop(key)] = None
+        kept.append(record)
+    return [r for r in kept if r is not None]

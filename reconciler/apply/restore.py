@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from reconciler.apply.journal import Result, WriteRecord
+from reconciler.apply.journal import Result, WriteRecord, final_records
 from reconciler.plan.fingerprint import live_fingerprint
 
 
@@ -28,19 +28,23 @@ class RestoreTarget:
     repository: str
     expected_live: str | None  # the last `after` written by the reconciler
     restore_to: str | None  # the `before` of the first write (None: delete the policy)
+    uncertain: bool = False  # the last write was in flight when the run died: it may not have landed
 
 
 def restore_targets(records: Sequence[WriteRecord], globs: Sequence[str] = ()) -> list[RestoreTarget]:
-    chains: dict[tuple[str, str], list[WriteRecord]] = defaultdict(list)
-    for record in records:
-        if record.target != "repository" or record.result != Result.APPLIED:
+    per_repository: dict[tuple[str, str], list[WriteRecord]] = defaultdict(list)
+    for record in records:  # file order is the order of the writes for one repository
+        if record.target != "repository":
             continue
         if globs and not any(fnmatchcase(record.name, g) for g in globs):
             continue
-        chains[(record.registry, record.name)].append(record)
+        per_repository[(record.registry, record.name)].append(record)
     targets: list[RestoreTarget] = []
-    for (registry, name), writes in sorted(chains.items()):
-        writes.sort(key=lambda r: r.time)
+    for (registry, name), lines in sorted(per_repository.items()):
+        # What landed, or may have: applied writes, and a write in flight when the run died.
+        writes = [r for r in final_records(lines) if r.result in (Result.APPLIED, Result.PENDING)]
+        if not writes:
+            continue
         # Walk back while each write started from what the previous one left.
         first = len(writes) - 1
         while first > 0 and live_fingerprint(writes[first - 1].after) == live_fingerprint(
@@ -57,6 +61,7 @@ def restore_targets(records: Sequence[WriteRecord], globs: Sequence[str] = ()) -
                 repository=name,
                 expected_live=last.after,
                 restore_to=writes[first].before,
+                uncertain=last.result == Result.PENDING,
             )
         )
     return targets

@@ -16,7 +16,8 @@ from reconciler.apply.restore import RestoreTarget, restore_targets
 from reconciler.commands.apply import execute, print_summary
 from reconciler.commands.options import add_tuning_arguments, tuning_from
 from reconciler.desired.model import PullAccess, Registry
-from reconciler.pipeline import Scope
+from reconciler.live.ecr import EcrClient
+from reconciler.pipeline import Scope, Tuning, ecr_client
 from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import Action, Plan, RegistryPlan, RepositoryChange
 
@@ -59,10 +60,27 @@ def restore_plan(targets: list[RestoreTarget]) -> tuple[Plan, list[Registry]]:
     return Plan(created_at="", desired_fingerprint="restore", registries=tuple(plans)), registries
 
 
+def _landed(targets: list[RestoreTarget], tuning: Tuning) -> list[RestoreTarget]:
+    """Drop the in-flight writes of a killed run that never reached AWS (live still equals `before`)."""
+    kept: list[RestoreTarget] = []
+    clients: dict[str, EcrClient] = {}
+    for target in targets:
+        if target.uncertain:
+            if target.registry not in clients:
+                _, (registry,) = restore_plan([target])
+                clients[target.registry] = ecr_client(registry, tuning)
+            live = clients[target.registry].read_policy(target.repository)
+            if live.error is None and live_fingerprint(live.text) == live_fingerprint(target.restore_to):
+                print(f"{target.registry}/{target.repository}: its last write never landed; nothing to do")
+                continue
+        kept.append(target)
+    return kept
+
+
 def run(args: argparse.Namespace) -> int:
-    targets = restore_targets(read_journal(args.report), args.repository)
-    plan, registries = restore_plan(targets)
     tuning = tuning_from(args)
+    targets = _landed(restore_targets(read_journal(args.report), args.repository), tuning)
+    plan, registries = restore_plan(targets)
     options = ApplyOptions(
         dry_run=args.dry_run, concurrency=tuning.concurrency, verify_live=True, include_provider=False
     )

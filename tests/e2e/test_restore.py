@@ -123,8 +123,8 @@ def test_a_killed_apply_leaves_a_report_that_restore_can_use(world: World) -> No
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        lines = world.report.read_text().count("\n") if world.report.exists() else 0
-        if lines >= 3:
+        applied = world.report.read_text().count('"result": "applied"') if world.report.exists() else 0
+        if applied >= 3:
             break
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
@@ -138,8 +138,14 @@ def test_a_killed_apply_leaves_a_report_that_restore_can_use(world: World) -> No
             assert equivalent(
                 stored(world.ecr, record.name), json.loads(record.after) if record.after else None
             )
-    names = {r.name for r in written if r.target == "repository"}
-    untouched = [n for n in world.seeded if n not in names]
+    # A write in flight at the kill has a "pending" line: it may or may not have landed.
+    records = read_journal(world.report)
+    in_flight = {r.name: r for r in records if r.result == "pending"} | {r.name: r for r in written}
+    for name, record in in_flight.items():
+        if record.result == "pending" and record.target == "repository":
+            now = stored(world.ecr, name)
+            assert now == before[name] or equivalent(now, json.loads(record.after or "null"))
+    untouched = [n for n in world.seeded if n not in in_flight]
     assert all(stored(world.ecr, n) == before[n] for n in untouched)
 
     from reconciler.cli import main
@@ -147,3 +153,42 @@ def test_a_killed_apply_leaves_a_report_that_restore_can_use(world: World) -> No
     assert main(["restore", "--report", str(world.report), "--out", str(world.tmp / "r.jsonl"), *FAST]) == 0
     for name, original in before.items():
         assert equivalent(stored(world.ecr, name), original), name
+
+
+def test_restore_settles_writes_that_were_in_flight_when_the_run_died(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dataclasses import asdict
+
+    from reconciler.apply.journal import WriteRecord
+    from reconciler.policy.render import policy_text, render_policy
+
+    from .support import ACCESS, ACCOUNT
+
+    new = policy_text(render_policy(ACCOUNT, ACCESS))
+    landed, lost = "team-01/app", "team-04/app"  # both had OLD; only the first write reached ECR
+    world.ecr.put_policy(landed, new)
+
+    def pending(name: str) -> WriteRecord:
+        return WriteRecord(
+            "main",
+            ACCOUNT,
+            "us-east-1",
+            None,
+            "repository",
+            name,
+            "update",
+            world.seeded[name],
+            new,
+            "pending",
+            time="2026-11-28T00:00:00Z",
+        )
+
+    world.report.write_text("".join(json.dumps(asdict(pending(n))) + "\n" for n in (landed, lost)))
+    code, out, err = run_cli(
+        capsys, "restore", "--report", str(world.report), "--out", str(world.tmp / "r.jsonl"), *FAST
+    )
+    assert code == 0, err
+    assert f"main/{lost}: its last write never landed; nothing to do" in out
+    assert world.ecr.stored_policy(landed) == world.seeded[landed]
+    assert world.ecr.stored_policy(lost) == world.seeded[lost]
