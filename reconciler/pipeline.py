@@ -15,7 +15,14 @@ from pathlib import Path
 from reconciler.desired.loader import load_policies
 from reconciler.desired.model import DesiredState, Registry
 from reconciler.errors import ReconcilerError
-from reconciler.live.ecr import DEFAULT_CONCURRENCY, DEFAULT_MAX_RPS, EcrClient
+from reconciler.live.ecr import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RPS,
+    DEFAULT_READ_TIMEOUT,
+    EcrClient,
+)
 from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.observe import observe_registry
 from reconciler.live.state import LiveRegistry
@@ -41,6 +48,9 @@ class Tuning:
     concurrency: int = DEFAULT_CONCURRENCY
     max_rps: float | None = DEFAULT_MAX_RPS
     progress: bool = True
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
 
 def load_desired(policies: str | Path, scope: Scope) -> tuple[DesiredState, tuple[Registry, ...]]:
@@ -59,7 +69,14 @@ def nullplatform_client(registries: Sequence[Registry], scope: Scope) -> Nullpla
 
 
 def ecr_client(registry: Registry, tuning: Tuning) -> EcrClient:
-    return EcrClient(registry, concurrency=tuning.concurrency, max_rps=tuning.max_rps)
+    return EcrClient(
+        registry,
+        concurrency=tuning.concurrency,
+        max_rps=tuning.max_rps,
+        connect_timeout=tuning.connect_timeout,
+        read_timeout=tuning.read_timeout,
+        max_attempts=tuning.max_attempts,
+    )
 
 
 def observe(registries: Sequence[Registry], scope: Scope, tuning: Tuning) -> list[LiveRegistry]:

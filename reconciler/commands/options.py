@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from reconciler.live.ecr import DEFAULT_CONCURRENCY, DEFAULT_MAX_RPS
+from reconciler.live.ecr import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RPS,
+    DEFAULT_READ_TIMEOUT,
+)
 from reconciler.pipeline import Scope, Tuning
 
 
@@ -52,6 +58,27 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"at most N calls per second per ECR API action, per registry (default: {DEFAULT_MAX_RPS:g})",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
+    parser.add_argument(
+        "--connect-timeout",
+        type=positive_float,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        metavar="S",
+        help=f"seconds to connect to ECR (default: {DEFAULT_CONNECT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=positive_float,
+        default=DEFAULT_READ_TIMEOUT,
+        metavar="S",
+        help=f"seconds to wait for an ECR answer (default: {DEFAULT_READ_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=positive_int,
+        default=DEFAULT_MAX_ATTEMPTS,
+        metavar="N",
+        help=f"attempts per ECR call, retries included (default: {DEFAULT_MAX_ATTEMPTS})",
+    )
 
 
 def scope_from(args: argparse.Namespace, *, include_provider: bool = True) -> Scope:
@@ -63,4 +90,11 @@ def scope_from(args: argparse.Namespace, *, include_provider: bool = True) -> Sc
 
 
 def tuning_from(args: argparse.Namespace) -> Tuning:
-    return Tuning(concurrency=args.concurrency, max_rps=args.max_rps, progress=not args.no_progress)
+    return Tuning(
+        concurrency=args.concurrency,
+        max_rps=args.max_rps,
+        progress=not args.no_progress,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        max_attempts=args.max_attempts,
+    )

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 # rate busy at typical ECR latencies (~50-150 ms) without piling up requests that only wait for tokens.
 DEFAULT_CONCURRENCY = 8
 DEFAULT_MAX_RPS = 20.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 20.0
+DEFAULT_MAX_ATTEMPTS = 10
 
 ROLE_SESSION_NAME = "ecr-policy-reconciler"
 # DescribeRepositories accepts at most 1000 per page (default 100): the largest page means fewest calls.
@@ -140,9 +143,9 @@ class EcrClient:
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         max_rps: float | None = DEFAULT_MAX_RPS,
-        connect_timeout: float = 5,
-        read_timeout: float = 20,
-        max_attempts: int = 10,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         session_factory: Callable[..., boto3.session.Session] | None = None,
         endpoint_url: str | None = None,
         principal_retries: int = 5,
