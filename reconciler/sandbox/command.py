@@ -24,8 +24,9 @@ from reconciler.policy.render import policy_text, render_policy
 
 SAMPLE_ACCOUNT = "123456789012"  # moto's default account: clients without a role land here
 SAMPLE_REGION = "us-east-1"
-SAMPLE_NRN = "organization=1:account=2:namespace=3"
-SAMPLE_ACCESS = PullAccess(accounts=("111122223333", "444455556666"))
+# The same registry as the example policies/main.yaml, so `reconciler plan` works against it as shipped.
+SAMPLE_NRN = "organization=1:account=2"
+SAMPLE_ACCESS = PullAccess(("o-a1b2c3d4e5/*/ou-ab12-cdef3456/*",), ("111122223333", "444455556666"))
 SAMPLE_OLD_ACCESS = PullAccess(accounts=("111122223333",))
 SAMPLE_ROLE_ARN = f"arn:aws:iam::{SAMPLE_ACCOUNT}:role/nullplatform-ecr"
 

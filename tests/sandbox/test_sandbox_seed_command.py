@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from reconciler.sandbox.ecr import DEFAULT_ACCOUNT_ID, EcrEmulator
 from reconciler.sandbox.seed import LAMBDA_SID, STATES, seed_registries, seed_registry
 
 DESIRED = sample_desired_policy_text()
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sids(text: str | None) -> list[str]:
@@ -33,7 +36,7 @@ def test_seed_counts_states_and_names(ecr: EcrEmulator) -> None:
     for name in summary.names["in_sync"]:
         text = ecr.stored_policy(name)
         if name in summary.foreign:
-            assert sids(text) == ["AllowPull", LAMBDA_SID]
+            assert sids(text) == [*sids(DESIRED), LAMBDA_SID]
         else:
             assert text == DESIRED
     for name in summary.names["drifted"]:
@@ -121,12 +124,30 @@ def test_sandbox_command_starts_serves_and_stops_cleanly(signum: int) -> None:
         assert stats["total_requests"] == 0
         tokens = _get(env["NULLPLATFORM_HOST"] + "/token", body={"apikey": env["NULLPLATFORM_API_KEY"]})
         providers = _get(
-            env["NULLPLATFORM_HOST"]
-            + "/provider?nrn=organization=1:account=2:namespace=3&specification_slug=ecr",
+            env["NULLPLATFORM_HOST"] + "/provider?nrn=organization=1:account=2&specification_slug=ecr",
             headers={"Authorization": f"Bearer {tokens['access_token']}"},
         )
         assert providers["paging"]["total"] == 1
         assert providers["results"][0]["attributes"]["setup"]["policy"] == sample_old_policy_text()
+        # What the README says to do by hand: plan the shipped policies/ against it.
+        plan = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "plan",
+                "--policies",
+                str(ROOT / "policies"),
+                "--no-progress",
+            ],
+            env={**environment, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert plan.returncode == 0, plan.stderr
+        assert "to update" in plan.stdout and "provider config: update" in plan.stdout
         process.send_signal(signum)
         assert process.wait(timeout=10) == 0
     finally:
