@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from reconciler.apply.journal import Result, read_journal
 from reconciler.desired.model import PullAccess
 from reconciler.errors import ReconcilerError
 from reconciler.policy.render import policy_text, render_policy
@@ -149,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         for label, stats in (("plan", plan_stats), ("apply", apply_stats), ("plan again", replan_stats)):
             calls = ", ".join(f"{action} {count}" for action, count in sorted(stats["requests"].items()))
             print(f"  {label:<11} ECR calls: {calls}; throttled: {stats['total_throttled']}")
-        print(f"  writes recorded in the report: {sum(1 for _ in report.open(encoding='utf-8'))}")
+        applied = [r for r in read_journal(report) if r.result == Result.APPLIED]
+        print(f"  writes applied, each recorded with its before and after: {len(applied)}")
         print(f"  foreign Lambda statements kept: {survivors}/{len(summary.foreign)}")
         print(f"  provider credentials untouched: {'yes' if ci_after == ci_before else 'NO'}")
         print(f"  second plan: {'no changes' if again == 0 else 'CHANGES LEFT'}")
