@@ -6,7 +6,6 @@ Shared by plan, apply (without --plan), backfill, drift and the demo, so each on
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -109,7 +108,3 @@ def make_plan(policies: str | Path, scope: Scope, tuning: Tuning) -> Plan:
     if not registries:
         raise ReconcilerError(f"no registries in {policies}")
     return build_plan(desired, observe(registries, scope, tuning))
-
-
-def stderr_is_tty() -> bool:
-    return sys.stderr.isatty()
