@@ -51,7 +51,7 @@ bench-venv: $(BENCH_STAMP)
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py --sizes 1000 --parallel-regimes
 
-# 1,000 and 10,000 repositories; the alternatives are stopped after 10 minutes a run; about 1.5 hours.
+# 1,000 and 10,000 repositories; the alternatives are stopped after 10 minutes a run; about 70 minutes.
 bench-large: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py --sizes 1000 10000 --parallel-regimes --time-cap 600
 

@@ -68,6 +68,7 @@ def _fmt_s(seconds: float) -> str:
 
 
 def _wall(run: dict[str, Any], cap: float) -> str:
+    cap = run.get("cap_s") or cap
     if not run["finished"]:
         return f"did not finish within {_fmt_s(cap)}"
     text = _fmt_s(run["wall_s"])
@@ -261,10 +262,14 @@ def observations(data: dict[str, Any]) -> list[str]:
                 notes.append(
                     f"c7n ({run['regime']}-bound, {run['size']:,}): {tags:,} `ListTagsForResource` calls "
                     "(its aws.ecr resource fetches every repository's tags before any filter runs), "
-                    f"{run['calls'].get('GetRepositoryPolicy', 0):,} `GetRepositoryPolicy`; the "
-                    f"cross-account filter reported {_or_unknown(run['flagged'])} repositories "
-                    f"({_or_unknown(run.get('seeded', {}).get('drifted'))} managed ones were seeded with the "
-                    "older policy granting another account)."
+                    f"{run['calls'].get('GetRepositoryPolicy', 0):,} `GetRepositoryPolicy`; "
+                    + (
+                        f"the cross-account filter reported {_or_unknown(run['flagged'])} repositories "
+                        f"({_or_unknown(run.get('seeded', {}).get('drifted'))} managed ones were seeded with "
+                        "the older policy granting another account)."
+                        if run["finished"]
+                        else "it was stopped at the cap before its filter reported anything."
+                    )
                 )
         for run in _find(c7n, kind="write"):
             if not run["finished"]:
@@ -294,20 +299,31 @@ def observations(data: dict[str, Any]) -> list[str]:
             )
     for run in _find(runs, regime="latency", tool="reconciler", kind="write"):
         if run["finished"] and run.get("cpu_s") and run["wall_s"]:
-            busy = (run["cpu_s"] + run.get("emulator_cpu_s", 0.0)) / run["wall_s"]
+            calls = max(run["total_calls"], 1)
+            emulator = run.get("emulator_cpu_s", 0.0)
+            busy = (run["cpu_s"] + emulator) / run["wall_s"]
+            per_call = 1000 * (run["concurrency"] or 1) * run["wall_s"] / calls
             notes.append(
-                f"{run['label']} (latency-bound, {run['size']:,}): {run['total_calls'] / run['wall_s']:,.0f} "
-                f"calls/s; the tool used {run['cpu_s']:.1f} s of CPU and the emulator "
-                f"{run.get('emulator_cpu_s', 0.0):.1f} s in {_fmt_s(run['wall_s'])}, i.e. {busy:.1f} of the "
-                f"machine's {data['machine']['nproc']} cores."
+                f"{run['label']} (latency-bound, {run['size']:,}): {calls / run['wall_s']:,.0f} calls/s, "
+                f"i.e. {per_call:.0f} ms per call per worker thread against {data['latency_ms']:g} ms of "
+                f"latency (start-up included); the tool used {run['cpu_s']:.1f} s of CPU "
+                f"({1000 * run['cpu_s'] / calls:.1f} ms a call, start-up included) and the emulator "
+                f"{emulator:.1f} s in {_fmt_s(run['wall_s'])}, i.e. {busy:.1f} of the machine's "
+                f"{data['machine']['nproc']} cores."
             )
     for run in _find(runs, tool="naive", kind="write"):
         check = run["check"]
+        outside = check["foreign_total"] - run.get("seeded", {}).get("foreign", check["foreign_total"])
+        unmanaged = (
+            f" (the {outside:,} in excluded `sandbox/` repositories, which it skips, included)"
+            if outside
+            else ""
+        )
         notes.append(
             f"Serial loop ({run['regime']}-bound, {run['size']:,}, {_wall(run, cap)}): "
             f"{run['writes']:,} writes where {check['differing_before']:,} were needed; it replaces whole "
             "policies, so foreign "
-            f"statements kept: {check['foreign_kept']:,}/{check['foreign_total']:,} and "
+            f"statements kept: {check['foreign_kept']:,}/{check['foreign_total']:,}{unmanaged} and "
             f"{check['on_desired']:,}/{check['managed']:,} repositories end on the desired policy "
             f"(throttled calls: {run['throttled']:,})."
         )
@@ -326,8 +342,8 @@ def observations(data: dict[str, Any]) -> list[str]:
         if not run["finished"]:
             notes.append(
                 f"{run['label']} ({run['regime']}-bound, {run['size']:,}) did not finish within "
-                f"{_fmt_s(cap)} and was stopped; by then it had made {run['total_calls']:,} calls and "
-                f"{run['writes']:,} writes."
+                f"{_fmt_s(run.get('cap_s') or cap)} and was stopped; by then it had made "
+                f"{run['total_calls']:,} calls and {run['writes']:,} writes."
             )
         elif run["exit_code"] != 0:
             tail = run["output_tail"].replace("\n", " / ")[-300:]
@@ -358,7 +374,8 @@ def render(data: dict[str, Any]) -> str:
         f"{machine['platform']} |",
         f"| Python | {machine['python']} |",
         "| versions | " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + " |",
-        f"| time cap per run | {_fmt_s(cap)} |",
+        f"| time cap per run | {_fmt_s(cap)} for the serial loop and c7n, "
+        f"{_fmt_s(data.get('reconciler_time_cap_s', cap))} for the reconciler |",
         f"| regimes | {'in parallel, each in its own process with its own emulator' if data['parallel_regimes'] else 'one after the other'} |",  # noqa: E501
         "",
         "The emulator answers every ECR call after "
