@@ -84,6 +84,12 @@ def _error_parts(exc: Exception, operation: str) -> tuple[str, str, bool]:
     return type(exc).__name__, str(exc), retryable
 
 
+def _failure(kind: type[EcrError], exc: Exception, operation: str, where: str, note: str = "") -> EcrError:
+    """The error to raise for a failed call: the operation, where, AWS's code and message, and a note."""
+    code, message, retryable = _error_parts(exc, operation)
+    return kind(f"{operation} failed for {where}: {code}: {message}{note}", code=code, retryable=retryable)
+
+
 def _is_principal_not_found(exc: ClientError) -> bool:
     error = exc.response.get("Error", {})
     return (
@@ -226,12 +232,7 @@ class EcrClient:
                 if not token:
                     break
         except (ClientError, BotoCoreError) as exc:
-            code, message, retryable = _error_parts(exc, "DescribeRepositories")
-            raise EcrError(
-                f"DescribeRepositories failed for {self._where()}: {code}: {message}",
-                code=code,
-                retryable=retryable,
-            ) from exc
+            raise _failure(EcrError, exc, "DescribeRepositories", self._where()) from exc
         log.debug("listed %d repositories in %s", len(names), self._where())
         return names
 
@@ -295,7 +296,6 @@ class EcrClient:
                     registryId=self.registry.account_id, repositoryName=repository, policyText=text
                 )
             except ClientError as exc:
-                code, message, retryable = _error_parts(exc, "SetRepositoryPolicy")
                 if _is_principal_not_found(exc):
                     if attempt < self.principal_retries:
                         delay = min(_PRINCIPAL_BACKOFF_CAP, self.principal_backoff * 2**attempt)
@@ -307,25 +307,16 @@ class EcrClient:
                         attempt += 1
                         time.sleep(delay)
                         continue
-                    raise EcrWriteError(
-                        f"SetRepositoryPolicy failed for {self._where(repository)}: {code}: {message} "
-                        f"(still failing after {attempt + 1} attempts: a principal does not exist or IAM "
-                        "has not propagated it yet)",
-                        code=code,
-                        retryable=True,
-                    ) from exc
-                raise EcrWriteError(
-                    f"SetRepositoryPolicy failed for {self._where(repository)}: {code}: {message}",
-                    code=code,
-                    retryable=retryable,
-                ) from exc
+                    note = (
+                        f" (still failing after {attempt + 1} attempts: a principal does not exist or IAM "
+                        "has not propagated it yet)"
+                    )
+                    error = _failure(EcrWriteError, exc, "SetRepositoryPolicy", self._where(repository), note)
+                    error.retryable = True
+                    raise error from exc
+                raise _failure(EcrWriteError, exc, "SetRepositoryPolicy", self._where(repository)) from exc
             except BotoCoreError as exc:
-                code, message, retryable = _error_parts(exc, "SetRepositoryPolicy")
-                raise EcrWriteError(
-                    f"SetRepositoryPolicy failed for {self._where(repository)}: {code}: {message}",
-                    code=code,
-                    retryable=retryable,
-                ) from exc
+                raise _failure(EcrWriteError, exc, "SetRepositoryPolicy", self._where(repository)) from exc
             log.debug("set the policy of %s", self._where(repository))
             return answer.get("policyText") or text
 
@@ -338,9 +329,4 @@ class EcrClient:
         except self._client.exceptions.RepositoryPolicyNotFoundException:
             log.debug("%s has no policy to delete", self._where(repository))
         except (ClientError, BotoCoreError) as exc:
-            code, message, retryable = _error_parts(exc, "DeleteRepositoryPolicy")
-            raise EcrWriteError(
-                f"DeleteRepositoryPolicy failed for {self._where(repository)}: {code}: {message}",
-                code=code,
-                retryable=retryable,
-            ) from exc
+            raise _failure(EcrWriteError, exc, "DeleteRepositoryPolicy", self._where(repository)) from exc
