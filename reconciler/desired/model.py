@@ -1,4 +1,4 @@
-"""Typed, validated desired state. Built only by `reconciler.desired.loader`; pure data afterwards."""
+"""Typed, validated desired state. Built only by `reconciler.desired.build`; pure data afterwards."""
 
 from __future__ import annotations
 

@@ -11,8 +11,9 @@ import pytest
 import yaml
 from desired_support import VALID
 
-from reconciler.desired import loader
-from reconciler.desired.loader import PATTERNS, schema
+from reconciler.desired import fields
+from reconciler.desired.fields import PATTERNS
+from reconciler.desired.schema import schema
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,12 +102,12 @@ FIELD_VALUES: dict[str, tuple[str, list[str]]] = {
     ),
 }
 CHECKERS = {
-    "name": loader.check_name,
-    "account_id": loader.check_account_id,
-    "region": loader.check_region,
-    "role_arn": loader.check_role_arn,
-    "nrn": loader.check_nrn,
-    "organization_path": loader.check_organization_path,
+    "name": fields.check_name,
+    "account_id": fields.check_account_id,
+    "region": fields.check_region,
+    "role_arn": fields.check_role_arn,
+    "nrn": fields.check_nrn,
+    "organization_path": fields.check_organization_path,
 }
 
 

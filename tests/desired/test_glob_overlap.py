@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.desired import loader
-from reconciler.desired.loader import check_bytes, common_match
+from reconciler.desired import overlap
+from reconciler.desired.loader import check_bytes
+from reconciler.desired.overlap import common_match
 
 
 @pytest.mark.parametrize(
@@ -102,7 +103,7 @@ def test_many_disjoint_overrides_are_not_compared_pairwise(
         calls.append((first, second))
         return common_match(first, second)
 
-    monkeypatch.setattr(loader, "common_match", counting)
+    monkeypatch.setattr(overlap, "common_match", counting)
     count = 1000
     items = "".join(
         f'  - repositories: ["{glob.format(i=i)}"]\n    pull_access: {{accounts: ["111122223333"]}}\n'

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from desired_support import VALID, minimal, problems
 
-from reconciler.desired import loader
-from reconciler.desired.loader import MAX_FILE_BYTES, load_bytes, load_file, load_policies
+from reconciler.desired import loader, semantic
+from reconciler.desired.loader import load_bytes, load_file, load_policies
 from reconciler.desired.model import DesiredState, NullplatformTarget, Override, PullAccess, Registry
+from reconciler.desired.source import MAX_FILE_BYTES
 from reconciler.errors import ReconcilerError, ValidationFailed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -459,7 +460,7 @@ def test_an_unsafe_rendering_is_reported_at_the_pull_access(monkeypatch: pytest.
         statement = {"Sid": "AllowPull", "Effect": "Allow", "Principal": "*", "Action": ["ecr:*"]}
         return {"Version": "2012-10-17", "Statement": [statement]}
 
-    monkeypatch.setattr(loader, "render_policy", public)
+    monkeypatch.setattr(semantic, "render_policy", public)
     found = problems(VALID)
     messages = {(p.line, p.message) for p in found}
     assert any(

@@ -1,0 +1,48 @@
+"""Step 6 of loading a policies file: the model, from a document that passed every check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.desired.document import Document
+from reconciler.desired.model import DEFAULT_MANAGED_SIDS, NullplatformTarget, Override, PullAccess, Registry
+
+
+def build_registry(doc: Document, source: str) -> Registry:
+    """Build the model from a document that passed every check."""
+    data = doc.data
+    registry = data["registry"]
+    nullplatform = data.get("nullplatform")
+    repositories = data.get("repositories", {})
+    return Registry(
+        name=registry["name"],
+        account_id=registry["account_id"],
+        region=registry["region"],
+        role_arn=registry.get("role_arn"),
+        pull_access=pull_access(data["pull_access"]),
+        nullplatform=(
+            NullplatformTarget(nrn=nullplatform["nrn"], provider_id=nullplatform.get("provider_id"))
+            if nullplatform is not None
+            else None
+        ),
+        include=tuple(repositories.get("include", ("*",))),
+        exclude=tuple(repositories.get("exclude", ())),
+        overrides=tuple(
+            Override(
+                repositories=tuple(item["repositories"]),
+                pull_access=pull_access(item["pull_access"]),
+                line=doc.line(("overrides", index)),
+            )
+            for index, item in enumerate(data.get("overrides", ()))
+        ),
+        managed_sids=tuple(data.get("managed_sids", DEFAULT_MANAGED_SIDS)),
+        source=source,
+    )
+
+
+def pull_access(data: Mapping[str, Any]) -> PullAccess:
+    return PullAccess(
+        organization_paths=tuple(data.get("organization_paths", ())),
+        accounts=tuple(data.get("accounts", ())),
+    )
