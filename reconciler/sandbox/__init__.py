@@ -201,6 +201,34 @@ class BackgroundServer:
             thread.join(timeout=5)
 
 
+class Served:
+    """A double served by a BackgroundServer (`self._server`): start and stop it, or use it as a context
+    manager; `url` and `port` say where it listens."""
+
+    _server: BackgroundServer
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+
 @dataclass
 class FaultPlan:
     """Scripted HTTP failures for the REST doubles: `count` answers with `status` (then normal again), or
@@ -295,7 +323,7 @@ def json_response(payload: Any, status: int = 200, headers: Iterable[tuple[str, 
     return response
 
 
-class RestService:
+class RestService(Served):
     """Base of the REST doubles: routing, latency, scripted faults and per-route counters.
 
     Subclasses list their routes in `routes()` as (rule, method, handler); a route's key in the counters
@@ -325,29 +353,6 @@ class RestService:
     def error(self, status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
         """The service's error body; subclasses shape it like the real API."""
         return json_response({"message": message}, status, headers)
-
-    # -- lifecycle --
-
-    def start(self) -> Self:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def port(self) -> int:
-        return self._server.port
 
     # -- faults and counters --
 

@@ -41,7 +41,8 @@ from reconciler.policy import guard
 from reconciler.policy.normalize import equivalent, statements_of
 from reconciler.policy.ownership import merge
 from reconciler.policy.render import PULL_ACTIONS, provider_policy, repository_statements
-from reconciler.sandbox.ecr import EcrEmulator, jackson_dumps, rewrite_policy_document
+from reconciler.sandbox.ecr import EcrEmulator
+from reconciler.sandbox.ecr.readback import jackson_dumps, rewrite_policy_document
 from reconciler.sandbox.nullplatform import NullplatformApi
 
 from .support import FIGURES, run_cli, tune_ecr

@@ -1,4 +1,4 @@
-"""The ECR emulator behaves like real ECR where moto doesn't (see reconciler/sandbox/ecr.py)."""
+"""The ECR emulator behaves like real ECR where moto doesn't (see reconciler/sandbox/ecr/)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from reconciler.sandbox.ecr import (
-    DEFAULT_ACCOUNT_ID,
-    PRINCIPAL_NOT_FOUND,
-    EcrEmulator,
-    ecr_policy_text,
-    iter_pages,
-    jackson_dumps,
-)
+from reconciler.sandbox.ecr import DEFAULT_ACCOUNT_ID, EcrEmulator, iter_pages
+from reconciler.sandbox.ecr.readback import ecr_policy_text, jackson_dumps
+from reconciler.sandbox.ecr.validation import PRINCIPAL_NOT_FOUND
 
 
 def policy(*statements: dict[str, Any]) -> str:

@@ -1,0 +1,174 @@
+"""The WSGI middleware in front of moto: it builds an `EcrCall` per ECR request and passes it through the
+layers, composed here in the order a call meets them. Knobs, counters and `/_sandbox/...` admin endpoints
+live here too."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from reconciler.sandbox.ecr.backend import moto_ecr, reset_moto_state
+from reconciler.sandbox.ecr.call import (
+    ECR_TARGET_PREFIX,
+    EcrCall,
+    Releaser,
+    SandboxError,
+    chain,
+    parse_params,
+    read_body,
+)
+from reconciler.sandbox.ecr.config import EcrEmulatorConfig
+from reconciler.sandbox.ecr.counters import Counters
+from reconciler.sandbox.ecr.fastpath import direct_policy_calls
+from reconciler.sandbox.ecr.faults import Dice, Failures, Hangs
+from reconciler.sandbox.ecr.latency import cut_short, latency
+from reconciler.sandbox.ecr.paging import describe_pages
+from reconciler.sandbox.ecr.readback import read_back
+from reconciler.sandbox.ecr.throttling import Throttling
+from reconciler.sandbox.ecr.validation import PolicyValidation
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+_BUCKET_KNOBS = frozenset({"tps", "default_tps", "burst"})
+
+
+class EcrMiddleware:
+    """The WSGI layer in front of moto's dispatcher (see the package docstring). State lives here."""
+
+    def __init__(
+        self, inner: WSGIApplication, config: EcrEmulatorConfig, ecr_app: WSGIApplication | None = None
+    ) -> None:
+        self.inner = inner
+        self.initial_config = config.copy()
+        self.config = config.copy()
+        self._lock = threading.Lock()
+        self.counters = Counters()
+        self._releaser = Releaser()
+        self._dice = Dice(config.seed)
+        self._throttling = Throttling(self._dice)
+        self._validation = PolicyValidation(config)
+        # What ECR answers, knobs aside (calls with the bypass header get only this). ECR calls skip moto's
+        # dispatcher: it finds the backend for every request under one global lock, listing moto's ~200
+        # module directories twice a call (2-3 ms, serialized), which would cap the emulator at a few
+        # hundred calls a second whatever the clients' concurrency.
+        self._answer = chain(
+            [describe_pages, self._validation, read_back, direct_policy_calls],
+            moto_ecr(ecr_app or inner),
+        )
+        # Every other ECR call meets the knobs first, in this order.
+        self._handle = chain(
+            [
+                self.counters.count,
+                latency,
+                Hangs(self.counters),
+                cut_short,
+                self._throttling,
+                Failures(self._dice, self.counters),
+            ],
+            self._answer,
+        )
+
+    # -- knobs and counters --
+
+    def configure(self, **knobs: Any) -> None:
+        with self._lock:
+            self.config = self.config.copy(**knobs)
+            if _BUCKET_KNOBS & set(knobs):
+                self._throttling.reset()
+            if "seed" in knobs:
+                self._dice.reseed(self.config.seed)
+            if "eventual_consistency_failures" in knobs:
+                self._validation.reset(self.config)
+
+    def reset_knobs(self) -> None:
+        self.release_hangs()
+        with self._lock:
+            self.config = self.initial_config.copy()
+            self._throttling.reset()
+            self._dice.reseed(self.config.seed)
+            self._validation.reset(self.config)
+
+    def reset_stats(self) -> None:
+        self.counters.reset()
+
+    def stats(self) -> dict[str, Any]:
+        return self.counters.snapshot()
+
+    def release_hangs(self) -> None:
+        """Cut short every request now waiting (hang or latency): it answers ServerException and changes
+        nothing. Without this, a request whose client died (a killed process, a read timeout) would
+        still write when its wait ends, possibly into the next test's freshly reset state."""
+        self._releaser.release_all()
+
+    # -- WSGI --
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_sandbox/"):
+            return self._admin(environ, start_response, path)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith(ECR_TARGET_PREFIX):
+            self.counters.other_request()  # STS, moto's own API
+            return self.inner(environ, start_response)
+        body = read_body(environ)
+        call = EcrCall(
+            environ=environ,
+            action=target[len(ECR_TARGET_PREFIX) :],
+            body=body,
+            params=parse_params(body),
+            config=self.config,
+            ticket=self._releaser.ticket(),
+        )
+        if environ.get("HTTP_X_SANDBOX_BYPASS") == "1":
+            # Protocol behaviour (validation, paging, rewriting) without knobs or counters.
+            try:
+                answer = self._answer(call)
+            except SandboxError as error:
+                answer = error.answer()
+        else:
+            answer = self._handle(call)
+        start_response(answer.status, answer.headers)
+        return [answer.body]
+
+    # -- admin endpoints --
+
+    def _admin(self, environ: WSGIEnvironment, start_response: StartResponse, path: str) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        status, payload = "200 OK", None
+        try:
+            if path == "/_sandbox/stats" and method == "GET":
+                payload = self.stats()
+            elif path == "/_sandbox/config" and method == "GET":
+                payload = self.config.to_json()
+            elif path == "/_sandbox/config" and method == "POST":
+                knobs = json.loads(read_body(environ) or b"{}")
+                if not isinstance(knobs, dict):
+                    raise ValueError("expected a JSON object of knobs")
+                if "throttle_storm_seconds" in knobs:
+                    knobs["throttle_storm_until"] = time.monotonic() + float(
+                        knobs.pop("throttle_storm_seconds")
+                    )
+                self.configure(**knobs)
+                payload = self.config.to_json()
+            elif path == "/_sandbox/reset-stats" and method == "POST":
+                self.reset_stats()
+                payload = self.stats()
+            elif path == "/_sandbox/reset" and method == "POST":
+                options = json.loads(read_body(environ) or b"{}")
+                self.release_hangs()
+                reset_moto_state()
+                self.reset_stats()
+                if isinstance(options, dict) and options.get("knobs"):
+                    self.reset_knobs()
+                payload = {"reset": True}
+            else:
+                status, payload = "404 NOT FOUND", {"message": f"no sandbox endpoint {method} {path}"}
+        except (ValueError, TypeError) as exc:
+            status, payload = "400 BAD REQUEST", {"message": str(exc)}
+        body = json.dumps(payload).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
