@@ -3,11 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sample_registry import NRN, provider_attributes
 
 from reconciler.sandbox.ecr import EcrEmulator
 from reconciler.sandbox.nullplatform import NullplatformApi
 
-from .support import NRN, env_for, provider_attributes, seed, write_policies
+from .support import env_for, seed, write_policies
 
 
 class World:

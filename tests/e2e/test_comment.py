@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from sample_registry import run_cli
 
 from reconciler.sandbox.github import GithubApi
 
 from .conftest import World
-from .support import run_cli
 
 FAST = ("--no-progress", "--max-rps", "500")
 

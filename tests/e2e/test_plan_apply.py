@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from sample_registry import CI_SECRET, DESIRED, LAMBDA, OLD, run_cli, stored
 
 from reconciler.apply.journal import read_journal
 from reconciler.plan.model import Action, Plan
 
 from .conftest import World
-from .support import DESIRED, LAMBDA, OLD, SECRET, run_cli, stored
 
 FAST = ("--no-progress", "--max-rps", "500")
 
@@ -57,7 +57,7 @@ def test_apply_converges_keeps_foreign_statements_and_provider_secrets(
         assert {"AllowPullOrganizationPaths", "AllowPullAccounts"} <= sids or name.startswith("payments")
     assert world.ecr.stored_policy("sandbox/x") == OLD  # out of scope: untouched
     provider = world.nullplatform.provider(world.provider_id)["attributes"]
-    assert provider["ci"]["secret_key"] == SECRET
+    assert provider["ci"]["secret_key"] == CI_SECRET
     assert json.loads(provider["setup"]["policy"]) == json.loads(DESIRED)
     assert provider["setup"]["naming_rule"] == "<namespace>/<application>"
 

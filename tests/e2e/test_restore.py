@@ -10,12 +10,12 @@ import sys
 import time
 
 import pytest
+from sample_registry import LAMBDA, run_cli, stored
 
 from reconciler.apply.journal import read_journal
 from reconciler.policy.normalize import equivalent
 
 from .conftest import World
-from .support import LAMBDA, run_cli, stored
 
 FAST = ("--no-progress", "--max-rps", "500")
 
@@ -163,10 +163,10 @@ def test_restore_settles_writes_that_were_in_flight_when_the_run_died(
 ) -> None:
     from dataclasses import asdict
 
+    from sample_registry import ACCESS, ACCOUNT
+
     from reconciler.apply.journal import WriteRecord
     from reconciler.policy.render import policy_text, render_policy
-
-    from .support import ACCESS, ACCOUNT
 
     new = policy_text(render_policy(ACCOUNT, ACCESS))
     landed, lost = "team-01/app", "team-04/app"  # both had OLD; only the first write reached ECR

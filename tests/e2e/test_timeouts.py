@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from sample_registry import run_cli
 
 from .conftest import World
-from .support import run_cli
 
 
 def test_a_hung_read_is_bounded_by_the_cli_timeout_options(

@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
+from sample_registry import LAMBDA, OLD, stored
 
 from reconciler.sandbox.github import GithubApi
 
 from .conftest import World
-from .support import LAMBDA, OLD, stored
 from .workflow_runner import JobResult, Runner, machine_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,8 +1,8 @@
 """Shared by the reliability tests: a seeded sandbox "site", a recorder of every write, and the checks every
 fault test ends with (nothing foreign lost, nothing unsafe ever sent, a second run converges).
 
-A plain module (not conftest) so test files can import it; tests/e2e/support.py is not imported on purpose:
-it belongs to the end-to-end tests and may change with them.
+A plain module (not conftest) so test files can import it. The sample registry itself (policies file, policy
+texts, provider attributes, running the CLI) is shared with the end-to-end tests: tests/sample_registry.py.
 """
 
 from __future__ import annotations
@@ -16,56 +16,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sample_registry import (
+    ACCOUNT,
+    DESIRED,
+    LAMBDA,
+    NRN,
+    OLD,
+    POLICIES_YAML,
+    provider_attributes,
+    run_cli,
+    stored,
+    with_statements,
+)
 
-from reconciler.cli import main
-from reconciler.desired.model import PullAccess
 from reconciler.plan.model import Plan
 from reconciler.policy import guard
 from reconciler.policy.normalize import canonical_statement, statements_of
-from reconciler.policy.render import policy_text, render_policy
 from reconciler.sandbox.ecr import EcrEmulator
 from reconciler.sandbox.nullplatform import NullplatformApi
 
-ACCOUNT = "123456789012"
-NRN = "organization=1:account=2"
-ACCESS = PullAccess(("o-a1b2c3d4e5/*/ou-ab12-cdef3456/*",), ("111122223333", "444455556666"))
-DESIRED = policy_text(render_policy(ACCOUNT, ACCESS))
-OLD = policy_text(render_policy(ACCOUNT, PullAccess(accounts=("111122223333",))))
-CI_ACCESS_KEY = "AKIACIACCESSKEYLEAK01"
-CI_SECRET = "ci-secret-key-must-not-leak-8c1d"
 FAST = ("--no-progress", "--max-rps", "1000")
 
 # Figures for docs/RELIABILITY.md, printed at the end of a pytest run that includes these tests (see
 # conftest.py): what was checked and how many faults the doubles answered with.
 FIGURES: Counter[str] = Counter()
 
-POLICIES_YAML = f"""\
-registry:
-  name: main
-  account_id: "{ACCOUNT}"
-  region: us-east-1
-nullplatform:
-  nrn: "{NRN}"
-pull_access:
-  organization_paths: ["o-a1b2c3d4e5/*/ou-ab12-cdef3456/*"]
-  accounts: ["111122223333", "444455556666"]
-repositories:
-  exclude: ["sandbox/*"]
-overrides:
-  - repositories: ["payments/*"]
-    pull_access:
-      accounts: ["777788889999"]
-"""
-
-# Foreign statements of several kinds: a service principal, no Sid at all, another account's role (the Sid
-# nullplatform's later module versions use, not ours by default), and a Deny of pushes to everyone.
-LAMBDA: dict[str, Any] = {
-    "Sid": "LambdaECRImageRetrievalPolicy",
-    "Effect": "Allow",
-    "Principal": {"Service": "lambda.amazonaws.com"},
-    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-    "Condition": {"StringLike": {"aws:sourceArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:*"}},
-}
+# Foreign statements of other kinds than LAMBDA's service principal: no Sid at all, another account's role
+# (the Sid nullplatform's later module versions use, not ours by default), and a Deny of pushes to everyone.
 NO_SID: dict[str, Any] = {
     "Effect": "Allow",
     "Principal": {"Service": "codebuild.amazonaws.com"},
@@ -86,13 +63,6 @@ DENY_PUSH: dict[str, Any] = {
 }
 
 
-def with_statements(text: str | None, *statements: dict[str, Any]) -> str:
-    """`text` (or no policy) with `statements` put first."""
-    document: dict[str, Any] = json.loads(text) if text else {"Version": "2012-10-17", "Statement": []}
-    document["Statement"][:0] = list(statements)
-    return json.dumps(document)
-
-
 def seed_texts() -> dict[str, str | None]:
     seeded: dict[str, str | None] = {}
     states: list[str | None] = [DESIRED, OLD, None]
@@ -107,20 +77,6 @@ def seed_texts() -> dict[str, str | None]:
     return seeded
 
 
-def provider_attributes(policy: str | None = OLD) -> dict[str, Any]:
-    setup: dict[str, Any] = {
-        "region": "us-east-1",
-        "role_arn": f"arn:aws:iam::{ACCOUNT}:role/np",
-        "naming_rule": "<namespace>/<application>",
-    }
-    if policy is not None:
-        setup["policy"] = policy
-    return {
-        "ci": {"region": "us-east-1", "access_key": CI_ACCESS_KEY, "secret_key": CI_SECRET},
-        "setup": setup,
-    }
-
-
 def foreign_statements(text: str | None, owned_prefix: str = "AllowPull") -> list[Any]:
     if text is None:
         return []
@@ -133,12 +89,6 @@ def foreign_statements(text: str | None, owned_prefix: str = "AllowPull") -> lis
 
 def canon(statement: Any) -> str:
     return json.dumps(canonical_statement(statement), sort_keys=True)
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @dataclass
@@ -275,8 +225,7 @@ class Site:
         )
 
     def stored(self, name: str) -> Any:
-        text = self.ecr.stored_policy(name)
-        return None if text is None else json.loads(text)
+        return stored(self.ecr, name)
 
     def provider_attributes(self) -> dict[str, Any]:
         attributes: dict[str, Any] = self.nullplatform.provider(self.provider_id)["attributes"]

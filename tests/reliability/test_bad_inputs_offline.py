@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from sample_registry import POLICIES_YAML, run_cli
 
 import reconciler.pipeline
 from reconciler.desired.loader import check_bytes
 from reconciler.sandbox.ecr import EcrEmulator
 from reconciler.sandbox.nullplatform import NullplatformApi
 
-from .support import FIGURES, POLICIES_YAML, run_cli
+from .support import FIGURES
 
 CORPUS_MODULE = Path(__file__).parents[1] / "bad_inputs" / "test_bad_inputs.py"
 COMMANDS = (("plan",), ("apply", "--dry-run"), ("apply", "--report"), ("backfill", "--report"))

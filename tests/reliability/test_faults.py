@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sample_registry import DESIRED, LAMBDA, OLD, run_cli, with_statements
 
 import reconciler.apply.executor
 import reconciler.commands.apply
@@ -31,18 +32,13 @@ from reconciler.policy.normalize import equivalent
 from reconciler.sandbox.github import GithubApi
 
 from .support import (
-    DESIRED,
     FIGURES,
-    LAMBDA,
-    OLD,
     Site,
     Writes,
     closed_port,
     listening_but_never_accepting,
     no_backoff_sleep,
-    run_cli,
     tune_ecr,
-    with_statements,
 )
 
 PATCH_PROVIDER = "PATCH /provider/{provider_id}"

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
+from sample_registry import run_cli
 
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.desired.loader import check_bytes
@@ -45,7 +46,7 @@ from reconciler.sandbox.ecr import EcrEmulator
 from reconciler.sandbox.ecr.readback import jackson_dumps, rewrite_policy_document
 from reconciler.sandbox.nullplatform import NullplatformApi
 
-from .support import FIGURES, run_cli, tune_ecr
+from .support import FIGURES, tune_ecr
 
 ACCOUNT = "123456789012"
 NRN = "organization=1:account=2"

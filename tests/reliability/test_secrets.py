@@ -17,22 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sample_registry import CI_ACCESS_KEY, CI_SECRET, provider_attributes, run_cli
 
 import reconciler.report.github
 from reconciler.report.github import GitHubClient
 from reconciler.sandbox.github import GithubApi
 from reconciler.sandbox.nullplatform import NullplatformApi
 
-from .support import (
-    CI_ACCESS_KEY,
-    CI_SECRET,
-    FIGURES,
-    Site,
-    no_backoff_sleep,
-    provider_attributes,
-    run_cli,
-    tune_ecr,
-)
+from .support import FIGURES, Site, no_backoff_sleep, tune_ecr
 
 NULLPLATFORM_KEY = "np-api-key-must-not-leak-41b7e2"
 AWS_SECRET = "aws-secret-key-must-not-leak-9d0c55"
