@@ -80,20 +80,35 @@ def base_url(host: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
-def _changed_paths(before: Any, after: Any, prefix: str = "") -> list[str]:
-    """Dotted paths whose values differ (added, removed or changed). Values are never returned."""
+def _differences(
+    before: Any, after: Any, prefix: str = "", skip: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
+    """What differs, as "path gone", "path added" or "path changed". Values are never returned."""
     if isinstance(before, dict) and isinstance(after, dict):
-        paths: list[str] = []
+        found: list[str] = []
         for key in sorted(set(before) | set(after), key=str):
             path = f"{prefix}.{key}" if prefix else str(key)
-            if key not in before or key not in after:
-                paths.append(path)
+            if path in skip:
+                continue
+            if key not in after:
+                found.append(f"{path} gone")
+            elif key not in before:
+                found.append(f"{path} added")
             else:
-                paths.extend(_changed_paths(before[key], after[key], path))
-        return paths
+                found.extend(_differences(before[key], after[key], path, skip))
+        return found
     # Lists and scalars compare whole: a list is one attribute value.
     if type(before) is not type(after) or before != after:
-        return [prefix or "attributes"]
+        return [f"{prefix or 'attributes'} changed"]
+    return []
+
+
+def _null_paths(value: Any, path: str) -> list[str]:
+    """Dotted paths of the `null` values in `value`."""
+    if value is None:
+        return [path]
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _null_paths(item, f"{path}.{key}")]
     return []
 
 
@@ -369,28 +384,38 @@ class NullplatformClient:
         return self._policy_of(provider_id, self._attributes(provider_id))
 
     def write_policy(self, provider_id: str, policy: str) -> None:
-        """Set `setup.policy`, keeping every other attribute exactly, and verify that by reading back.
+        """Set `setup.policy` by PATCHing the `setup` group alone, then verify by reading back.
 
-        Whether PATCH merges or replaces `attributes` is undocumented, so the full attributes are sent
-        (read-modify-write) and the record is read again: the policy must have landed and nothing else may
-        have changed. Only attribute paths are reported, never values (they include credentials).
+        reference.md ("nullplatform API"): secret attributes (the ECR provider's `ci.access_key` and
+        `ci.secret_key`) read as `null` while stored intact, so a read-modify-write of whole `attributes`
+        would store `null` over the CI credentials, and reading back could not tell. nullplatform's own
+        scripts PATCH only the top-level group they change, sent whole as read: groups not sent are kept;
+        whether a partial group merges or replaces is undocumented, hence the whole `setup` group. A `null`
+        in `setup` may be a masked secret that sending back would wipe: the write is refused. Only
+        attribute paths are ever reported, never values (they include credentials).
         """
+        path = f"/provider/{urllib.parse.quote(provider_id, safe='')}"
         before = self._attributes(provider_id)
         setup = before.get("setup")
-        if setup is not None and not isinstance(setup, dict):
+        setup = {} if setup is None else setup
+        if not isinstance(setup, dict):
             raise ReconcilerError(f"nullplatform provider {provider_id}: attributes.setup is not an object")
-        expected = json.loads(json.dumps(before))  # a deep copy we can compare against
-        expected.setdefault("setup", {})["policy"] = policy
-        self._request(
-            "PATCH", f"/provider/{urllib.parse.quote(provider_id, safe='')}", {"attributes": expected}
-        )
+        nulls = [p for p in _null_paths(setup, "setup") if p != "setup.policy"]
+        if nulls:
+            raise ReconcilerError(
+                f"nullplatform provider {provider_id}: not written: {', '.join(nulls)} read(s) as null "
+                "(the API answers null for a secret it hides), and the whole setup group must be sent "
+                "back, which would store null over it; give it a value in nullplatform, then apply again"
+            )
+        sent = {**json.loads(json.dumps(setup)), "policy": policy}
+        self._request("PATCH", path, {"attributes": {"setup": sent}})
+        expected = {**before, "setup": sent}
         after = self._attributes(provider_id)
         problems: list[str] = []
         if self._policy_of(provider_id, after) != policy:
             problems.append("setup.policy does not hold the written policy")
-        changed = [path for path in _changed_paths(expected, after) if path != "setup.policy"]
-        if changed:
-            problems.append(f"attribute(s) {', '.join(changed)} changed")
+        # A masked secret reads null before and after: equal, so expected masking is not a change.
+        problems.extend(_differences(expected, after, skip={"setup.policy"}))
         if problems:
             raise ReconcilerError(f"nullplatform provider {provider_id}: after PATCH, {'; '.join(problems)}")
         log.info("nullplatform provider %s: setup.policy updated", provider_id)

@@ -6,13 +6,21 @@
 - `GET /provider?nrn=...&specification_slug=ecr&limit=&offset=` -> `{"results": [...], "paging": {...}}`.
 - `GET /provider/{id}` (`?no_merge=true`: the provider's own attributes; without it, attributes deep-merged
   from providers of the same specification at parent NRNs, as the real API does).
-- `PATCH /provider/{id}` with `{"attributes": {...}}`. Whether the real API deep-merges or replaces
-  `attributes` is not documented, so the mode is a knob (`merge_mode`: "deep", the default, or "replace"),
-  and so is the success status (`patch_status`: 200 with the record, or 204 with no body).
+- `PATCH /provider/{id}` with `{"attributes": {...}}`. How the real API combines a partial `attributes` is
+  not documented beyond "groups not sent are kept", so the mode is a knob (`merge_mode`): "deep" (objects
+  merge key by key, the default), "group" (each top-level group sent replaces the stored group; groups not
+  sent are kept), or "replace" (the whole `attributes` is replaced, dropping every group not sent: not how
+  the API behaves, only tests use it to prove a lost group is noticed). The success status is a knob too
+  (`patch_status`: 200 with the record, or 204 with no body).
 
-Provider attributes are checked against the ECR specification's keys (it forbids unknown keys):
-`ci` {region, access_key, secret_key}, `setup` {region, role_arn, naming_rule, policy (a JSON string)},
-`read` {region, role_arn}.
+Secrets: a provider specification marks some properties secret; reads (GET, the list, PATCH's answer)
+give `null` for them while the stored value stays intact (`mask_secrets`, on by default, as the real API
+does). `provider()` returns the stored record, unmasked, for tests to check.
+
+Provider attributes are checked against their specification's keys (it forbids unknown keys): the ECR
+specification `ci` {region, access_key*, secret_key*}, `setup` {region, role_arn, naming_rule, policy (a JSON
+string)}, `read` {region, role_arn}; docker-server `setup` {server, path, username, password*,
+use_namespace} (* secret).
 """
 
 from __future__ import annotations
@@ -33,11 +41,37 @@ if TYPE_CHECKING:
 
 DEFAULT_API_KEY = "sandbox-api-key"
 ECR_SLUG = "ecr"
-ECR_ATTRIBUTE_KEYS: dict[str, frozenset[str]] = {
-    "ci": frozenset({"region", "access_key", "secret_key"}),
-    "setup": frozenset({"region", "role_arn", "naming_rule", "policy"}),
-    "read": frozenset({"region", "role_arn"}),
+DOCKER_SERVER_SLUG = "docker-server"
+MERGE_MODES = ("deep", "group", "replace")
+
+
+@dataclass(frozen=True)
+class Specification:
+    """What a provider specification allows: its attribute groups and their keys, and which are secret."""
+
+    groups: dict[str, frozenset[str]]
+    secrets: frozenset[tuple[str, str]] = frozenset()  # (group, key): never revealed on read
+    flags: frozenset[tuple[str, str]] = frozenset()  # (group, key): a boolean; every other value a string
+
+
+SPECIFICATIONS: dict[str, Specification] = {
+    # The Asset Repository ECR provider; its CI credentials are treated as secret (reference.md).
+    ECR_SLUG: Specification(
+        groups={
+            "ci": frozenset({"region", "access_key", "secret_key"}),
+            "setup": frozenset({"region", "role_arn", "naming_rule", "policy"}),
+            "read": frozenset({"region", "role_arn"}),
+        },
+        secrets=frozenset({("ci", "access_key"), ("ci", "secret_key")}),
+    ),
+    # As nullplatform's asset/docker_server module writes it.
+    DOCKER_SERVER_SLUG: Specification(
+        groups={"setup": frozenset({"server", "path", "username", "password", "use_namespace"})},
+        secrets=frozenset({("setup", "password")}),
+        flags=frozenset({("setup", "use_namespace")}),
+    ),
 }
+ECR_ATTRIBUTE_KEYS: dict[str, frozenset[str]] = SPECIFICATIONS[ECR_SLUG].groups
 _SPEC_NAMESPACE = uuid.UUID("5b0c5a8e-6a43-4b8e-9a57-6f1f1c1e0ecf")
 
 
@@ -46,7 +80,8 @@ class NullplatformConfig:
     """Knobs of the nullplatform double."""
 
     token_ttl_seconds: float = 3600.0
-    merge_mode: str = "deep"  # how PATCH combines attributes: "deep" or "replace"
+    merge_mode: str = "deep"  # how PATCH combines attributes: "deep", "group" or "replace" (tests only)
+    mask_secrets: bool = True  # secret properties read as null (stored intact), as the real API does
     patch_status: int = 200  # 200 (answers with the record) or 204 (no body)
     default_limit: int = 30
     max_limit: int = 200
@@ -57,8 +92,8 @@ class NullplatformConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.merge_mode not in ("deep", "replace"):
-            raise ValueError("merge_mode must be 'deep' or 'replace'")
+        if self.merge_mode not in MERGE_MODES:
+            raise ValueError(f"merge_mode must be one of {', '.join(MERGE_MODES)}")
         if self.patch_status not in (200, 204):
             raise ValueError("patch_status must be 200 or 204")
 
@@ -72,6 +107,20 @@ def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def masked(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `record` as an authenticated read shows it: its specification's secrets as null."""
+    shown = copy.deepcopy(record)
+    spec = SPECIFICATIONS.get(str(record.get("specification_slug")))
+    attributes = shown.get("attributes")
+    if spec is None or not isinstance(attributes, dict):
+        return shown
+    for group, key in spec.secrets:
+        values = attributes.get(group)
+        if isinstance(values, dict) and key in values:
+            values[key] = None
+    return shown
 
 
 def _parent_nrns(nrn: str) -> list[str]:
@@ -271,7 +320,7 @@ class NullplatformApi(RestService):
             ]
         return json_response(
             {
-                "results": matching[offset : offset + limit],
+                "results": [self._shown(p) for p in matching[offset : offset + limit]],
                 "paging": {"limit": limit, "offset": offset, "total": len(matching)},
             }
         )
@@ -285,7 +334,10 @@ class NullplatformApi(RestService):
                 record["attributes"] = self._merged_attributes(record)
         if record is None:
             return self.error(404, f"provider {provider_id} not found")
-        return json_response(record)
+        return json_response(self._shown(record))
+
+    def _shown(self, record: dict[str, Any]) -> dict[str, Any]:
+        return masked(record) if self.config.mask_secrets else record
 
     def _merged_attributes(self, record: dict[str, Any]) -> dict[str, Any]:
         merged: dict[str, Any] = {}
@@ -301,30 +353,40 @@ class NullplatformApi(RestService):
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("attributes"), dict):
             return self.error(400, "expected a JSON body with an attributes object")
-        problem = self._attribute_problem(body["attributes"])
+        with self._lock:
+            found = self._providers.get(provider_id)
+            slug = str(found["specification_slug"]) if found is not None else ECR_SLUG
+        if found is None:
+            return self.error(404, f"provider {provider_id} not found")
+        problem = self._attribute_problem(body["attributes"], slug)
         if problem is not None:
             return self.error(400, problem)
         with self._lock:
             record = self._providers.get(provider_id)
             if record is None:
                 return self.error(404, f"provider {provider_id} not found")
-            if self.config.merge_mode == "deep":
-                record["attributes"] = deep_merge(record["attributes"], body["attributes"])
-            else:
-                record["attributes"] = copy.deepcopy(body["attributes"])
+            record["attributes"] = self._combined(record["attributes"], body["attributes"])
             record["updated_at"] = _timestamp()
-            answer = copy.deepcopy(record)
+            answer = self._shown(record)
         if self.config.patch_status == 204:
             from werkzeug.wrappers import Response
 
             return Response(status=204)
         return json_response(answer)
 
-    def _attribute_problem(self, attributes: dict[str, Any]) -> str | None:
-        if not self.config.validate_attributes:
+    def _combined(self, stored: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+        if self.config.merge_mode == "deep":
+            return deep_merge(stored, sent)
+        if self.config.merge_mode == "group":
+            return {**copy.deepcopy(stored), **copy.deepcopy(sent)}
+        return copy.deepcopy(sent)  # "replace": groups not sent are lost
+
+    def _attribute_problem(self, attributes: dict[str, Any], slug: str = ECR_SLUG) -> str | None:
+        spec = SPECIFICATIONS.get(slug)
+        if not self.config.validate_attributes or spec is None:
             return None
         for section, value in attributes.items():
-            allowed = ECR_ATTRIBUTE_KEYS.get(section)
+            allowed = spec.groups.get(section)
             if allowed is None:
                 return f"attributes: unknown property {section!r}"
             if not isinstance(value, dict):
@@ -332,8 +394,13 @@ class NullplatformApi(RestService):
             unknown = sorted(set(value) - allowed)
             if unknown:
                 return f"attributes.{section}: unknown property {unknown[0]!r}"
-            if any(not isinstance(v, str) for v in value.values()):
-                return f"attributes.{section}: values must be strings (the policy is a JSON string)"
+            # A null is accepted and stored, as the real API stores what a read-modify-write sends back
+            # over a secret it had masked (the failure reference.md warns about).
+            for key, item in value.items():
+                flag = (section, key) in spec.flags
+                if item is not None and not isinstance(item, bool if flag else str):
+                    kind = "a boolean" if flag else "a string (the policy is a JSON string)"
+                    return f"attributes.{section}.{key}: must be {kind}"
         return None
 
 

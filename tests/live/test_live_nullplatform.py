@@ -176,22 +176,57 @@ def test_observe_provider_records_errors(api: NullplatformApi) -> None:
 # -- writing -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("merge_mode", ["deep", "replace"])
+def record_patches(api: NullplatformApi, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every `attributes` object a PATCH sent, as the double received it."""
+    sent: list[dict[str, Any]] = []
+    combine = api._combined
+
+    def recording(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+        sent.append(copy.deepcopy(patch))
+        return combine(stored, patch)
+
+    monkeypatch.setattr(api, "_combined", recording)
+    return sent
+
+
+@pytest.mark.parametrize("mask_secrets", [True, False], ids=["masked", "revealed"])
+@pytest.mark.parametrize("merge_mode", ["deep", "group"])
 @pytest.mark.parametrize("patch_status", [200, 204])
-def test_write_policy_keeps_every_other_attribute(
-    api: NullplatformApi, merge_mode: str, patch_status: int
+def test_write_policy_sends_only_setup_and_keeps_every_other_attribute(
+    api: NullplatformApi,
+    monkeypatch: pytest.MonkeyPatch,
+    merge_mode: str,
+    patch_status: int,
+    mask_secrets: bool,
 ) -> None:
-    api.configure(merge_mode=merge_mode, patch_status=patch_status)
+    api.configure(merge_mode=merge_mode, patch_status=patch_status, mask_secrets=mask_secrets)
     provider_id = api.add_provider(NRN, ATTRIBUTES)
+    stored_ci = json.dumps(api.provider(provider_id)["attributes"]["ci"])
+    sent = record_patches(api, monkeypatch)
     client(api).write_policy(provider_id, NEW_POLICY)
     expected = copy.deepcopy(ATTRIBUTES)
     expected["setup"]["policy"] = NEW_POLICY
-    assert api.provider(provider_id)["attributes"] == expected  # ci.secret_key included
+    stored = api.provider(provider_id)["attributes"]  # the double's stored state, not a (masked) read
+    assert stored == expected
+    assert json.dumps(stored["ci"]) == stored_ci  # the CI credentials, byte for byte
+    assert sent == [{"setup": {**ATTRIBUTES["setup"], "policy": NEW_POLICY}}]  # never ci, never read
     assert requests(api) == {TOKEN: 1, GET: 2, PATCH: 1}
 
 
-def test_write_policy_adds_a_missing_setup_section(api: NullplatformApi) -> None:
-    api.configure(merge_mode="replace")
+def test_the_old_whole_attributes_write_would_have_wiped_the_masked_credentials(api: NullplatformApi) -> None:
+    # Why only `setup` is sent: the double masks like the real API, so writing back what was read
+    # stores null over the secrets (the sandbox is faithful enough to catch the mistake).
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    np = client(api)
+    read = np._attributes(provider_id)
+    assert read["ci"]["secret_key"] is None and read["ci"]["access_key"] is None
+    np._request("PATCH", f"/provider/{provider_id}", {"attributes": read})
+    assert api.provider(provider_id)["attributes"]["ci"]["secret_key"] is None
+
+
+@pytest.mark.parametrize("merge_mode", ["deep", "group"])
+def test_write_policy_adds_a_missing_setup_section(api: NullplatformApi, merge_mode: str) -> None:
+    api.configure(merge_mode=merge_mode)
     attributes = {"ci": ATTRIBUTES["ci"]}
     provider_id = api.add_provider(NRN, attributes)
     client(api).write_policy(provider_id, NEW_POLICY)
@@ -201,9 +236,55 @@ def test_write_policy_adds_a_missing_setup_section(api: NullplatformApi) -> None
     }
 
 
+@pytest.mark.parametrize("merge_mode", ["deep", "group"])
+def test_a_null_in_setup_refuses_the_write_naming_the_attribute(
+    api: NullplatformApi, merge_mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    api.configure(merge_mode=merge_mode)
+    attributes = copy.deepcopy(ATTRIBUTES)
+    attributes["setup"]["role_arn"] = None
+    provider_id = api.add_provider(NRN, attributes)
+    with pytest.raises(ReconcilerError) as raised:
+        client(api).write_policy(provider_id, NEW_POLICY)
+    message = str(raised.value)
+    assert message.startswith(
+        f"nullplatform provider {provider_id}: not written: setup.role_arn read(s) as null"
+    )
+    assert "region" not in message and "naming_rule" not in message  # only the null one is named
+    assert PATCH not in requests(api)  # nothing was sent
+    assert api.provider(provider_id)["attributes"] == attributes
+    assert_no_secrets(raised.value, caplog.text, "us-east-1", "arn:aws:iam::123456789012:role/read")
+
+
+def test_a_masked_secret_in_setup_refuses_the_write(api: NullplatformApi) -> None:
+    # The docker-server specification keeps its secret in `setup`: sending the group back would wipe it.
+    docker = {
+        "setup": {"server": "registry.example.com", "path": "p", "username": "u", "password": SECRET_KEY}
+    }
+    provider_id = api.add_provider(NRN, docker, slug="docker-server")
+    with pytest.raises(ReconcilerError, match=r"not written: setup\.password read\(s\) as null"):
+        client(api).write_policy(provider_id, NEW_POLICY)
+    assert PATCH not in requests(api)
+    assert api.provider(provider_id)["attributes"] == docker
+
+
+def test_a_patch_that_drops_the_groups_not_sent_is_an_error(
+    api: NullplatformApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    # "replace" (whole attributes, as PUT does) is not the API's PATCH: the read-back must notice.
+    caplog.set_level(logging.DEBUG)
+    api.configure(merge_mode="replace")
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    with pytest.raises(ReconcilerError) as raised:
+        client(api).write_policy(provider_id, NEW_POLICY)
+    assert str(raised.value) == f"nullplatform provider {provider_id}: after PATCH, ci gone; read gone"
+    assert_no_secrets(raised.value, caplog.text, "us-east-1", "arn:aws:iam::123456789012:role/read")
+
+
 class LossyApi(NullplatformApi):
-    """A double whose PATCH loses data after answering success: `lose` is "secret" (drops ci.secret_key,
-    as a replace-mode API would if it didn't echo secrets back on GET) or "policy" (ignores the policy)."""
+    """A double whose PATCH loses data after answering success: `lose` is "secret" (drops ci.secret_key),
+    "setup" (drops setup.naming_rule) or "policy" (ignores the policy)."""
 
     lose = "secret"
 
@@ -213,6 +294,8 @@ class LossyApi(NullplatformApi):
         after = self.provider(provider_id)["attributes"]
         if self.lose == "secret":
             after["ci"].pop("secret_key", None)
+        elif self.lose == "setup":
+            after["setup"].pop("naming_rule", None)
         else:
             after["setup"]["policy"] = before["setup"]["policy"]
         self.set_attributes(provider_id, after)
@@ -225,18 +308,37 @@ def lossy() -> Iterator[LossyApi]:
         yield api
 
 
+@pytest.mark.parametrize(
+    ("lose", "named"), [("secret", "ci.secret_key gone"), ("setup", "setup.naming_rule gone")]
+)
 def test_write_policy_detects_a_dropped_attribute_without_showing_it(
-    lossy: LossyApi, caplog: pytest.LogCaptureFixture
+    lossy: LossyApi, caplog: pytest.LogCaptureFixture, lose: str, named: str
 ) -> None:
+    # The secret reads null before the PATCH (masked) and is missing after it: a loss, not masking.
     caplog.set_level(logging.DEBUG)
+    lossy.lose = lose
     provider_id = lossy.add_provider(NRN, ATTRIBUTES)
     with pytest.raises(ReconcilerError) as raised:
         client(lossy).write_policy(provider_id, NEW_POLICY)
-    assert (
-        str(raised.value)
-        == f"nullplatform provider {provider_id}: after PATCH, attribute(s) ci.secret_key changed"
-    )
+    assert str(raised.value) == f"nullplatform provider {provider_id}: after PATCH, {named}"
     assert_no_secrets(raised.value, caplog.text)
+
+
+def test_write_policy_detects_a_changed_value_without_showing_it(
+    api: NullplatformApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    combine = api._combined
+
+    def rewriting(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+        combined = combine(stored, patch)
+        combined["read"]["region"] = "eu-west-1"
+        return combined
+
+    monkeypatch.setattr(api, "_combined", rewriting)
+    with pytest.raises(ReconcilerError) as raised:
+        client(api).write_policy(provider_id, NEW_POLICY)
+    assert str(raised.value) == f"nullplatform provider {provider_id}: after PATCH, read.region changed"
 
 
 def test_write_policy_detects_a_policy_that_did_not_land(lossy: LossyApi) -> None:
@@ -336,7 +438,18 @@ def provoke(api: NullplatformApi) -> list[Callable[[], object]]:
     """Every error path of the client, each as a call that raises ReconcilerError."""
     provider_id = api.add_provider(NRN, ATTRIBUTES)
     # Attributes the specification refuses make the PATCH answer 400 (the body names the bad key).
-    odd = api.add_provider("organization=1:account=5", {**ATTRIBUTES, "extra": {"secret_key": SECRET_KEY}})
+    odd_setup = {**ATTRIBUTES["setup"], "secret_key": SECRET_KEY}
+    odd = api.add_provider("organization=1:account=5", {**ATTRIBUTES, "setup": odd_setup})
+    # A null in setup (refused before any PATCH), and a PATCH that loses the groups not sent.
+    nulled = api.add_provider("organization=1:account=6", {**ATTRIBUTES, "setup": {"role_arn": None}})
+    dropping = api.add_provider("organization=1:account=8", ATTRIBUTES)
+
+    def dropped() -> object:
+        api.configure(merge_mode="replace")
+        try:
+            return client(api).write_policy(dropping, NEW_POLICY)
+        finally:
+            api.reset_knobs()
 
     def second_401() -> object:
         api.fail_next(401, count=2, routes=[GET])
@@ -355,6 +468,8 @@ def provoke(api: NullplatformApi) -> list[Callable[[], object]]:
         exhausted,
         lambda: client(api).read_policy("no-such-provider"),
         lambda: client(api).write_policy(odd, NEW_POLICY),
+        lambda: client(api).write_policy(nulled, NEW_POLICY),
+        dropped,
         lambda: client(api).find_provider_id(NullplatformTarget("organization=1:account=7")),
         lambda: NullplatformClient("http://127.0.0.1:9", FAKE_KEY, max_attempts=1).read_policy(provider_id),
         lambda: NullplatformClient("http://example.com", FAKE_KEY),
@@ -372,4 +487,4 @@ def test_secrets_never_appear_in_errors_or_logs(
         failures += 1
         tokens = [*api._access_tokens, *api._refresh_tokens]  # every token the double ever issued
         assert_no_secrets(raised.value, caplog.text, *tokens)
-    assert failures == 8
+    assert failures == 10

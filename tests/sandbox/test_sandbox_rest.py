@@ -40,6 +40,11 @@ def ecr_attributes(policy: str = POLICY) -> dict[str, Any]:
     }
 
 
+def as_read(attributes: dict[str, Any]) -> dict[str, Any]:
+    """`ecr_attributes()` as an authenticated read shows it: the CI credentials are secret."""
+    return {**attributes, "ci": {**attributes["ci"], "access_key": None, "secret_key": None}}
+
+
 # --- nullplatform ---------------------------------------------------------------------------------------
 
 
@@ -98,10 +103,11 @@ def test_get_no_merge_and_merged_from_parents(nullplatform: NullplatformApi) -> 
     provider_id = nullplatform.add_provider(NRN, ecr_attributes(), provider_id="prov-1")
     access = token(nullplatform)
     status, own, _ = call(nullplatform.url, "GET", "/provider/prov-1?no_merge=true", token=access)
-    assert status == 200 and own["attributes"] == ecr_attributes() and own["id"] == provider_id
+    assert status == 200 and own["attributes"] == as_read(ecr_attributes()) and own["id"] == provider_id
     _, merged, _ = call(nullplatform.url, "GET", "/provider/prov-1", token=access)
     assert merged["attributes"]["setup"]["naming_rule"] == "<namespace>/<application>"
     assert merged["attributes"]["setup"]["region"] == "us-east-1"  # the child wins
+    assert merged["attributes"]["ci"]["secret_key"] is None
     assert call(nullplatform.url, "GET", "/provider/nope?no_merge=true", token=access)[0] == 404
 
 
@@ -121,9 +127,53 @@ def test_patch_deep_merges_by_default(nullplatform: NullplatformApi) -> None:
     assert stored["ci"] == ecr_attributes()["ci"]
 
 
-def test_patch_replace_mode_and_204(nullplatform: NullplatformApi) -> None:
+def test_secrets_read_as_null_everywhere_and_stay_stored(nullplatform: NullplatformApi) -> None:
     provider_id = nullplatform.add_provider(NRN, ecr_attributes())
-    nullplatform.configure(merge_mode="replace", patch_status=204)
+    docker = {"setup": {"server": "r.example.com", "path": "p", "username": "u", "password": "pw"}}
+    docker_id = nullplatform.add_provider(NRN, docker, slug="docker-server")
+    access = token(nullplatform)
+    _, own, _ = call(nullplatform.url, "GET", f"/provider/{provider_id}?no_merge=true", token=access)
+    assert own["attributes"] == as_read(ecr_attributes())
+    _, listed, _ = call(nullplatform.url, "GET", f"/provider?nrn={NRN}", token=access)
+    shown = {r["id"]: r["attributes"] for r in listed["results"]}
+    assert shown[provider_id] == as_read(ecr_attributes())
+    assert shown[docker_id]["setup"] == {**docker["setup"], "password": None}
+    _, patched, _ = call(
+        nullplatform.url,
+        "PATCH",
+        f"/provider/{provider_id}",
+        {"attributes": {"setup": {"policy": POLICY}}},
+        token=access,
+    )
+    assert patched["attributes"]["ci"]["secret_key"] is None  # PATCH's answer is a read too
+    assert nullplatform.provider(provider_id)["attributes"] == ecr_attributes()  # stored intact
+    nullplatform.configure(mask_secrets=False)
+    _, own, _ = call(nullplatform.url, "GET", f"/provider/{provider_id}?no_merge=true", token=access)
+    assert own["attributes"] == ecr_attributes()
+
+
+def test_patch_stores_a_null_sent_over_a_secret(nullplatform: NullplatformApi) -> None:
+    # What a read-modify-write of whole attributes does to a masked secret on the real API.
+    provider_id = nullplatform.add_provider(NRN, ecr_attributes())
+    sent = as_read(ecr_attributes())
+    status, _, _ = call(
+        nullplatform.url, "PATCH", f"/provider/{provider_id}", {"attributes": sent}, token=token(nullplatform)
+    )
+    assert status == 200
+    assert nullplatform.provider(provider_id)["attributes"]["ci"]["secret_key"] is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "kept"),
+    [
+        ("deep", {"role_arn": "arn:aws:iam::123456789012:role/np", "region": "us-east-1"}),
+        ("group", {}),  # the setup group sent replaces the stored one
+        ("replace", {}),
+    ],
+)
+def test_patch_modes_and_204(nullplatform: NullplatformApi, mode: str, kept: dict[str, str]) -> None:
+    provider_id = nullplatform.add_provider(NRN, ecr_attributes())
+    nullplatform.configure(merge_mode=mode, patch_status=204)
     status, body, _ = call(
         nullplatform.url,
         "PATCH",
@@ -132,13 +182,19 @@ def test_patch_replace_mode_and_204(nullplatform: NullplatformApi) -> None:
         token=token(nullplatform),
     )
     assert (status, body) == (204, None)
-    assert nullplatform.provider(provider_id)["attributes"] == {"setup": {"policy": POLICY}}
+    stored = nullplatform.provider(provider_id)["attributes"]
+    assert stored["setup"] == {**kept, "policy": POLICY}
+    if mode == "replace":
+        assert "ci" not in stored  # every group not sent is lost: only tests use this mode
+    else:
+        assert stored["ci"] == ecr_attributes()["ci"]  # groups not sent are kept
 
 
 def test_patch_refuses_unknown_keys_and_non_string_policy(nullplatform: NullplatformApi) -> None:
     provider_id = nullplatform.add_provider(NRN, ecr_attributes())
     access = token(nullplatform)
-    for attributes in ({"setup": {"colour": "red"}}, {"extra": {}}, {"setup": {"policy": {"Version": "x"}}}):
+    refused = ({"setup": {"colour": "red"}}, {"extra": {}}, {"setup": {"policy": {"Version": "x"}}})
+    for attributes in refused:
         status, _, _ = call(
             nullplatform.url, "PATCH", f"/provider/{provider_id}", {"attributes": attributes}, token=access
         )
