@@ -408,6 +408,66 @@ def test_nullplatform_down_during_the_read_fails_the_provider_and_applies_the_re
     finish(site, writes, capsys)
 
 
+# -- nullplatform: masked secrets, PATCH modes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("merge_mode", ["deep", "group"])
+def test_apply_keeps_the_masked_ci_credentials_byte_for_byte_in_both_patch_modes(
+    merge_mode: str, site: Site, writes: Writes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.nullplatform.configure(merge_mode=merge_mode, mask_secrets=True)
+    stored_ci = json.dumps(site.provider_attributes()["ci"])
+    code, _, err = site.apply(capsys)
+    assert code == 0, err
+    assert journal(site)[site.provider_id] == "applied"
+    attributes = site.provider_attributes()  # the stored record, not a (masked) read
+    assert json.dumps(attributes["ci"]) == stored_ci
+    assert equivalent(json.loads(attributes["setup"]["policy"]), json.loads(DESIRED))
+    finish(site, writes, capsys)
+
+
+@pytest.mark.parametrize("merge_mode", ["deep", "group"])
+def test_a_null_in_setup_refuses_the_provider_write_and_the_repositories_go_on(
+    merge_mode: str, site: Site, writes: Writes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.nullplatform.configure(merge_mode=merge_mode)
+    seeded = site.provider_attributes()
+    nulled = {**seeded, "setup": {**seeded["setup"], "naming_rule": None}}
+    site.nullplatform.set_attributes(site.provider_id, nulled)
+    code, out, err = site.apply(capsys)
+    assert code == 1
+    line = next(x for x in err.splitlines() if x.startswith(f"failed: main/{site.provider_id} (provider)"))
+    assert "not written: setup.naming_rule read(s) as null" in line
+    assert "<namespace>/<application>" not in out + err  # paths, never values
+    assert site.nullplatform.stats()["requests"].get(PATCH_PROVIDER) is None
+    assert site.provider_attributes() == nulled  # untouched
+    results = journal(site)
+    assert results[site.provider_id] == "failed"
+    repositories = [r for r in final_records(read_journal(site.report)) if r.target == "repository"]
+    assert repositories and all(r.result == "applied" for r in repositories)
+
+    site.nullplatform.set_attributes(site.provider_id, seeded)  # someone gives it its value back
+    finish(site, writes, capsys)
+
+
+def test_a_patch_that_drops_a_group_is_reported_and_the_repositories_go_on(
+    site: Site, writes: Writes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeded = site.provider_attributes()
+    site.nullplatform.configure(merge_mode="replace")  # PATCH replaces all attributes: ci is lost
+    code, _, err = site.apply(capsys)
+    assert code == 1
+    line = next(x for x in err.splitlines() if x.startswith(f"failed: main/{site.provider_id} (provider)"))
+    assert line.endswith("after PATCH, ci gone")
+    assert journal(site)[site.provider_id] == "failed"
+    assert journal(site)["team-04/app"] == "applied"
+    assert "ci" not in site.provider_attributes()  # what such an API would do; the run says so loudly
+
+    site.nullplatform.reset_knobs()
+    site.nullplatform.set_attributes(site.provider_id, seeded)
+    finish(site, writes, capsys)
+
+
 # -- IAM eventual consistency ------------------------------------------------------------------------------
 
 

@@ -1,7 +1,9 @@
 """Secrets never leave the process: plan, apply, comment and restore run with recognisable fake credentials
 (nullplatform API key, AWS secret key and session token, GitHub token, the provider's CI access and secret
 keys, and the bearer tokens nullplatform issues), on the happy path and on failure paths (a provider write
-that keeps failing, AccessDenied on a repository, GitHub refusing the comment). None of them may appear
+that keeps failing, one refused for a null in `setup`, one whose PATCH loses a group, AccessDenied on a
+repository, GitHub refusing the comment). The nullplatform double masks the CI keys on read, as the real
+API does: they must also stay stored, never overwritten. None of them may appear
 in stdout, stderr, the plan files, the apply and restore reports, the job summary, the comment bodies
 GitHub received, or any log record at DEBUG.
 """
@@ -107,6 +109,7 @@ def test_no_secret_appears_in_any_output_file_comment_or_log(
     monkeypatch.setattr(reconciler.report.github, "time", _Time)
     sent = record_comment_bodies(monkeypatch)
     caplog.set_level(logging.DEBUG)  # every logger, botocore and urllib3 included
+    site.nullplatform.configure(mask_secrets=True)  # the CI keys read as null, as on the real API
 
     outputs: list[str] = []
 
@@ -128,6 +131,7 @@ def test_no_secret_appears_in_any_output_file_comment_or_log(
     assert cli("apply", "--policies", policies, "--plan", plan, "--report", report, *FAST) == 0
     assert cli("comment", "--report", report, "--key", "apply") == 0
     assert cli("restore", "--report", report, "--out", str(tmp_path / "restore.jsonl"), *FAST) == 0
+    assert site.nullplatform.provider(site.provider_id)["attributes"]["ci"] == provider_attributes()["ci"]
 
     # Failure paths, where error messages are built from what went wrong.
     site.nullplatform.set_attributes(site.provider_id, provider_attributes())
@@ -135,6 +139,16 @@ def test_no_secret_appears_in_any_output_file_comment_or_log(
     site.ecr.configure(access_denied={"team-01/app"})
     assert cli("apply", "--policies", policies, "--report", failed_report, *FAST) == 1
     assert "(provider): nullplatform PATCH" in outputs[-1] and "AccessDenied" in outputs[-1]
+    site.nullplatform.reset_knobs()
+    nulled = provider_attributes()
+    nulled["setup"]["role_arn"] = None
+    site.nullplatform.set_attributes(site.provider_id, nulled)
+    assert cli("apply", "--policies", policies, "--report", failed_report, *FAST) == 1
+    assert "setup.role_arn read(s) as null" in outputs[-1]
+    site.nullplatform.set_attributes(site.provider_id, provider_attributes())
+    site.nullplatform.configure(merge_mode="replace")  # a PATCH that loses the groups not sent
+    assert cli("apply", "--policies", policies, "--report", failed_report, *FAST) == 1
+    assert "after PATCH, ci gone" in outputs[-1]
     site.nullplatform.reset_knobs()
     site.nullplatform.expire_tokens()
     monkeypatch.setattr(site.nullplatform, "api_keys", set())  # the key is revoked
@@ -203,16 +217,22 @@ def test_a_real_process_prints_no_secret(site: Site, tmp_path: Path, monkeypatch
     assert "Traceback" not in text
 
 
+@pytest.mark.parametrize("mask_secrets", [True, False], ids=["masked", "revealed"])
 def test_an_api_error_echoing_what_it_was_sent_does_not_leak_the_ci_secret(
-    site: Site, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    mask_secrets: bool, site: Site, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def echoing_validator(attributes: dict[str, Any]) -> str:
-        value = attributes.get("ci", {}).get("secret_key")
-        return f"attributes.ci.secret_key: {value!r} does not match ^[A-Za-z0-9/+=]{{40}}$"
+    sent: list[dict[str, Any]] = []
 
+    def echoing_validator(attributes: dict[str, Any], slug: str = "ecr") -> str:
+        sent.append(attributes)
+        return f"attributes {json.dumps(attributes)} do not match the specification"
+
+    site.nullplatform.configure(mask_secrets=mask_secrets)
     monkeypatch.setattr(site.nullplatform, "_attribute_problem", echoing_validator)
     code, out, err = site.apply(capsys)
     assert code == 1
     assert f"failed: main/{site.provider_id} (provider): nullplatform PATCH" in err
-    assert CI_SECRET not in out + err
+    assert sent and all(set(attributes) == {"setup"} for attributes in sent)  # ci is never sent
+    assert CI_SECRET not in out + err and CI_ACCESS_KEY not in out + err
     assert CI_SECRET not in site.report.read_text(encoding="utf-8")
+    assert site.nullplatform.provider(site.provider_id)["attributes"]["ci"] == provider_attributes()["ci"]
