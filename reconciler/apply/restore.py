@@ -1,9 +1,10 @@
 """Put back what an apply changed, from its write report.
 
-For each repository the report shows written, the live policy must still mean what the apply wrote (the
-last `after`); then the `before` of the first write in that chain is put back (or the policy deleted if
-there was none). A repository changed by anyone since is skipped and named: restore never overwrites
-someone else's change. Restores are journaled too, so a restore can itself be restored.
+For each repository, and each nullplatform provider config, the report shows written, the live policy must
+still mean what the apply wrote (the last `after`); then the `before` of the first write in that chain is
+put back (or, for a repository, the policy deleted if there was none). A target changed by anyone since is
+skipped and named: restore never overwrites someone else's change. Restores are journaled too, so a restore
+can itself be restored.
 """
 
 from __future__ import annotations
@@ -16,31 +17,45 @@ from fnmatch import fnmatchcase
 from reconciler.apply.journal import Result, WriteRecord, final_records
 from reconciler.plan.fingerprint import live_fingerprint
 
+REPOSITORY = "repository"
+PROVIDER = "provider"
+
 
 @dataclass(frozen=True)
 class RestoreTarget:
-    """One repository to put back: the policy it should get, and what it must still hold now."""
+    """One repository or provider config to put back: the policy it should get, and what it must still
+    hold now."""
 
     registry: str
     account_id: str
     region: str
     role_arn: str | None
-    repository: str
+    name: str  # the repository name, or the provider id
     expected_live: str | None  # the last `after` written by the reconciler
-    restore_to: str | None  # the `before` of the first write (None: delete the policy)
+    restore_to: str | None  # the `before` of the first write (None: there was no policy)
     uncertain: bool = False  # the last write was in flight when the run died: it may not have landed
+    target: str = REPOSITORY  # or PROVIDER
+
+
+def _selected(record: WriteRecord, globs: Sequence[str]) -> bool:
+    if record.target == PROVIDER:
+        return not globs
+    return record.target == REPOSITORY and (not globs or any(fnmatchcase(record.name, g) for g in globs))
 
 
 def restore_targets(records: Sequence[WriteRecord], globs: Sequence[str] = ()) -> list[RestoreTarget]:
-    per_repository: dict[tuple[str, str], list[WriteRecord]] = defaultdict(list)
-    for record in records:  # file order is the order of the writes for one repository
-        if record.target != "repository":
+    """What to put back. With `globs`, only the repositories they match (and no provider config, as
+    `--repository` leaves the provider alone everywhere)."""
+    per_target: dict[tuple[str, str, str], list[WriteRecord]] = defaultdict(list)
+    for record in records:  # file order is the order of the writes for one target
+        if not _selected(record, globs):
             continue
-        if globs and not any(fnmatchcase(record.name, g) for g in globs):
-            continue
-        per_repository[(record.registry, record.name)].append(record)
+        per_target[(record.registry, record.target, record.name)].append(record)
     targets: list[RestoreTarget] = []
-    for (registry, name), lines in sorted(per_repository.items()):
+    # Providers first, as apply writes them (then the order of the names).
+    for (registry, target, name), lines in sorted(
+        per_target.items(), key=lambda i: (i[0][1] != PROVIDER, i[0])
+    ):
         # What landed, or may have: applied writes, and a write in flight when the run died.
         writes = [r for r in final_records(lines) if r.result in (Result.APPLIED, Result.PENDING)]
         if not writes:
@@ -58,10 +73,11 @@ def restore_targets(records: Sequence[WriteRecord], globs: Sequence[str] = ()) -
                 account_id=last.account_id,
                 region=last.region,
                 role_arn=last.role_arn,
-                repository=name,
+                name=name,
                 expected_live=last.after,
                 restore_to=writes[first].before,
                 uncertain=last.result == Result.PENDING,
+                target=target,
             )
         )
     return targets

@@ -1,7 +1,9 @@
 """`reconciler restore`: put back the policies an apply report recorded.
 
-A restore is a saved plan in disguise: each repository goes from what the apply wrote back to what it
-found, through the same executor (re-read and skip if changed since, last gate, journal).
+A restore is a saved plan in disguise: each repository, and each nullplatform provider config, goes from
+what the apply wrote back to what it found, through the same executor (re-read and skip if changed since,
+last gate, journal). The provider is written as apply writes it: only the `setup` group, its policy
+replaced (reconciler.live.nullplatform).
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from pathlib import Path
 
 from reconciler.apply.executor import ApplyOptions
 from reconciler.apply.journal import default_report_path, read_journal
-from reconciler.apply.restore import RestoreTarget, restore_targets
+from reconciler.apply.restore import PROVIDER, RestoreTarget, restore_targets
 from reconciler.commands.apply import execute, print_summary
 from reconciler.commands.options import add_tuning_arguments, tuning_from
-from reconciler.desired.model import PullAccess, Registry
+from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
+from reconciler.errors import ReconcilerError
 from reconciler.live.ecr import EcrClient
+from reconciler.live.nullplatform import NullplatformClient
 from reconciler.pipeline import Scope, Tuning, ecr_client
 from reconciler.plan.fingerprint import live_fingerprint
-from reconciler.plan.model import Action, Plan, RegistryPlan, RepositoryChange
+from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, RepositoryChange
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,11 +40,34 @@ def _change(target: RestoreTarget) -> RepositoryChange:
     else:
         action = Action.CREATE if target.expected_live is None else Action.UPDATE
     return RepositoryChange(
-        repository=target.repository,
+        repository=target.name,
         action=action,
         before=target.expected_live,
         after=target.restore_to,
         live_fingerprint=live_fingerprint(target.expected_live),
+    )
+
+
+def _provider_change(target: RestoreTarget) -> ProviderChange:
+    # The report names the provider by id; its NRN is only needed to find a provider without one.
+    return ProviderChange(
+        nrn="",
+        provider_id=target.name,
+        action=Action.UPDATE,
+        before=target.expected_live,
+        after=target.restore_to,
+    )
+
+
+def _registry(first: RestoreTarget, provider: RestoreTarget | None) -> Registry:
+    nullplatform = None if provider is None else NullplatformTarget(nrn="", provider_id=provider.name)
+    return Registry(
+        first.registry,
+        first.account_id,
+        first.region,
+        pull_access=PullAccess(),
+        role_arn=first.role_arn,
+        nullplatform=nullplatform,
     )
 
 
@@ -52,45 +79,88 @@ def restore_plan(targets: list[RestoreTarget]) -> tuple[Plan, list[Registry]]:
     registries: list[Registry] = []
     for name, items in sorted(grouped.items()):
         first = items[0]
-        registries.append(
-            Registry(name, first.account_id, first.region, pull_access=PullAccess(), role_arn=first.role_arn)
-        )
-        changes = tuple(_change(t) for t in items)
-        plans.append(RegistryPlan(name, first.account_id, first.region, "restore", None, changes))
+        repositories = tuple(_change(t) for t in items if t.target != PROVIDER)
+        # A registry has one provider config; a report appended to by runs against another provider id
+        # gets a registry plan per extra provider, with no repositories.
+        providers: list[RestoreTarget | None] = [t for t in items if t.target == PROVIDER] or [None]
+        for index, provider in enumerate(providers):
+            change = None if provider is None else _provider_change(provider)
+            plans.append(
+                RegistryPlan(
+                    name,
+                    first.account_id,
+                    first.region,
+                    "restore",
+                    change,
+                    repositories if index == 0 else (),
+                )
+            )
+            registries.append(_registry(first, provider))
     return Plan(created_at="", desired_fingerprint="restore", registries=tuple(plans)), registries
 
 
+def _without_policy_before(targets: list[RestoreTarget]) -> tuple[list[RestoreTarget], list[RestoreTarget]]:
+    """Provider configs that had no policy before the apply are left alone: the provider write only ever
+    sets `setup.policy`, never removes it nor writes null there (a null in `setup` reads like a hidden
+    secret, see reconciler.live.nullplatform)."""
+    kept = [t for t in targets if not (t.target == PROVIDER and t.restore_to is None)]
+    left = [t for t in targets if t.target == PROVIDER and t.restore_to is None]
+    return kept, left
+
+
+def _live_policy(target: RestoreTarget, tuning: Tuning, clients: dict[str, EcrClient]) -> str | None:
+    """The target's policy now; raises ReconcilerError when it cannot be read."""
+    if target.target == PROVIDER:
+        return NullplatformClient.from_env().read_policy(target.name)
+    if target.registry not in clients:
+        _, (registry,) = restore_plan([target])
+        clients[target.registry] = ecr_client(registry, tuning)
+    live = clients[target.registry].read_policy(target.name)
+    if live.error is not None:
+        raise ReconcilerError(live.error)
+    return live.text
+
+
 def _landed(targets: list[RestoreTarget], tuning: Tuning) -> list[RestoreTarget]:
-    """Drop the in-flight writes of a killed run that never reached AWS (live still equals `before`)."""
+    """Drop the in-flight writes of a killed run that never landed (live still equals `before`)."""
     kept: list[RestoreTarget] = []
     clients: dict[str, EcrClient] = {}
     for target in targets:
         if target.uncertain:
-            if target.registry not in clients:
-                _, (registry,) = restore_plan([target])
-                clients[target.registry] = ecr_client(registry, tuning)
-            live = clients[target.registry].read_policy(target.repository)
-            if live.error is None and live_fingerprint(live.text) == live_fingerprint(target.restore_to):
-                print(f"{target.registry}/{target.repository}: its last write never landed; nothing to do")
-                continue
+            try:
+                live = _live_policy(target, tuning, clients)
+            except ReconcilerError:
+                live = None  # unknown: the executor re-reads it and says what went wrong
+            else:
+                if live_fingerprint(live) == live_fingerprint(target.restore_to):
+                    print(f"{target.registry}/{target.name}: its last write never landed; nothing to do")
+                    continue
         kept.append(target)
     return kept
 
 
 def run(args: argparse.Namespace) -> int:
     tuning = tuning_from(args)
-    targets = _landed(restore_targets(read_journal(args.report), args.repository), tuning)
+    targets, left = _without_policy_before(restore_targets(read_journal(args.report), args.repository))
+    for target in left:
+        print(
+            f"{target.registry}/{target.name} (provider): it had no policy before the apply, and restore "
+            "never removes a provider's policy: left as it is"
+        )
+    targets = _landed(targets, tuning)
     plan, registries = restore_plan(targets)
     options = ApplyOptions(
-        dry_run=args.dry_run, concurrency=tuning.concurrency, verify_live=True, include_provider=False
+        dry_run=args.dry_run, concurrency=tuning.concurrency, verify_live=True, include_provider=True
     )
     out = Path(args.out) if args.out else default_report_path("restore")
-    print(f"Restoring {len(targets)} repositories from {args.report}")
+    providers = sum(1 for t in targets if t.target == PROVIDER)
+    repositories = len(targets) - providers
+    print(f"Restoring {repositories} repositories and {providers} provider configs from {args.report}")
     summary = execute(
-        plan, registries, scope=Scope(include_provider=False), tuning=tuning, options=options, report=out
+        plan, registries, scope=Scope(include_provider=True), tuning=tuning, options=options, report=out
     )
     print_summary(summary, out)
     stale = [o for o in summary.outcomes if o.result == "stale"]
     if stale:
-        print(f"{len(stale)} repositories changed since the apply and were left as they are.")
-    return 0 if summary.ok and not stale else 1
+        print(f"{len(stale)} targets changed since the apply and were left as they are.")
+    return 0 if summary.ok and not stale and not left else 1

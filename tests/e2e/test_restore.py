@@ -1,4 +1,5 @@
-"""restore: puts back what an apply wrote, from its journal, even when the apply was killed half-way."""
+"""restore: puts back what an apply wrote, from its journal, even when the apply was killed half-way: every
+repository, and the nullplatform provider config's policy (written as apply writes it: only `setup`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import time
 
 import pytest
-from sample_registry import LAMBDA, run_cli, stored
+from sample_registry import LAMBDA, OLD, provider_attributes, run_cli, stored
 
 from reconciler.apply.journal import read_journal
 from reconciler.policy.normalize import equivalent
@@ -24,24 +25,89 @@ def snapshot(world: World) -> dict[str, object]:
     return {name: stored(world.ecr, name) for name in world.seeded}
 
 
-def test_restore_round_trips_every_repository(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    before = snapshot(world)
-    code, _, _ = run_cli(
+def provider_policy(world: World) -> str | None:
+    policy: str | None = world.nullplatform.provider(world.provider_id)["attributes"]["setup"].get("policy")
+    return policy
+
+
+def apply(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(
         capsys, "apply", "--policies", str(world.policies), "--report", str(world.report), *FAST
     )
-    assert code == 0
+    assert code == 0, err
+
+
+def restore(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    out = str(world.tmp / "restore.jsonl")
+    return run_cli(capsys, "restore", "--report", str(world.report), "--out", out, *FAST, *extra)
+
+
+@pytest.mark.parametrize("merge_mode", ["deep", "group"])
+def test_restore_round_trips_every_repository_and_the_provider_policy(
+    world: World, capsys: pytest.CaptureFixture[str], merge_mode: str
+) -> None:
+    world.nullplatform.configure(merge_mode=merge_mode, mask_secrets=True)
+    before = snapshot(world)
+    stored_ci = json.dumps(world.nullplatform.provider(world.provider_id)["attributes"]["ci"])
+    apply(world, capsys)
     assert snapshot(world) != before
+    assert provider_policy(world) != OLD
     out = world.tmp / "restore.jsonl"
-    code, stdout, err = run_cli(capsys, "restore", "--report", str(world.report), "--out", str(out), *FAST)
+    code, stdout, err = restore(world, capsys)
     assert code == 0, err
     after = snapshot(world)
     for name, original in before.items():
         assert equivalent(original, after[name]), name
+    attributes = world.nullplatform.provider(world.provider_id)["attributes"]
+    assert attributes == provider_attributes(OLD)  # the policy back, everything else as it was
+    assert json.dumps(attributes["ci"]) == stored_ci  # the masked CI credentials, byte for byte
     # The restore is journaled too, so it can itself be undone.
-    assert {r.name for r in read_journal(out)} == {
-        r.name for r in read_journal(world.report) if r.target == "repository"
+    assert {(r.target, r.name) for r in read_journal(out)} == {
+        (r.target, r.name) for r in read_journal(world.report)
     }
-    assert "0 failed" in stdout
+    assert "1 provider configs" in stdout and "0 failed" in stdout
+
+
+def test_restore_leaves_a_provider_policy_changed_since_the_apply(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apply(world, capsys)
+    theirs = json.dumps({"Version": "2012-10-17", "Statement": [LAMBDA]})
+    changed = provider_attributes(theirs)
+    world.nullplatform.set_attributes(world.provider_id, changed)
+    code, stdout, err = restore(world, capsys)
+    assert code == 1
+    assert f"stale, skipped: main/{world.provider_id}" in err and "changed since the apply" in stdout
+    assert world.nullplatform.provider(world.provider_id)["attributes"] == changed
+    assert world.nullplatform.stats()["requests"].get("PATCH /provider/{provider_id}") == 1  # the apply's
+    assert stored(world.ecr, "team-02/app") is None  # the repositories are restored all the same
+
+
+def test_restore_refuses_the_provider_write_when_setup_reads_null(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    apply(world, capsys)
+    applied = world.nullplatform.provider(world.provider_id)["attributes"]
+    nulled = {**applied, "setup": {**applied["setup"], "region": None}}
+    world.nullplatform.set_attributes(world.provider_id, nulled)
+    code, _, err = restore(world, capsys)
+    assert code == 1
+    assert f"failed: main/{world.provider_id} (provider)" in err
+    assert "setup.region read(s) as null" in err
+    assert world.nullplatform.provider(world.provider_id)["attributes"] == nulled
+
+
+def test_restore_leaves_a_provider_that_had_no_policy(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.nullplatform.set_attributes(world.provider_id, provider_attributes(None))
+    apply(world, capsys)
+    applied = world.nullplatform.provider(world.provider_id)["attributes"]
+    code, stdout, _ = restore(world, capsys)
+    assert code == 1
+    assert f"main/{world.provider_id} (provider): it had no policy before the apply" in stdout
+    assert world.nullplatform.provider(world.provider_id)["attributes"] == applied
+    assert stored(world.ecr, "team-02/app") is None  # the repositories are restored
 
 
 def test_restore_skips_and_names_repositories_changed_since(
@@ -81,6 +147,7 @@ def test_restore_only_the_chosen_repositories(world: World, capsys: pytest.Captu
     now = snapshot(world)
     assert equivalent(now["team-01/app"], before["team-01/app"])
     assert equivalent(now["team-04/app"], applied["team-04/app"])
+    assert provider_policy(world) != OLD  # --repository leaves the provider config alone
 
 
 def test_dry_run_restore_writes_nothing(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,6 +165,8 @@ def test_dry_run_restore_writes_nothing(world: World, capsys: pytest.CaptureFixt
     )
     assert code == 0
     assert snapshot(world) == applied
+    assert provider_policy(world) != OLD
+    assert world.nullplatform.stats()["requests"]["PATCH /provider/{provider_id}"] == 1  # the apply's only
 
 
 def test_a_killed_apply_leaves_a_report_that_restore_can_use(world: World) -> None:
@@ -172,26 +241,30 @@ def test_restore_settles_writes_that_were_in_flight_when_the_run_died(
     landed, lost = "team-01/app", "team-04/app"  # both had OLD; only the first write reached ECR
     world.ecr.put_policy(landed, new)
 
-    def pending(name: str) -> WriteRecord:
+    def pending(name: str, target: str = "repository", before: str | None = None) -> WriteRecord:
         return WriteRecord(
             "main",
             ACCOUNT,
             "us-east-1",
             None,
-            "repository",
+            target,
             name,
             "update",
-            world.seeded[name],
+            before or world.seeded[name],
             new,
             "pending",
             time="2026-11-28T00:00:00Z",
         )
 
-    world.report.write_text("".join(json.dumps(asdict(pending(n))) + "\n" for n in (landed, lost)))
+    records = [pending(landed), pending(lost), pending(world.provider_id, "provider", OLD)]
+    world.report.write_text("".join(json.dumps(asdict(r)) + "\n" for r in records))
     code, out, err = run_cli(
         capsys, "restore", "--report", str(world.report), "--out", str(world.tmp / "r.jsonl"), *FAST
     )
     assert code == 0, err
     assert f"main/{lost}: its last write never landed; nothing to do" in out
+    assert f"main/{world.provider_id}: its last write never landed; nothing to do" in out
+    assert "PATCH /provider/{provider_id}" not in world.nullplatform.stats()["requests"]
+    assert provider_policy(world) == OLD
     assert world.ecr.stored_policy(landed) == world.seeded[landed]
     assert world.ecr.stored_policy(lost) == world.seeded[lost]

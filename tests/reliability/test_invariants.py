@@ -468,7 +468,7 @@ def test_apply_converges_is_idempotent_and_restore_gives_back_the_originals(
     provider_owned = data.draw(st.none() | SAFE_OWNED)
     if provider_owned is not None:
         setup["policy"] = json.dumps({"Version": "2012-10-17", "Statement": [provider_owned]})
-    nullplatform.add_provider(NRN, {"setup": setup})
+    provider_id = nullplatform.add_provider(NRN, {"setup": setup})
     work = Path(tempfile_dir(tmp_path))
     (work / "policies").mkdir()
     (work / "policies" / "main.yaml").write_text(desired, encoding="utf-8")
@@ -543,9 +543,16 @@ def test_apply_converges_is_idempotent_and_restore_gives_back_the_originals(
     code, out, err = run_cli(
         capsys, "restore", "--report", str(report), "--out", str(work / "restore.jsonl"), *FAST
     )
-    assert code == (1 if refused else 0), out + err
+    # A provider config that had no policy keeps the one the apply set (restore never removes it), and
+    # says so.
+    assert code == (1 if refused or provider_owned is None else 0), out + err
     for name in refused:
         assert f"failed: main/{name} (repository): refusing to write an unsafe policy" in err
+    provider_policy = nullplatform.provider(provider_id)["attributes"]["setup"].get("policy")
+    if provider_owned is None:
+        assert f"main/{provider_id} (provider): it had no policy before the apply" in out
+    else:
+        assert equivalent(json.loads(provider_policy), json.loads(setup["policy"]))
     for repository in repositories:
         stored = ecr.stored_policy(repository.name)
         document = None if stored is None else json.loads(stored)
