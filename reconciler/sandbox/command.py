@@ -1,7 +1,8 @@
 """`reconciler sandbox`: the ECR emulator and the nullplatform API double on 127.0.0.1 until Ctrl-C.
 
 It seeds one registry (account 123456789012, us-east-1) with repositories in mixed states against a
-sample desired policy, adds one nullplatform ECR provider holding an older policy, prints the environment
+sample desired policy, adds one nullplatform ECR provider holding an older policy (its CI credentials
+secret: they read as null, as on the real API), prints the environment
 to export (`export NAME=value` lines, for `eval`) and waits. Ctrl-C or SIGTERM stops it with exit code 0.
 
 `Sandbox` is the same thing as a Python context manager, for the demo and end-to-end tests.
@@ -67,10 +68,13 @@ class Sandbox:
     def __post_init__(self) -> None:
         from reconciler.sandbox.ecr import EcrEmulator, EcrEmulatorConfig
         from reconciler.sandbox.github import GithubApi
-        from reconciler.sandbox.nullplatform import NullplatformApi
+        from reconciler.sandbox.nullplatform import NullplatformApi, NullplatformConfig
 
         self.ecr = EcrEmulator(EcrEmulatorConfig(seed=self.seed), port=self.ecr_port)
-        self.nullplatform = NullplatformApi(port=self.nullplatform_port)
+        # As the real API: the provider's CI credentials read as null (stored intact).
+        self.nullplatform = NullplatformApi(
+            NullplatformConfig(mask_secrets=True), port=self.nullplatform_port
+        )
         self.github_api = GithubApi() if self.github else None
         self.provider_id = ""
         self.nrn = SAMPLE_NRN
@@ -199,6 +203,7 @@ def _print_banner(sandbox: Sandbox) -> None:
         f"# seeded {summary.total} repositories in {summary.account_id}/{summary.region}: {counts}",
         f"# nullplatform API: {sandbox.nullplatform.url}",
         f"# nullplatform ECR provider {sandbox.provider_id} at {sandbox.nrn}",
+        "# (its ci.access_key and ci.secret_key read as null, as on the real API; stored intact)",
         f"# stats: curl {sandbox.ecr.url}/_sandbox/stats",
     ]
     if sandbox.github_api is not None:

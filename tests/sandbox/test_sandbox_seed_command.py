@@ -129,6 +129,9 @@ def test_sandbox_command_starts_serves_and_stops_cleanly(signum: int) -> None:
         )
         assert providers["paging"]["total"] == 1
         assert providers["results"][0]["attributes"]["setup"]["policy"] == sample_old_policy_text()
+        # As on the real API, the CI credentials are secret: they read as null.
+        ci = providers["results"][0]["attributes"]["ci"]
+        assert ci["access_key"] is None and ci["secret_key"] is None and ci["region"] == "us-east-1"
         # What the README says to do by hand: plan the shipped policies/ against it.
         plan = subprocess.run(
             [
