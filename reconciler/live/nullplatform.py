@@ -1,8 +1,10 @@
 """The nullplatform side: find the ECR provider config and read/write its `attributes.setup.policy`.
 
-The provider record also holds CI credentials (`ci.access_key`, `ci.secret_key`). This module never logs,
-prints, raises or keeps any attribute other than `setup.policy`, nor the API key or the tokens: error
-messages carry the method, the path and the status, and at most the API's own short error message.
+The provider record also holds CI credentials (`ci.access_key`, `ci.secret_key`), which the API reads as
+`null` (secret) while keeping them stored. A write sends only the `setup` group (see `write_policy`), never
+`ci`. This module never logs, prints, raises or keeps any attribute other than `setup.policy`, nor the API
+key or the tokens: error messages carry the method, the path and the status, attribute paths (never
+values), and at most the API's own short error message.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Faults against the sandbox, each through the CLI in-process: hung and unreachable endpoints, repositories
-deleted or changed between plan and apply, nullplatform tokens expiring, nullplatform 5xx and 429, GitHub
+deleted or changed between plan and apply, nullplatform tokens expiring, nullplatform 5xx and 429, the
+provider's secrets read as null in both PATCH modes, a null in `setup`, a PATCH that loses a group, GitHub
 failing while posting the comment, IAM eventual consistency.
 
 Every test ends with the same checks (tests/reliability/support.py): nothing unsafe was ever sent (every
