@@ -1,8 +1,9 @@
 """Apply a plan: provider config first (so new repositories get the policy), then repositories.
 
 Per write: (with a saved plan) re-read the live policy and skip it as stale if it changed since the plan;
-run the last gate on the exact text being sent; write; record before/after in the journal. One failing
-repository never stops the others.
+run the last gate on the exact text being sent (the desired registry's `managed_sids` tell our statements,
+which must be pull only, from foreign ones, which must not be public); write; record before/after in the
+journal. One failing repository never stops the others.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from reconciler.apply.journal import Journal, Result, WriteRecord
+from reconciler.desired.model import Registry
 from reconciler.errors import GuardViolation, ReconcilerError
 from reconciler.live.state import LivePolicy
 from reconciler.plan.fingerprint import live_fingerprint
@@ -110,6 +112,7 @@ class Executor:
         self,
         registry: RegistryPlan,
         *,
+        desired: Registry,
         role_arn: str | None,
         ecr: RepositoryWriter,
         provider: ProviderWriter | None,
@@ -118,6 +121,7 @@ class Executor:
         on_done: Callable[[], None] | None = None,
     ) -> None:
         self.registry = registry
+        self.desired = desired
         self.role_arn = role_arn
         self.ecr = ecr
         self.provider = provider
@@ -167,7 +171,7 @@ class Executor:
                 "nullplatform is not configured (set NULLPLATFORM_API_KEY)",
             )
         try:
-            guard.check_text(change.after)
+            guard.check_text(change.after, self.desired.owns_sid)
             if self.options.verify_live:
                 current = self.provider.read_policy(name)
                 if live_fingerprint(current) != live_fingerprint(change.before):
@@ -225,7 +229,8 @@ class Executor:
             if change.action != Action.DELETE:
                 if after is None:
                     raise GuardViolation("the plan has no policy text for this change")
-                guard.check_text(after)  # the last gate, on the exact bytes we send
+                # The last gate, on the exact bytes we send: ours pull only, nothing public, within size.
+                guard.check_text(after, self.desired.owns_sid)
             if self.options.dry_run:
                 return self._record("repository", name, change.action, before, after, Result.DRY_RUN)
             # Write-ahead: if the run is killed while this call is in flight, the report still names it.

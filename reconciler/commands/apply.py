@@ -104,6 +104,7 @@ def execute(
             progress = Progress(f"writing {registry.name}", writes, enabled=tuning.progress)
             executor = Executor(
                 registry_plan,
+                desired=registry,
                 role_arn=registry.role_arn,
                 ecr=ecr_client(registry, tuning),
                 provider=nullplatform,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
 from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import Action, Difference, Plan, ProviderChange, RegistryPlan, RepositoryChange
 from reconciler.policy import guard
+from reconciler.policy.grants import foreign_grant_notes
 from reconciler.policy.normalize import ACCOUNT_ID, canonical_statements, equivalent
 from reconciler.policy.ownership import SidOwner, merge, split
 from reconciler.policy.render import Statement, policy_text, provider_policy, repository_statements
@@ -77,30 +79,40 @@ def difference(live_owned: list[Any], desired_owned: list[Statement]) -> Differe
     return result
 
 
-def _decide(
-    live_text: str | None, owns_sid: SidOwner, desired_owned: list[Statement]
-) -> tuple[Action, str | None, Difference, str | None]:
-    """(action, text to write, difference, error) for one policy, repository or provider config."""
+@dataclass(frozen=True)
+class _Decision:
+    action: Action
+    after: str | None = None
+    difference: Difference = field(default_factory=Difference)
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+def _decide(live_text: str | None, owns_sid: SidOwner, desired_owned: list[Statement]) -> _Decision:
+    """What to do with one policy, repository or provider config."""
     try:
         live_doc = json.loads(live_text) if live_text is not None else None
     except json.JSONDecodeError as exc:
-        return Action.ERROR, None, Difference(), f"live policy is not valid JSON ({exc}); fix it by hand"
+        return _Decision(Action.ERROR, error=f"live policy is not valid JSON ({exc}); fix it by hand")
     if live_doc is not None and not isinstance(live_doc, dict):
-        return Action.ERROR, None, Difference(), "live policy is not a JSON object; fix it by hand"
+        return _Decision(Action.ERROR, error="live policy is not a JSON object; fix it by hand")
     desired_doc = merge(live_doc, owns_sid, desired_owned)
     if equivalent(live_doc, desired_doc):
-        return Action.NOOP, None, Difference(), None
+        return _Decision(Action.NOOP)
     diff = difference(split(live_doc, owns_sid).owned, desired_owned)
     if desired_doc is None:
-        return Action.DELETE, None, diff, None
+        return _Decision(Action.DELETE, difference=diff)
     after = policy_text(desired_doc)
-    problems = guard.violations(desired_doc)
+    # What we render is ours whatever its Sid: pull only. Foreign statements: only never public.
+    rendered = {s.get("Sid") for s in desired_owned}
+    problems = guard.violations(desired_doc, lambda sid: sid in rendered or owns_sid(sid))
     if len(after) > guard.MAX_POLICY_CHARS:
         problems.append(f"the merged policy is {len(after)} characters; ECR allows {guard.MAX_POLICY_CHARS}")
     if problems:
         reason = "; ".join(problems)
-        return Action.ERROR, None, diff, f"refusing to write this policy: {reason}"
-    return (Action.CREATE if live_doc is None else Action.UPDATE), after, diff, None
+        return _Decision(Action.ERROR, difference=diff, error=f"refusing to write this policy: {reason}")
+    action = Action.CREATE if live_doc is None else Action.UPDATE
+    return _Decision(action, after, diff, notes=foreign_grant_notes(desired_doc, owns_sid))
 
 
 def repository_change(registry: Registry, live: LivePolicy) -> RepositoryChange:
@@ -108,8 +120,17 @@ def repository_change(registry: Registry, live: LivePolicy) -> RepositoryChange:
     if live.error is not None:
         return RepositoryChange(live.repository, Action.ERROR, live.text, None, fingerprint, error=live.error)
     desired_owned = repository_statements(registry, live.repository)
-    action, after, diff, error = _decide(live.text, registry.owns_sid, desired_owned)
-    return RepositoryChange(live.repository, action, live.text, after, fingerprint, diff, error)
+    decision = _decide(live.text, registry.owns_sid, desired_owned)
+    return RepositoryChange(
+        live.repository,
+        decision.action,
+        live.text,
+        decision.after,
+        fingerprint,
+        decision.difference,
+        decision.error,
+        decision.notes,
+    )
 
 
 def provider_change(registry: Registry, live: LiveProvider) -> ProviderChange:
@@ -121,11 +142,21 @@ def provider_change(registry: Registry, live: LiveProvider) -> ProviderChange:
         text = policy_text(desired)
         created = difference([], desired["Statement"])
         return ProviderChange(live.nrn, live.provider_id, Action.CREATE, None, text, created)
-    action, after, diff, error = _decide(live.policy, registry.owns_sid, desired["Statement"])
+    decision = _decide(live.policy, registry.owns_sid, desired["Statement"])
+    action, error = decision.action, decision.error
     if action == Action.DELETE:
         # The provider config must keep a policy for new repositories; rendering never yields an empty one.
         action, error = Action.ERROR, "the rendered provider policy would be empty"
-    return ProviderChange(live.nrn, live.provider_id, action, live.policy, after, diff, error)
+    return ProviderChange(
+        live.nrn,
+        live.provider_id,
+        action,
+        live.policy,
+        decision.after,
+        decision.difference,
+        error,
+        decision.notes,
+    )
 
 
 def build_registry_plan(registry: Registry, live: LiveRegistry) -> RegistryPlan:

@@ -69,6 +69,8 @@ class RepositoryChange:
     live_fingerprint: str  # meaning of `before`; apply re-reads and compares to detect staleness
     difference: Difference = field(default_factory=Difference)
     error: str | None = None
+    # Foreign statements kept although they grant more than pull ("push to arn:...:role/ci"): for reviewers.
+    notes: tuple[str, ...] = ()
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> RepositoryChange:
@@ -80,6 +82,7 @@ class RepositoryChange:
             live_fingerprint=data["live_fingerprint"],
             difference=Difference.from_json(data.get("difference", {})),
             error=data.get("error"),
+            notes=tuple(data.get("notes", ())),
         )
 
 
@@ -94,6 +97,7 @@ class ProviderChange:
     after: str | None
     difference: Difference = field(default_factory=Difference)
     error: str | None = None
+    notes: tuple[str, ...] = ()  # as for RepositoryChange
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> ProviderChange:
@@ -105,6 +109,7 @@ class ProviderChange:
             after=data.get("after"),
             difference=Difference.from_json(data.get("difference", {})),
             error=data.get("error"),
+            notes=tuple(data.get("notes", ())),
         )
 
 

@@ -1,8 +1,17 @@
-"""The safety rules every written policy must pass: never public, pull only, within ECR's size limit.
+"""The safety rules every written policy must pass, split by who authored each statement.
 
-Checked when rendering (validate) and again on the exact text right before every write (apply). The rules
-apply to every Allow statement in the text, foreign ones included: the reconciler refuses to be the one
-that writes a policy granting more than pull, whoever authored the statement.
+- Every Allow statement of a written text, whoever wrote it: never anyone at all. A `*` principal (or
+  `{"AWS": "*"}`) needs an organization or account condition; `NotPrincipal` in an Allow is "everyone but
+  the listed" (../shared/reference.md, "IAM evaluation") and is refused outright.
+- Statements we author (rendered, or whose Sid matches `managed_sids`): pull only as well (no `NotAction`,
+  no action but pull).
+- The whole text: at most ECR's 10,240 characters.
+
+Foreign statements that grant more than pull to named principals (a CI role pushing, a replication account)
+are carried over as read: writing our statement next to theirs grants them nothing they did not have, so
+they do not block the write; the plan notes them instead (`reconciler.policy.grants`).
+
+Checked when rendering (validate), when planning, and again on the exact text right before every write.
 """
 
 from __future__ import annotations
@@ -13,11 +22,12 @@ from typing import Any
 
 from reconciler.errors import GuardViolation
 from reconciler.policy.normalize import statements_of
+from reconciler.policy.ownership import SidOwner
 from reconciler.policy.render import PULL_ACTIONS
 
 # ECR rejects policy text over 10,240 characters (../shared/reference.md, "ECR").
 MAX_POLICY_CHARS = 10_240
-_PULL = {a.lower() for a in PULL_ACTIONS} | {"ecr:listimages", "ecr:getrepositorypolicy"}
+PULL = frozenset({a.lower() for a in PULL_ACTIONS} | {"ecr:listimages", "ecr:getrepositorypolicy"})
 
 # The condition keys that tie a wildcard principal to an organization or account.
 _RESTRICTING_KEYS = {
@@ -34,70 +44,106 @@ _RESTRICTING_OPERATORS = {"stringequals", "stringlike", "foranyvalue:stringequal
 _MATCH_ALL = re.compile(r"^[*?]*$|^o-[*?]*(/.*)?$")
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _is_wildcard_principal(statement: dict[str, Any]) -> bool:
-    if "NotPrincipal" in statement:
-        return True  # "everyone except" is as public as "*"
+def is_wildcard_principal(statement: dict[str, Any]) -> bool:
     principal = statement.get("Principal")
     if principal == "*":
         return True
     if isinstance(principal, dict):
-        return any(v == "*" for values in principal.values() for v in _as_list(values))
+        return any(v == "*" for values in principal.values() for v in as_list(values))
     return principal is None
 
 
-def _restricting_condition(statement: dict[str, Any]) -> bool:
+def restricting_condition(statement: dict[str, Any]) -> dict[str, list[str]]:
+    """The organization/account keys (as written) and values that restrict a wildcard principal."""
     condition = statement.get("Condition")
+    found: dict[str, list[str]] = {}
     if not isinstance(condition, dict):
-        return False
+        return found
     for operator, clauses in condition.items():
         if str(operator).lower() not in _RESTRICTING_OPERATORS or not isinstance(clauses, dict):
             continue
         for key, values in clauses.items():
-            items = _as_list(values)
+            items = as_list(values)
             if (
                 str(key).lower() in _RESTRICTING_KEYS
                 and items
                 and all(isinstance(v, str) and not _MATCH_ALL.match(v) for v in items)
             ):
-                return True
-    return False
+                found[str(key)] = [str(v) for v in items]
+    return found
 
 
-def violations(document: Any) -> list[str]:
-    """Every rule the parsed policy breaks, as readable sentences (empty when safe)."""
+def is_public(statement: dict[str, Any]) -> bool:
+    """An Allow that lets anyone at all in: NotPrincipal, or `*` with no organization/account condition."""
+    if statement.get("Effect") != "Allow":
+        return False  # Deny statements only take access away
+    if "NotPrincipal" in statement:
+        return True
+    return is_wildcard_principal(statement) and not restricting_condition(statement)
+
+
+def beyond_pull(statement: dict[str, Any]) -> list[str]:
+    """The actions an Allow grants beyond pull (lower case, sorted); `NotAction` counts as beyond."""
+    if statement.get("Effect") != "Allow":
+        return []
+    if "NotAction" in statement:
+        return ["notaction"]
+    return sorted(
+        {a for a in (str(x).lower() for x in as_list(statement.get("Action", []))) if a not in PULL}
+    )
+
+
+def _ours(statement: dict[str, Any], owns_sid: SidOwner | None) -> bool:
+    if owns_sid is None:
+        return True
+    sid = statement.get("Sid")
+    return owns_sid(sid if isinstance(sid, str) else None)
+
+
+def violations(document: Any, owns_sid: SidOwner | None = None) -> list[str]:
+    """Every rule the parsed policy breaks, as readable sentences (empty when safe).
+
+    `owns_sid` tells our statements from foreign ones; None means every statement is ours (a rendered text).
+    """
     problems: list[str] = []
     for index, statement in enumerate(statements_of(document)):
         if not isinstance(statement, dict):
             problems.append(f"statement {index + 1} is not an object")
             continue
         if statement.get("Effect") != "Allow":
-            continue  # Deny statements only take access away
+            continue
         label = f"statement {statement.get('Sid') or index + 1!s}"
-        if "NotAction" in statement:
-            problems.append(f"{label} uses NotAction, which grants more than pull")
-        actions = [str(a).lower() for a in _as_list(statement.get("Action", []))]
-        extra = sorted(a for a in actions if a not in _PULL)
-        if extra:
-            problems.append(f"{label} grants non-pull actions: {', '.join(extra)}")
-        if _is_wildcard_principal(statement) and not _restricting_condition(statement):
+        if "NotPrincipal" in statement:
+            problems.append(f"{label} uses NotPrincipal in an Allow: everyone but the listed (public)")
+        elif is_public(statement):
             problems.append(
-                f"{label} lets any principal pull without an organization or account condition (public)"
+                f"{label} allows any principal without an organization or account condition (public)"
             )
+        if not _ours(statement, owns_sid):
+            continue
+        extra = beyond_pull(statement)
+        if extra == ["notaction"]:
+            problems.append(f"{label} uses NotAction, which grants more than pull")
+        elif extra:
+            problems.append(f"{label} grants non-pull actions: {', '.join(extra)}")
     return problems
 
 
-def check_text(text: str) -> None:
-    """The last gate before a write: raises GuardViolation unless `text` is safe to send as-is."""
+def check_text(text: str, owns_sid: SidOwner | None = None) -> None:
+    """The last gate before a write: raises GuardViolation unless `text` is safe to send as-is.
+
+    `owns_sid` as for `violations`; None (every statement ours) is the strictest reading.
+    """
     if len(text) > MAX_POLICY_CHARS:
         raise GuardViolation(f"policy text is {len(text)} characters; ECR allows at most {MAX_POLICY_CHARS}")
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise GuardViolation(f"policy text is not valid JSON: {exc}") from exc
-    found = violations(document)
+    found = violations(document, owns_sid)
     if found:
         raise GuardViolation("refusing to write an unsafe policy: " + "; ".join(found))

@@ -47,6 +47,22 @@ def _group_lines(registry: RegistryPlan) -> list[str]:
     return lines
 
 
+def _note_groups(registry: RegistryPlan) -> list[str]:
+    """Foreign grants beyond pull, one line per grant with every repository that carries it."""
+    carriers: dict[str, list[RepositoryChange]] = defaultdict(list)
+    for change in registry.changes:
+        for note in change.notes:
+            carriers[note].append(change)
+    lines: list[str] = []
+    for note, changes in sorted(carriers.items(), key=lambda item: (-len(item[1]), item[0])):
+        if len(changes) == 1:
+            lines.append(f"- ℹ️ `{changes[0].repository}` also grants {_escape(note)} (not ours, kept)")
+        else:
+            lines.append(f"- ℹ️ {len(changes)} repositories also grant {_escape(note)} (not ours, kept)")
+            lines.append(f"  - {_names(changes)}")
+    return lines
+
+
 def _registry_section(registry: RegistryPlan) -> list[str]:
     title = f"{registry.registry} ({registry.account_id}, {registry.region})"
     lines = ["<details>", f"<summary><b>{_escape(title)}</b></summary>", ""]
@@ -64,7 +80,9 @@ def _registry_section(registry: RegistryPlan) -> list[str]:
             lines.append(
                 f"- {_ICONS[provider.action]} **{provider.action}** {where} `setup.policy`: {detail}"
             )
+            lines += [f"- ℹ️ {where} also grants {_escape(n)} (not ours, kept)" for n in provider.notes]
     lines += _group_lines(registry)
+    lines += _note_groups(registry)
     lines.append(f"- ✅ {len(registry.unchanged)} repositories already in line")
     return [*lines, "", "</details>", ""]
 

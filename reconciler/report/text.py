@@ -24,9 +24,15 @@ def _provider_lines(provider: ProviderChange, colour: bool) -> list[str]:
         return [f"  {where}: no changes"]
     if provider.action == Action.ERROR:
         return [f"  {_mark(Action.ERROR, colour)} {where}: {provider.error}"]
-    return [f"  {_mark(provider.action, colour)} {where}: {provider.action} setup.policy"] + [
-        f"      {line}" for line in provider.difference.lines()
+    return [
+        f"  {_mark(provider.action, colour)} {where}: {provider.action} setup.policy",
+        *(f"      {line}" for line in provider.difference.lines()),
+        *_note_lines(provider.notes),
     ]
+
+
+def _note_lines(notes: tuple[str, ...]) -> list[str]:
+    return [f"      note: also grants {note} (not ours, kept)" for note in notes]
 
 
 def registry_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
@@ -43,6 +49,7 @@ def registry_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
             continue
         lines.append(f"  {mark} {change.repository}: {change.action}")
         lines += [f"      {line}" for line in change.difference.lines()]
+        lines += _note_lines(change.notes)
     lines.append(f"  {len(registry.unchanged)} repositories already in line")
     return lines
 

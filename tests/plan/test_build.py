@@ -98,12 +98,62 @@ def test_read_errors_and_invalid_json_are_errors_not_writes() -> None:
     assert all(c.after is None for c in plan.changes)
 
 
-def test_foreign_statement_granting_push_blocks_the_write() -> None:
-    push = {**LAMBDA, "Sid": "CiPush", "Action": ["ecr:PutImage"]}
-    plan = plan_for(LivePolicy("team/app", json.dumps({"Version": "2012-10-17", "Statement": [push]})))
+CI_PUSH = {
+    "Sid": "CiPush",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::222233334444:role/ci"},
+    "Action": ["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"],
+}
+REPLICATION = {
+    "Sid": "Replication",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::555566667777:root"},
+    "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
+}
+
+
+def test_foreign_grants_beyond_pull_are_kept_and_noted_not_errors() -> None:
+    ci_and_replication = json.dumps({"Version": "2012-10-17", "Statement": [CI_PUSH, REPLICATION]})
+    plan = plan_for(LivePolicy("team/app", ci_and_replication), LivePolicy("team/web", ci_and_replication))
+    assert [c.action for c in plan.changes] == [Action.UPDATE, Action.UPDATE]
+    for change in plan.changes:
+        assert change.notes == (
+            "push to arn:aws:iam::222233334444:role/ci",
+            "replication to account 555566667777",
+        )
+        assert json.loads(change.after or "")["Statement"][:2] == [CI_PUSH, REPLICATION]
+    text = render_text(plan_as_plan(plan))
+    assert "note: also grants push to arn:aws:iam::222233334444:role/ci (not ours, kept)" in text
+    markdown = render_markdown(plan_as_plan(plan))
+    assert "2 repositories also grant push to arn:aws:iam::222233334444:role/ci (not ours, kept)" in markdown
+    assert Plan.from_json(plan_as_plan(plan).to_json()).registries[0].changes == plan.changes
+
+
+def test_a_foreign_grant_reads_the_same_whatever_its_spelling() -> None:
+    respelled = {
+        **CI_PUSH,
+        "Sid": "Other",
+        "Principal": {"AWS": ["arn:aws:iam::222233334444:role/ci"]},
+        "Action": ["ECR:completeLayerUpload", "ecr:PutImage", "ecr:BatchGetImage"],
+    }
+    first = plan_for(LivePolicy("a", json.dumps({"Statement": [CI_PUSH]})))
+    second = plan_for(LivePolicy("b", json.dumps({"Statement": [respelled]})))
+    assert first.changes[0].notes == second.changes[0].notes
+
+
+def test_a_public_foreign_statement_blocks_the_write_and_names_the_statement() -> None:
+    public = {**LAMBDA, "Sid": "Everyone", "Principal": "*"}
+    plan = plan_for(
+        LivePolicy("team/app", json.dumps({"Version": "2012-10-17", "Statement": [CI_PUSH, public]}))
+    )
     (change,) = plan.changes
-    assert change.action == Action.ERROR
-    assert "ecr:putimage" in (change.error or "")
+    assert change.action == Action.ERROR and change.after is None
+    assert "statement Everyone" in (change.error or "") and "public" in (change.error or "")
+    assert "CiPush" not in (change.error or "")
+
+
+def plan_as_plan(registry_plan):  # type: ignore[no-untyped-def]
+    return Plan(created_at="", desired_fingerprint="", registries=(registry_plan,))
 
 
 def test_provider_config_is_planned_with_ownership() -> None:

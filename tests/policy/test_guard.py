@@ -1,4 +1,4 @@
-"""The last gate: never public, pull only, within ECR's size limit."""
+"""The last gate: never public (every statement), pull only (ours), within ECR's size limit."""
 
 from __future__ import annotations
 
@@ -59,6 +59,11 @@ def test_rendered_policies_pass(access: PullAccess) -> None:
         (_star({"StringEquals": {"aws:username": "bob"}}), "public"),
         ({**LAMBDA, "Principal": None}, "public"),
         ({k: v for k, v in LAMBDA.items() if k != "Principal"} | {"NotPrincipal": {"AWS": "x"}}, "public"),
+        (
+            _star({"StringEquals": {"aws:PrincipalAccount": "111122223333"}})
+            | {"NotPrincipal": {"AWS": "arn:aws:iam::111122223333:role/x"}},
+            "NotPrincipal",
+        ),
         ({**LAMBDA, "Action": ["ecr:PutImage"]}, "non-pull actions: ecr:putimage"),
         ({**LAMBDA, "Action": "ecr:*"}, "non-pull"),
         ({**LAMBDA, "Action": "*"}, "non-pull"),
@@ -95,3 +100,57 @@ def test_for_all_values_does_not_restrict() -> None:
     # ForAllValues is vacuously true when the request carries no such key.
     statement = _star({"ForAllValues:StringEquals": {"aws:PrincipalAccount": "111122223333"}})
     assert any("public" in p for p in violations(_doc(statement)))
+
+
+def _owns(sid: str | None) -> bool:
+    return sid is not None and sid.startswith("AllowPull")
+
+
+CI_PUSH = {
+    "Sid": "CiPush",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::222233334444:role/ci"},
+    "Action": ["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"],
+}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        CI_PUSH,
+        {**CI_PUSH, "Sid": "Replication", "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"]},
+        {**CI_PUSH, "Action": "*"},
+        {k: v for k, v in CI_PUSH.items() if k != "Action"} | {"NotAction": "ecr:DeleteRepository"},
+        _star({"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}, action="ecr:*"),
+        {k: v for k, v in CI_PUSH.items() if k != "Sid"},
+    ],
+)
+def test_foreign_statements_granting_more_than_pull_to_named_principals_pass(statement: dict) -> None:
+    document = render_policy("123456789012", PullAccess(accounts=("111122223333",)))
+    document["Statement"].insert(0, statement)
+    assert violations(document, _owns) == []
+    check_text(policy_text(document), _owns)
+    # Read as all ours (a rendered text, and the default), the same statement is refused.
+    assert violations(document) != []
+    with pytest.raises(GuardViolation, match="refusing"):
+        check_text(policy_text(document))
+
+
+@pytest.mark.parametrize(
+    ("statement", "fragment"),
+    [
+        ({**CI_PUSH, "Sid": "AllowPullCi"}, "non-pull actions: ecr:completelayerupload"),
+        (
+            {k: v for k, v in CI_PUSH.items() if k != "Action"} | {"Sid": "AllowPull", "NotAction": "x"},
+            "NotAction",
+        ),
+        (_star() | {"Sid": "Foreign"}, "public"),
+        (_star({"StringLike": {"aws:PrincipalAccount": "*"}}) | {"Sid": "Foreign"}, "public"),
+        ({k: v for k, v in CI_PUSH.items() if k != "Principal"} | {"NotPrincipal": {"AWS": "x"}}, "public"),
+    ],
+)
+def test_ours_must_be_pull_only_and_nothing_may_be_public(statement: dict, fragment: str) -> None:
+    found = violations(_doc(statement), _owns)
+    assert any(fragment in problem for problem in found), found
+    with pytest.raises(GuardViolation, match="refusing"):
+        check_text(json.dumps(_doc(statement)), _owns)

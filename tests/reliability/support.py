@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sample_registry import (
+    ACCESS,
     ACCOUNT,
     DESIRED,
     LAMBDA,
@@ -29,12 +30,15 @@ from sample_registry import (
     with_statements,
 )
 
+from reconciler.desired.model import Registry
 from reconciler.plan.model import Plan
 from reconciler.policy import guard
 from reconciler.policy.normalize import canonical_statement, statements_of
 from reconciler.sandbox.ecr import EcrEmulator
 from reconciler.sandbox.nullplatform import NullplatformApi
 
+# Our statements (the default managed_sids): pull only. Everything else: never public (the guard's rules).
+OWNS_SID = Registry("main", ACCOUNT, "us-east-1", ACCESS).owns_sid
 FAST = ("--no-progress", "--max-rps", "1000")
 
 # Figures for docs/RELIABILITY.md, printed at the end of a pytest run that includes these tests (see
@@ -157,7 +161,6 @@ def tune_ecr(monkeypatch: pytest.MonkeyPatch, *, share: bool = True, **settings:
     no state but counters and botocore's retry bookkeeping; building one costs ~0.1 s, and these tests
     run the CLI hundreds of times): use share=False when the test changes the endpoint between runs."""
     import reconciler.pipeline
-    from reconciler.desired.model import Registry
     from reconciler.live.ecr import EcrClient
 
     settings.setdefault("session_factory", _shared_loader_session)
@@ -240,14 +243,14 @@ class Site:
         for name, text in writes.repositories:
             assert len(text) <= guard.MAX_POLICY_CHARS, name
             document = json.loads(text)
-            assert guard.violations(document) == [], (name, text)
+            assert guard.violations(document, OWNS_SID) == [], (name, text)
             sent = {canon(s) for s in statements_of(document)}
             for statement in self.foreign.get(name, []):
                 assert canon(statement) in sent, f"{name}: foreign statement lost: {statement}"
         for name in writes.deletes:
             assert not self.foreign.get(name), f"{name}: deleting a policy with foreign statements"
         for _, text in writes.providers:
-            assert guard.violations(json.loads(text)) == [], text
+            assert guard.violations(json.loads(text), OWNS_SID) == [], text
 
     def assert_stored_safe(self) -> None:
         """Every policy stored now is safe and holds its foreign statements; the provider's other
@@ -260,7 +263,7 @@ class Site:
             if document is None:
                 assert not self.foreign.get(name), f"{name}: policy with foreign statements is gone"
                 continue
-            assert guard.violations(document) == [], (name, document)
+            assert guard.violations(document, OWNS_SID) == [], (name, document)
             FIGURES["stored policies checked"] += 1
             stored = {canon(s) for s in statements_of(document)}
             for statement in self.foreign.get(name, []):
@@ -268,7 +271,7 @@ class Site:
         assert self.ecr.stored_policy("sandbox/x") == OLD
         attributes = self.provider_attributes()
         assert attributes["ci"] == provider_attributes()["ci"]
-        assert guard.violations(json.loads(attributes["setup"]["policy"])) == []
+        assert guard.violations(json.loads(attributes["setup"]["policy"]), OWNS_SID) == []
         expected_setup = {k: v for k, v in provider_attributes()["setup"].items() if k != "policy"}
         assert {k: v for k, v in attributes["setup"].items() if k != "policy"} == expected_setup
 
