@@ -1,8 +1,9 @@
 """Apply a plan: provider config first (so new repositories get the policy), then repositories.
 
-Per write: (with a saved plan) re-read the live policy and skip it as stale if it changed since the plan;
-run the last gate on the exact text being sent (the desired registry's `managed_sids` tell our statements,
-which must be pull only, from foreign ones, which must not be public); write; record before/after in the
+Per write: run the last gate on the exact text being sent (the desired registry's `managed_sids` tell our
+statements, which must be pull only, from foreign ones, which must not be public); with a saved plan, check
+that the change is exactly what `policies/` renders from the policy it was planned against, then re-read
+the live policy and skip it as stale if it changed since the plan; write; record before/after in the
 journal. One failing repository never stops the others.
 """
 
@@ -14,15 +15,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from reconciler.apply.journal import Journal, Result, WriteRecord
-from reconciler.desired.model import Registry
+from reconciler.desired.model import NullplatformTarget, Registry
 from reconciler.errors import GuardViolation, ReconcilerError
-from reconciler.live.state import LivePolicy
+from reconciler.live.state import REPOSITORY_NOT_FOUND, LivePolicy
+from reconciler.plan.build import saved_change_problem, saved_provider_problem
 from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, RepositoryChange
 from reconciler.policy import guard
 
 WRITE_ACTIONS = (Action.CREATE, Action.UPDATE, Action.DELETE)
-REPOSITORY_NOT_FOUND = "RepositoryNotFoundException"
 
 
 class RepositoryWriter(Protocol):
@@ -38,6 +39,8 @@ class RepositoryWriter(Protocol):
 class ProviderWriter(Protocol):
     """What the executor needs from the nullplatform client."""
 
+    def find_provider_id(self, target: NullplatformTarget) -> str: ...
+
     def read_policy(self, provider_id: str) -> str | None: ...
 
     def write_policy(self, provider_id: str, policy: str) -> None: ...
@@ -49,6 +52,8 @@ class ApplyOptions:
     max_changes: int | None = None
     concurrency: int = 8
     verify_live: bool = False  # re-read before each write (a saved plan may be old)
+    # A saved plan: write a change only if it is what the desired registry renders from its `before`.
+    match_rendering: bool = False
     include_provider: bool = True
 
 
@@ -66,6 +71,7 @@ class Outcome:
 class ApplySummary:
     outcomes: list[Outcome] = field(default_factory=list)
     unchanged: int = 0
+    gone: int = 0  # deleted between the listing and the read: nothing to write, not a failure
     plan_errors: list[Outcome] = field(default_factory=list)
 
     def count(self, result: str) -> int:
@@ -83,8 +89,10 @@ class ApplySummary:
         applied = self.count(Result.APPLIED)
         dry = self.count(Result.DRY_RUN)
         head = f"Apply: {applied} applied" if not dry else f"Dry run: {dry} would be applied"
+        gone = f", {self.gone} gone" if self.gone else ""
         return (
-            f"{head}, {self.unchanged} unchanged, {self.count(Result.STALE)} stale, {len(self.failed)} failed"
+            f"{head}, {self.unchanged} unchanged{gone}, {self.count(Result.STALE)} stale, "
+            f"{len(self.failed)} failed"
         )
 
 
@@ -172,6 +180,8 @@ class Executor:
             )
         try:
             guard.check_text(change.after, self.desired.owns_sid)
+            if self.options.match_rendering:
+                self._check_saved_provider(change)
             if self.options.verify_live:
                 current = self.provider.read_policy(name)
                 if live_fingerprint(current) != live_fingerprint(change.before):
@@ -196,6 +206,17 @@ class Executor:
             )
         return self._record("provider", name, change.action, change.before, change.after, Result.APPLIED)
 
+    def _check_saved_provider(self, change: ProviderChange) -> None:
+        problem = saved_provider_problem(self.desired, change)
+        target = self.desired.nullplatform
+        if problem is None and self.provider is not None and target is not None:
+            # policies/ may name the provider by NRN only: the id in the file must be the one found there.
+            found = self.provider.find_provider_id(target)
+            if found != change.provider_id:
+                problem = f"the plan file names provider {change.provider_id}, but {target.nrn} holds {found}"
+        if problem is not None:
+            raise GuardViolation(problem)
+
     def apply_repository(self, change: RepositoryChange) -> Outcome:
         try:
             return self._apply_repository(change)
@@ -205,25 +226,6 @@ class Executor:
 
     def _apply_repository(self, change: RepositoryChange) -> Outcome:
         name, before = change.repository, change.before
-        if self.options.verify_live:
-            live = self.ecr.read_policy(name)
-            if live.error is not None:
-                # A repository deleted since the plan needs no policy: stale, not a failure.
-                gone = live.error_code == REPOSITORY_NOT_FOUND
-                result = Result.STALE if gone else Result.FAILED
-                return self._record(
-                    "repository", name, change.action, before, change.after, result, live.error
-                )
-            if live_fingerprint(live.text) != change.live_fingerprint:
-                return self._record(
-                    "repository",
-                    name,
-                    change.action,
-                    live.text,
-                    change.after,
-                    Result.STALE,
-                    "the live policy changed since the plan; plan again",
-                )
         after = None if change.action == Action.DELETE else change.after
         try:
             if change.action != Action.DELETE:
@@ -231,6 +233,29 @@ class Executor:
                     raise GuardViolation("the plan has no policy text for this change")
                 # The last gate, on the exact bytes we send: ours pull only, nothing public, within size.
                 guard.check_text(after, self.desired.owns_sid)
+            if self.options.match_rendering:
+                problem = saved_change_problem(self.desired, change)
+                if problem is not None:
+                    raise GuardViolation(problem)
+        except ReconcilerError as exc:
+            return self._record("repository", name, change.action, before, after, Result.FAILED, str(exc))
+        if self.options.verify_live:
+            live = self.ecr.read_policy(name)
+            if live.error is not None:
+                # A repository deleted since the plan needs no policy: stale, not a failure.
+                result = Result.STALE if live.gone else Result.FAILED
+                return self._record("repository", name, change.action, before, after, result, live.error)
+            if live_fingerprint(live.text) != change.live_fingerprint:
+                return self._record(
+                    "repository",
+                    name,
+                    change.action,
+                    live.text,
+                    after,
+                    Result.STALE,
+                    "the live policy changed since the plan; plan again",
+                )
+        try:
             if self.options.dry_run:
                 return self._record("repository", name, change.action, before, after, Result.DRY_RUN)
             # Write-ahead: if the run is killed while this call is in flight, the report still names it.
@@ -251,7 +276,7 @@ class Executor:
         return self._record(target, name, Action.ERROR, None, None, Result.FAILED, error)
 
     def run(self) -> ApplySummary:
-        summary = ApplySummary(unchanged=len(self.registry.unchanged))
+        summary = ApplySummary(unchanged=len(self.registry.unchanged), gone=len(self.registry.gone))
         if self.registry.error:
             summary.plan_errors.append(
                 self._plan_error("registry", self.registry.registry, self.registry.error)
@@ -283,4 +308,5 @@ def merge_summaries(summaries: Sequence[ApplySummary]) -> ApplySummary:
         merged.outcomes.extend(s.outcomes)
         merged.plan_errors.extend(s.plan_errors)
         merged.unchanged += s.unchanged
+        merged.gone += s.gone
     return merged

@@ -77,6 +77,7 @@ def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> Plan:
                 changes=changes,
                 unchanged=registry_plan.unchanged,
                 error=registry_plan.error,
+                gone=tuple(n for n in registry_plan.gone if scope.selects_repository(n)),
             )
         )
     return Plan(plan.created_at, plan.desired_fingerprint, tuple(kept))
@@ -141,6 +142,7 @@ def run_write(args: argparse.Namespace, *, include_provider: bool, saved_plan: s
         max_changes=args.max_changes,
         concurrency=tuning.concurrency,
         verify_live=saved_plan is not None,
+        match_rendering=saved_plan is not None,
         include_provider=scope.include_provider,
     )
     sys.stdout.write(render_text(plan, colour=sys.stdout.isatty()))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# ECR's answer for a repository that does not exist (any more): it needs no policy.
+REPOSITORY_NOT_FOUND = "RepositoryNotFoundException"
+
 
 @dataclass(frozen=True)
 class LivePolicy:
@@ -13,6 +16,11 @@ class LivePolicy:
     text: str | None
     error: str | None = None  # set when the policy could not be read (AccessDenied, gone, ...)
     error_code: str | None = None  # the AWS error code behind `error`, e.g. RepositoryNotFoundException
+
+    @property
+    def gone(self) -> bool:
+        """Deleted between the listing and this read: not an error, there is nothing to manage."""
+        return self.error_code == REPOSITORY_NOT_FOUND
 
 
 @dataclass(frozen=True)

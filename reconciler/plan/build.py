@@ -159,12 +159,52 @@ def provider_change(registry: Registry, live: LiveProvider) -> ProviderChange:
     )
 
 
+PLAN_MISMATCH = "the plan file does not match what policies/ renders"
+
+
+def saved_change_problem(registry: Registry, change: RepositoryChange) -> str | None:
+    """Why a saved plan's repository change is not what `policies/` renders from its `before`, or None.
+
+    The same code as planning, fed the policy the change was planned against: a plan file passes through
+    CI storage and laptops, and must not be able to write anything `policies/` would not.
+    """
+    if not registry.selects(change.repository):
+        return f"{PLAN_MISMATCH}: {change.repository} is not managed by registry {registry.name}"
+    if change.live_fingerprint != live_fingerprint(change.before):
+        return f"{PLAN_MISMATCH}: its `before` and `live_fingerprint` disagree"
+    expected = repository_change(registry, LivePolicy(change.repository, change.before))
+    if (expected.action, expected.after) != (change.action, change.after):
+        return (
+            f"{PLAN_MISMATCH} from the policy it was planned against ({expected.action} expected); plan again"
+        )
+    return None
+
+
+def saved_provider_problem(registry: Registry, change: ProviderChange) -> str | None:
+    """As saved_change_problem, for the provider config's `setup.policy`."""
+    target = registry.nullplatform
+    if target is None or change.nrn != target.nrn:
+        return f"{PLAN_MISMATCH}: registry {registry.name} syncs no provider at {change.nrn}"
+    if target.provider_id is not None and change.provider_id != target.provider_id:
+        return f"{PLAN_MISMATCH}: policies/ names provider {target.provider_id}, not {change.provider_id}"
+    expected = provider_change(registry, LiveProvider(change.nrn, change.provider_id, change.before))
+    if (expected.action, expected.after) != (change.action, change.after):
+        return (
+            f"{PLAN_MISMATCH} from the policy it was planned against ({expected.action} expected); plan again"
+        )
+    return None
+
+
 def build_registry_plan(registry: Registry, live: LiveRegistry) -> RegistryPlan:
     changes: list[RepositoryChange] = []
     unchanged: list[str] = []
+    gone: list[str] = []
     for policy in live.policies:
         if not registry.selects(policy.repository):
             continue  # observe should not even read these; never plan for them
+        if policy.gone:
+            gone.append(policy.repository)
+            continue
         change = repository_change(registry, policy)
         if change.action == Action.NOOP:
             unchanged.append(change.repository)
@@ -180,6 +220,7 @@ def build_registry_plan(registry: Registry, live: LiveRegistry) -> RegistryPlan:
         changes=tuple(sorted(changes, key=lambda c: c.repository)),
         unchanged=tuple(sorted(unchanged)),
         error=live.error,
+        gone=tuple(sorted(gone)),
     )
 
 

@@ -123,6 +123,8 @@ class RegistryPlan:
     changes: tuple[RepositoryChange, ...]  # create/update/delete/error, sorted by repository
     unchanged: tuple[str, ...] = ()  # repositories already in line (names only: keeps plans small)
     error: str | None = None  # the registry could not be listed at all
+    # Repositories listed but deleted before their policy was read: they need no policy (names only).
+    gone: tuple[str, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -139,6 +141,7 @@ class RegistryPlan:
             changes=tuple(RepositoryChange.from_json(c) for c in data.get("changes", [])),
             unchanged=tuple(data.get("unchanged", [])),
             error=data.get("error"),
+            gone=tuple(data.get("gone", [])),
         )
 
 
@@ -186,7 +189,8 @@ class Plan:
             f"{self.count(Action.DELETE)} to delete; provider config: {provider}"
         )
         errors = self.count(Action.ERROR) + sum(1 for r in self.registries if r.error)
-        return line + (f"; {errors} errors" if errors else "")
+        gone = sum(len(r.gone) for r in self.registries)
+        return line + (f"; {gone} gone" if gone else "") + (f"; {errors} errors" if errors else "")
 
     def to_json(self) -> str:
         data = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(self)}

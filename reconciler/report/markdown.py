@@ -84,6 +84,13 @@ def _registry_section(registry: RegistryPlan) -> list[str]:
     lines += _group_lines(registry)
     lines += _note_groups(registry)
     lines.append(f"- ✅ {len(registry.unchanged)} repositories already in line")
+    if registry.gone:
+        shown = ", ".join(f"`{name}`" for name in registry.gone[:_NAMES_SHOWN])
+        extra = len(registry.gone) - _NAMES_SHOWN
+        more = f" and {extra} more" if extra > 0 else ""
+        lines.append(
+            f"- 🫥 {len(registry.gone)} repositories deleted while planning, nothing to do: {shown}{more}"
+        )
     return [*lines, "", "</details>", ""]
 
 

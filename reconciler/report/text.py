@@ -51,6 +51,9 @@ def registry_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
         lines += [f"      {line}" for line in change.difference.lines()]
         lines += _note_lines(change.notes)
     lines.append(f"  {len(registry.unchanged)} repositories already in line")
+    if registry.gone:
+        names = ", ".join(registry.gone)
+        lines.append(f"  {len(registry.gone)} repositories deleted while planning, nothing to do: {names}")
     return lines
 
 

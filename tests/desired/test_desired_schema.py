@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,10 +37,25 @@ def test_schema_is_valid_draft_2020_12() -> None:
     jsonschema.Draft202012Validator.check_schema(schema())
 
 
-def test_schema_ships_in_the_package() -> None:
-    assert (REPO / "reconciler" / "desired" / "schema.json").is_file()
-    pyproject = (REPO / "pyproject.toml").read_text()
-    assert '"desired/*.json"' in pyproject
+def test_schema_ships_in_the_package(tmp_path: Path) -> None:
+    """Build the wheel (from a copy, offline, without build isolation) and look inside it."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "reconciler", source / "reconciler", ignore=shutil.ignore_patterns("__pycache__"))
+    wheels = tmp_path / "wheels"
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q"]
+    built = subprocess.run(
+        [*command, "-w", str(wheels), str(source)], capture_output=True, text=True, check=False
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = wheels.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = archive.read("reconciler/desired/schema.json")
+        names = set(archive.namelist())
+    assert shipped == (REPO / "reconciler" / "desired" / "schema.json").read_bytes()
+    assert "reconciler/py.typed" in names
 
 
 def test_every_object_forbids_unknown_keys() -> None:

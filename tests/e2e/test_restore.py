@@ -210,8 +210,19 @@ def test_a_killed_apply_leaves_a_report_that_restore_can_use(world: World) -> No
             assert equivalent(
                 stored(world.ecr, record.name), json.loads(record.after) if record.after else None
             )
-    # A write in flight at the kill has a "pending" line: it may or may not have landed.
+    # Write-ahead: every write has its "pending" line before its result, and the one in flight at the kill
+    # (writes go one at a time, 300 ms each) has a "pending" line and no result: it may or may not have
+    # landed.
     records = read_journal(world.report)
+    for record in written:
+        assert any(
+            r.result == "pending"
+            and (r.target, r.name, r.after) == (record.target, record.name, record.after)
+            for r in records[: records.index(record)]
+        ), record.name
+    finished = {(r.target, r.name) for r in records if r.result != "pending"}
+    unfinished = [r for r in records if r.result == "pending" and (r.target, r.name) not in finished]
+    assert len(unfinished) == 1, [(r.name, r.result) for r in records]
     in_flight = {r.name: r for r in records if r.result == "pending"} | {r.name: r for r in written}
     for name, record in in_flight.items():
         if record.result == "pending" and record.target == "repository":

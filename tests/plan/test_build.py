@@ -223,3 +223,36 @@ def test_markdown_truncates_distinct_changes_with_a_note() -> None:
     assert len(body) <= GITHUB_COMMENT_LIMIT
     assert "too long for one comment" in body
     assert body.count("<details>") == body.count("</details>")
+
+
+def test_a_repository_deleted_before_its_read_is_gone_not_an_error() -> None:
+    gone = LivePolicy(
+        "team/gone",
+        None,
+        "GetRepositoryPolicy failed: RepositoryNotFoundException",
+        "RepositoryNotFoundException",
+    )
+    denied = LivePolicy(
+        "team/denied", None, "GetRepositoryPolicy failed: AccessDenied", "AccessDeniedException"
+    )
+    plan = plan_for(gone, denied, LivePolicy("team/app", None))
+    assert plan.gone == ("team/gone",)
+    assert [(c.repository, c.action) for c in plan.changes] == [
+        ("team/app", Action.CREATE),
+        ("team/denied", Action.ERROR),
+    ]
+    whole = plan_as_plan(plan)
+    assert whole.summary_line().endswith("; 1 gone; 1 errors")
+    assert "1 repositories deleted while planning, nothing to do: team/gone" in render_text(whole)
+    assert "1 repositories deleted while planning, nothing to do: `team/gone`" in render_markdown(whole)
+    assert Plan.from_json(whole.to_json()).registries[0].gone == ("team/gone",)
+
+
+def test_a_plan_file_written_before_notes_and_gone_still_reads() -> None:
+    data = json.loads(plan_as_plan(plan_for(LivePolicy("team/app", None))).to_json())
+    for registry in data["registries"]:
+        del registry["gone"]
+        for change in registry["changes"]:
+            del change["notes"]
+    (registry,) = Plan.from_json(json.dumps(data)).registries
+    assert registry.gone == () and registry.changes[0].notes == ()

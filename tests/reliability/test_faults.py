@@ -27,12 +27,14 @@ import reconciler.apply.executor
 import reconciler.commands.apply
 import reconciler.report.github
 from reconciler.apply.journal import final_records, read_journal
+from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
-from reconciler.plan.model import Action
+from reconciler.plan.model import Action, Plan
 from reconciler.policy.normalize import equivalent
 from reconciler.sandbox.github import GithubApi
 
 from .support import (
+    FAST,
     FIGURES,
     Site,
     Writes,
@@ -206,25 +208,61 @@ def delete_during_apply(site: Site, monkeypatch: pytest.MonkeyPatch, name: str) 
     monkeypatch.setattr(reconciler.commands.apply, "check_blast_radius", delete_then_check)
 
 
-def test_a_repository_deleted_while_apply_runs_is_named_and_the_others_are_applied(
+def test_a_repository_deleted_while_apply_runs_is_stale_named_and_the_others_are_applied(
     site: Site, writes: Writes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     delete_during_apply(site, monkeypatch, "team-01/app")
-    _, _, err = site.apply(capsys)
-    assert "main/team-01/app" in err and "RepositoryNotFoundException" in err
+    code, out, err = site.apply(capsys)
+    assert code == 0, err  # a deleted repository needs no policy: not a failure
+    assert "stale, skipped: main/team-01/app" in err and "RepositoryNotFoundException" in err
+    assert "0 failed" in out
     results = journal(site)
-    assert results["team-01/app"] in ("stale", "failed")
+    assert results["team-01/app"] == "stale"
     assert results["team-04/app"] == "applied"
     finish(site, writes, capsys)
 
 
-def test_a_repository_deleted_while_apply_runs_is_stale_as_with_a_saved_plan(
-    site: Site, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def delete_after_listing(site: Site, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """`name` is listed by DescribeRepositories, then deleted before its GetRepositoryPolicy."""
+    listing = EcrClient.list_repositories
+
+    def list_then_delete(self: EcrClient) -> list[str]:
+        names = listing(self)
+        if name in site.ecr.repository_names():
+            site.ecr.client().delete_repository(repositoryName=name, force=True)
+        return names
+
+    monkeypatch.setattr(EcrClient, "list_repositories", list_then_delete)
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "backfill"])
+def test_a_repository_deleted_between_listing_and_read_is_gone_not_failed(
+    command: str,
+    site: Site,
+    writes: Writes,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    delete_during_apply(site, monkeypatch, "team-01/app")
-    code, _, err = site.apply(capsys)
-    assert journal(site)["team-01/app"] == "stale"
-    assert code == 0, err
+    delete_after_listing(site, monkeypatch, "team-01/app")
+    if command == "plan":
+        code, out, err = site.plan(capsys)
+        registry = Plan.from_json(site.plan_file.read_text(encoding="utf-8")).registries[0]
+        assert registry.gone == ("team-01/app",)
+        assert "team-01/app" not in {c.repository for c in registry.changes} | set(registry.unchanged)
+        assert "1 repositories deleted while planning, nothing to do: team-01/app" in out
+        assert "1 gone" in out and "errors" not in out
+    else:
+        code, out, err = run_cli(
+            capsys, command, "--policies", str(site.policies), "--report", str(site.report), *FAST
+        )
+        assert "1 gone" in out and "0 failed" in out, out
+        results = journal(site)
+        assert "team-01/app" not in results  # nothing to write, nothing to report
+        assert results["team-04/app"] == "applied"
+    assert code == 0, out + err
+    assert "team-01/app" not in err
+    assert "team-01/app" not in {name for name, _ in writes.repositories}
+    finish(site, writes, capsys)  # the hook is spent: the repository is no longer listed
 
 
 def test_policies_changed_by_someone_else_between_plan_and_apply_keep_their_change(
