@@ -8,12 +8,12 @@ import json
 from typing import Any
 
 import pytest
+from sample_registry import OLD, run_cli
 
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.plan.model import Action, Plan
 
 from .conftest import World
-from .support import OLD, run_cli
 
 FAST = ("--no-progress", "--max-rps", "500")
 CI_ROLE = "arn:aws:iam::222233334444:role/ci"

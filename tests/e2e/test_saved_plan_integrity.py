@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sample_registry import NRN, OLD, provider_attributes, run_cli
 
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal, Result, final_records, read_journal
@@ -28,7 +29,6 @@ from reconciler.plan.model import RegistryPlan
 from reconciler.policy.guard import MAX_POLICY_CHARS
 
 from .conftest import World
-from .support import NRN, OLD, provider_attributes, run_cli
 
 FAST = ("--no-progress", "--max-rps", "500")
 TARGET = "team-01/app"  # holds OLD: an update in every plan
