@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("reconciler.commands.plan", "show what would change (text, markdown or JSON)"),
     "apply": ("reconciler.commands.apply", "apply a plan: provider config and repositories"),
     "backfill": ("reconciler.commands.backfill", "bring existing repositories in line (no provider config)"),
+    "access": ("reconciler.commands.access", "who can pull what: an audit of every live repository policy"),
     "restore": ("reconciler.commands.restore", "put back the policies an apply report recorded"),
     "comment": ("reconciler.commands.comment", "post or update the sticky pull-request comment"),
     "registries": ("reconciler.desired.registries", "list the registries in policies/ (for a CI matrix)"),
