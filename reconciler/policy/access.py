@@ -155,6 +155,7 @@ class Grant:
     denied_by: tuple[str, ...] = ()
     not_evaluated: tuple[str, ...] = ()
     accounts: tuple[str, ...] = ()  # the accounts it names (principal or aws:PrincipalAccount)
+    denied_accounts: tuple[str, ...] = ()  # of those, the ones a Deny shuts out of pull entirely
 
     @property
     def audience(self) -> str:
@@ -503,6 +504,11 @@ def _deny_effect(allow: _Statement, deny: _Statement) -> str:
     return "revoked" if covers and not deny.condition else "limited"
 
 
+def _denied(document: Any, account: str) -> bool:
+    answer = may_pull(document, account)
+    return answer.verdict == Verdict.NO and any(r.startswith("denied by ") for r in answer.reasons)
+
+
 def grants(document: Any) -> list[Grant]:
     """Every Allow statement that grants pull (both actions), net of the Deny statements."""
     statements = parse_statements(document)
@@ -514,6 +520,9 @@ def grants(document: Any) -> list[Grant]:
         effects = {d.label: _deny_effect(statement, d) for d in denies}
         revoked = [label for label, effect in effects.items() if effect == "revoked"]
         limited = [label for label, effect in effects.items() if effect == "limited"]
+        named = sorted(_named_accounts(statement))
+        # The accounts this statement names that a Deny shuts out entirely (the grant's net effect).
+        shut_out = [a for a in named if limited and _denied(document, a)]
         principal = statement.not_principal or statement.principal or _Principals()
         who = principal.readable()
         if statement.not_principal is not None:
@@ -526,7 +535,8 @@ def grants(document: Any) -> list[Grant]:
                 status="revoked" if revoked else "limited" if limited else "effective",
                 denied_by=tuple(revoked or limited),
                 not_evaluated=tuple(static_problems(statement.condition)),
-                accounts=tuple(sorted(_named_accounts(statement))),
+                accounts=tuple(named),
+                denied_accounts=tuple(shut_out),
             )
         )
     return result

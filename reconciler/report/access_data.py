@@ -28,6 +28,7 @@ def _repository(repo: RepositoryAccess) -> dict[str, Any]:
                 "denied_by": list(g.denied_by),
                 "not_evaluated": list(g.not_evaluated),
                 "accounts": list(g.accounts),
+                "denied_accounts": list(g.denied_accounts),
             }
             for g in repo.grants
         ],
@@ -104,7 +105,8 @@ def report_csv(report: AccessReport) -> str:
             for g in repo.grants:
                 detail = g.audience
                 if g.denied_by:
-                    detail += f" ({g.status} by {', '.join(g.denied_by)})"
+                    denied = f"; denied to {', '.join(g.denied_accounts)}" if g.denied_accounts else ""
+                    detail += f" ({g.status} by {', '.join(g.denied_by)}{denied})"
                 if g.not_evaluated:
                     detail += f" (not evaluated: {'; '.join(g.not_evaluated)})"
                 rows.append([r.registry, repo.repository, "grant", g.status, g.statement, detail])

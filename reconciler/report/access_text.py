@@ -16,7 +16,10 @@ HALF = (
 def grant_line(grant: Grant) -> str:
     line = f"{grant.statement}: {grant.audience}"
     if grant.denied_by:
-        line += f" [{grant.status} by {', '.join(grant.denied_by)}]"
+        line += f" [{grant.status} by {', '.join(grant.denied_by)}"
+        if grant.denied_accounts:
+            line += f"; denied to {', '.join(grant.denied_accounts)}"
+        line += "]"
     if grant.not_evaluated:
         line += f" [not evaluated: {'; '.join(grant.not_evaluated)}]"
     return line

@@ -96,10 +96,14 @@ def test_audit_reads_every_repository_once_and_writes_nothing(
     assert lambda_grant["principals"] == ["service lambda.amazonaws.com"]
     assert lambda_grant["not_evaluated"] == ["condition key aws:sourceArn is not evaluated"]
     # The Deny limits the account grant (it names A) and the wildcard one; it revokes neither.
-    statuses = {g["statement"]: (g["status"], g["denied_by"]) for g in repos["denied/app"]["grants"]}
+    # Net of the Deny, A is shut out of the account grant (denied_accounts).
+    statuses = {
+        g["statement"]: (g["status"], g["denied_by"], g["denied_accounts"])
+        for g in repos["denied/app"]["grants"]
+    }
     assert statuses == {
-        "AllowPullOrganizationPaths": ("limited", ["NoA"]),
-        "AllowPullAccounts": ("limited", ["NoA"]),
+        "AllowPullOrganizationPaths": ("limited", ["NoA"], []),
+        "AllowPullAccounts": ("limited", ["NoA"], [A]),
     }
 
 

@@ -76,6 +76,7 @@ def test_deny_overrides_allow() -> None:
     assert b.verdict == Verdict.NO and b.reasons == ("denied by DenyB",)
     (grant,) = grants(document)
     assert grant.status == "limited" and grant.denied_by == ("DenyB",)
+    assert grant.accounts == (A, B) and grant.denied_accounts == (B,)
 
 
 def test_unconditional_deny_everyone_revokes_a_public_grant() -> None:
@@ -227,6 +228,15 @@ def test_negated_ifexists_and_other_operators_are_not_evaluated(operator: str) -
     answer = may_pull(document, A)
     assert answer.verdict == Verdict.UNRESOLVED
     assert f"condition operator {operator} is not evaluated" in answer.reasons[0]
+
+
+def test_bare_operator_on_the_multivalued_org_paths_key_is_not_evaluated() -> None:
+    # IAM wants ForAnyValue:/ForAllValues: on aws:PrincipalOrgPaths; what a bare StringLike does with a
+    # multivalued key is not stated, so it is not guessed, even when the path is known.
+    document = policy(allow("Bare", Condition={"StringLike": {"aws:PrincipalOrgPaths": f"{ORG}/*"}}))
+    answer = may_pull(document, A, ORG_VIEW)
+    assert answer.verdict == Verdict.UNRESOLVED
+    assert "multivalued key aws:PrincipalOrgPaths" in answer.reasons[0]
 
 
 def test_for_all_values_on_a_missing_key_is_true() -> None:
