@@ -16,12 +16,15 @@ import json
 from typing import Any
 
 import pytest
+from sample_registry import ACCOUNT, DESIRED, OLD, run_cli
 
+from reconciler.desired.model import PullAccess
 from reconciler.policy.access import ORG_NOT_CONFIGURED
-from reconciler.policy.render import policy_text
+from reconciler.policy.render import policy_text, render_policy
 
 from .conftest import World
-from .support import ACCOUNT, DESIRED, OLD, PAYMENTS, run_cli
+
+PAYMENTS = render_policy(ACCOUNT, PullAccess(accounts=("777788889999",)))
 
 FAST = ("--no-progress", "--max-rps", "500")
 A = "111122223333"
