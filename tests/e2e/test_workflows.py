@@ -7,9 +7,11 @@ applies and comments the result, backfill honours dry_run and its globs, drift f
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from sample_registry import LAMBDA, OLD, stored
 
 from reconciler.sandbox.github import GithubApi
@@ -31,6 +33,8 @@ def source(world: World) -> Path:
 
 
 def runner(world: World, github: GithubApi, event_name: str, event: dict, **kwargs: object) -> Runner:
+    if event_name == "pull_request":
+        kwargs.setdefault("changed_files", ("policies/main.yaml",))
     env = machine_env(
         world.ecr.environment() | {"NULLPLATFORM_HOST": world.nullplatform.url, "GITHUB_API_URL": github.url}
     )
@@ -80,7 +84,8 @@ def test_pull_request_gets_one_plan_comment_edited_on_the_next_push(world: World
 
 def test_fork_pull_request_is_validated_but_never_planned(world: World, github: GithubApi) -> None:
     results = runner(world, github, "pull_request", pr_event(fork=True)).run(WORKFLOWS / "plan.yml")
-    ok(results, "validate")
+    ok(results, "validate", "plan-result")  # the required checks pass: nothing to plan
+    assert "Nothing to plan: a pull request from a fork" in results["plan-result"].output()
     assert results["plan"].result == "skipped" and results["comment"].result == "skipped"
     assert github.comments(OWNER, REPO, 7) == []
     assert world.ecr.stats()["requests"] == {}
@@ -92,6 +97,56 @@ def test_invalid_policies_fail_validation_with_annotations(world: World, github:
     assert results["validate"].result == "failure"
     assert "::error file=policies/main.yaml,line=3" in results["validate"].output()
     assert results["plan"].result == "skipped"
+    assert results["plan-result"].result == "failure"  # never "nothing to plan" when validation failed
+
+
+def required_checks() -> list[str]:
+    """The checks README's set-up section tells people to require on `main`."""
+    readme = (ROOT / "README.md").read_text()
+    clause = re.search(r"require the status checks (.*?), and no force pushes", readme, re.S)
+    assert clause, "README names the required checks"
+    return [name for name in re.findall(r"`([^`]+)`", clause.group(1)) if not name.endswith(".yml")]
+
+
+def test_readme_only_pull_request_reports_every_required_check(world: World, github: GithubApi) -> None:
+    """A required check from a workflow or job that did not run waits forever and blocks the merge."""
+    checks = required_checks()
+    assert {"validate", "plan-result", "test"} <= set(checks)
+    results = runner(world, github, "pull_request", pr_event(), changed_files=("README.md",)).run(
+        WORKFLOWS / "plan.yml"
+    )
+    for check in checks:
+        homes = [w for w in WORKFLOWS.glob("*.yml") if check in yaml.safe_load(w.read_text())["jobs"]]
+        assert len(homes) == 1, f"{check}: one job of that name in one workflow, found {homes}"
+        spec = yaml.safe_load(homes[0].read_text())
+        job = spec["jobs"][check]
+        assert "matrix" not in job.get("strategy", {}), f"{check}: a matrix job's checks are named per entry"
+        on = spec[True]  # YAML 1.1 reads the key `on` as True
+        assert "pull_request" in on and not set(on["pull_request"] or {}) & {"paths", "paths-ignore"}
+        if homes[0].name == "plan.yml":
+            ok(results, check)
+        else:  # ci.yml's test is this repository's own suite: it must run on every pull request
+            assert "if" not in job and "needs" not in job
+    assert results["plan"].result == "skipped" and results["comment"].result == "skipped"
+    assert "Nothing to plan: no change to policies/" in results["plan-result"].output()
+    assert world.ecr.stats()["requests"] == {} and github.comments(OWNER, REPO, 7) == []
+
+
+def test_plan_failure_in_one_registry_fails_the_result(world: World, github: GithubApi) -> None:
+    """Two registries; the second has no nullplatform provider config, so its plan fails."""
+    (world.policies / "west.yaml").write_text(
+        'registry:\n  name: west\n  account_id: "123456789012"\n  region: us-west-2\n'
+        'nullplatform:\n  nrn: "organization=1:account=9"\n'
+        'pull_access:\n  accounts: ["111122223333"]\n'
+    )
+    results = runner(world, github, "pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
+    ok(results, "validate", "comment")  # main's plan is still commented
+    assert results["plan"].result == "failure"
+    assert "no nullplatform ECR provider config at organization=1:account=9" in results["plan"].summary
+    assert results["plan-result"].result == "failure"
+    assert "the plan of at least one registry did not succeed" in results["plan-result"].output()
+    (comment,) = github.comments(OWNER, REPO, 7)
+    assert "| main |" in comment["body"]
 
 
 def test_merge_applies_and_comments_the_result_on_the_pull_request(world: World, github: GithubApi) -> None:

@@ -219,6 +219,8 @@ class Runner:
     repository: str = "acme/ecr-policies"
     sha: str = "0" * 40
     token: str = ""
+    # What the pull request changed (paths in the repository), for a checkout with history.
+    changed_files: tuple[str, ...] = ()
     artifacts: Path | None = None
 
     def run(self, workflow: Path) -> dict[str, JobResult]:
@@ -351,6 +353,36 @@ class Runner:
         )
         return ("success" if process.returncode == 0 else "failure"), process.stdout + process.stderr
 
+    def _history(self, workdir: Path) -> None:
+        """Two commits, as a pull request's merge commit fetched with depth 2 has them: HEAD^1 (the base)
+        differs from HEAD in `changed_files` only."""
+        if not self.changed_files:
+            raise Unsupported("checkout with history: tell the runner which files the pull request changed")
+        identity = {"GIT_AUTHOR_NAME": "base", "GIT_AUTHOR_EMAIL": "base@example.invalid"}
+        env = (
+            self.env
+            | identity
+            | {"GIT_COMMITTER_NAME": "base", "GIT_COMMITTER_EMAIL": "base@example.invalid"}
+        )
+
+        def git(*args: str) -> None:
+            subprocess.run(["git", *args], cwd=workdir, env=env, check=True, capture_output=True, timeout=60)
+
+        final = {
+            name: (workdir / name).read_bytes() if (workdir / name).exists() else None
+            for name in self.changed_files
+        }
+        git("init", "-q")
+        for name in self.changed_files:
+            (workdir / name).parent.mkdir(parents=True, exist_ok=True)
+            (workdir / name).write_text(f"{name} as on the base branch\n")
+        git("add", "-A")
+        git("commit", "-q", "-m", "base")
+        for name, content in final.items():
+            (workdir / name).write_bytes(content if content is not None else b"changed by the pull request\n")
+        git("add", "-A")
+        git("commit", "-q", "-m", "pull request")
+
     def _uses(
         self, step: dict[str, Any], context: Context, workdir: Path, env: dict[str, str], job: JobResult
     ) -> tuple[str, str]:
@@ -362,6 +394,8 @@ class Runner:
             for item in ("policies", ".github"):
                 if (self.source / item).exists():
                     shutil.copytree(self.source / item, workdir / item)
+            if given.get("fetch-depth") is not None:
+                self._history(workdir)
             return "success", "checked out"
         if action == "actions/setup-python":
             return "success", ""
