@@ -1,16 +1,17 @@
-# The README's two commands: `make demo` and `make test`. Both bootstrap .venv from requirements.lock;
-# the stamp file makes a second run skip the install entirely.
+# The README's two commands: `make demo` and `make test`. Both bootstrap .venv from requirements-dev.txt
+# (hash-pinned); the stamp file makes a second run skip the install entirely.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP_INSTALL = -m pip install -q --disable-pip-version-check
 
-.PHONY: demo test lint typecheck unit workflows-lint bench bench-large bench-venv lock clean
+.PHONY: demo test lint typecheck unit workflows-lint bench bench-large bench-venv lock install-size clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python $(PIP_INSTALL) --require-hashes -r requirements-dev.txt
+	$(BIN)/python $(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	@touch $@
 
 demo: $(STAMP)
@@ -25,10 +26,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# zizmor on the whole repository: the workflows, .github/actions/ and .github/dependabot.yml
+# (settings in .github/zizmor.yml; it skips what .gitignore lists, such as .venv).
 workflows-lint: $(STAMP)
 	@if ls .github/workflows/*.yml >/dev/null 2>&1; then \
 		$(BIN)/actionlint .github/workflows/*.yml && \
-		$(BIN)/zizmor --offline --min-severity low .github/workflows; \
+		$(BIN)/zizmor --offline --min-severity low .; \
 	fi
 
 # pytest exits 5 when it collected nothing; that must fail, and it does because make stops on any non-zero.
@@ -36,7 +39,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # Benchmarks (benchmarks/RESULTS.md, benchmarks/chart.png). Cloud Custodian pins an older boto3 than
-# requirements.lock, so it (and matplotlib, for the chart) gets its own venv from benchmarks/requirements.txt.
+# requirements-dev.txt, so it (and matplotlib, for the chart) gets its own venv from benchmarks/requirements.txt.
 BENCH_VENV := benchmarks/.venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
@@ -55,13 +58,24 @@ bench: $(STAMP) $(BENCH_STAMP)
 bench-large: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py --sizes 1000 10000 --parallel-regimes --time-cap 600
 
-# Regenerate the lock from pyproject.toml in a throwaway venv.
-lock:
-	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
-	.lockvenv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools
-	.lockvenv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
-	.lockvenv/bin/python -m pip freeze --exclude-editable --all | grep -v '^pip==' > requirements.lock
-	rm -rf .lockvenv
+# Both locks from pyproject.toml, with uv (in the dev extra): requirements-dev.txt (everything `make test`
+# needs) first, then requirements.txt (what the workflows install: the runtime dependencies and the build
+# backend, so the project installs with --no-build-isolation) constrained to the same versions.
+# --universal: one lock for every platform and Python >= 3.11. Existing pins are kept unless
+# `make lock UPGRADE=1`. The build backend comes from [build-system] on stdin.
+UV ?= $(BIN)/uv
+LOCK = $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+BUILD_REQUIRES = $(BIN)/python -c 'import tomllib; \
+	print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'
+
+lock: $(STAMP)
+	$(BUILD_REQUIRES) | $(LOCK) --extra dev pyproject.toml - -o requirements-dev.txt
+	$(BUILD_REQUIRES) | $(LOCK) -c requirements-dev.txt pyproject.toml - -o requirements.txt
+
+# Install time and size of each lock, each into a fresh venv (README quotes one run).
+install-size:
+	PYTHON=$(PYTHON) scripts/install-size.sh
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build
