@@ -34,3 +34,12 @@ def world(
 ) -> World:
     env_for(monkeypatch, aws_env, nullplatform)
     return World(aws_env, nullplatform, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin directory of a fresh venv holding what the workflows install (requirements.txt and the
+    reconciler), installed once per session by the install action's own commands."""
+    from .workflow_runner import install_runtime
+
+    return install_runtime(Path(__file__).resolve().parents[2], tmp_path_factory.mktemp("runtime"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,33 +27,40 @@ PLAN_ROLE = "arn:aws:iam::123456789012:role/plan"
 APPLY_ROLE = "arn:aws:iam::123456789012:role/apply"
 
 
+MakeRunner = Callable[..., Runner]
+
+
 @pytest.fixture
-def source(world: World) -> Path:
-    """The user's repository: its policies/ (the world's) and our workflows."""
-    return world.policies.parent
+def runner(world: World, github: GithubApi, runtime_venv: Path) -> MakeRunner:
+    """Runners for the user's repository: its policies/ (the world's), our workflows and install action;
+    the reconciler comes from the runtime install, as on GitHub."""
 
+    def make(event_name: str, event: dict, **kwargs: object) -> Runner:
+        if event_name == "pull_request":
+            kwargs.setdefault("changed_files", ("policies/main.yaml",))
+        env = machine_env(
+            world.ecr.environment()
+            | {"NULLPLATFORM_HOST": world.nullplatform.url, "GITHUB_API_URL": github.url}
+        )
+        return Runner(
+            source=world.policies.parent,
+            workspace=world.tmp / f"run-{event_name}-{len(list(world.tmp.glob('run-*')))}",
+            event_name=event_name,
+            event=event,
+            env=env,
+            secrets={
+                "NULLPLATFORM_PLAN_API_KEY": world.nullplatform.api_key,
+                "NULLPLATFORM_APPLY_API_KEY": world.nullplatform.api_key,
+            },
+            variables={"AWS_PLAN_ROLE_ARN": PLAN_ROLE, "AWS_APPLY_ROLE_ARN": APPLY_ROLE},
+            repository=f"{OWNER}/{REPO}",
+            token=github.token,
+            project=ROOT,
+            python_bin=runtime_venv,
+            **kwargs,  # type: ignore[arg-type]
+        )
 
-def runner(world: World, github: GithubApi, event_name: str, event: dict, **kwargs: object) -> Runner:
-    if event_name == "pull_request":
-        kwargs.setdefault("changed_files", ("policies/main.yaml",))
-    env = machine_env(
-        world.ecr.environment() | {"NULLPLATFORM_HOST": world.nullplatform.url, "GITHUB_API_URL": github.url}
-    )
-    return Runner(
-        source=world.policies.parent,
-        workspace=world.tmp / f"run-{event_name}-{len(list(world.tmp.glob('run-*')))}",
-        event_name=event_name,
-        event=event,
-        env=env,
-        secrets={
-            "NULLPLATFORM_PLAN_API_KEY": world.nullplatform.api_key,
-            "NULLPLATFORM_APPLY_API_KEY": world.nullplatform.api_key,
-        },
-        variables={"AWS_PLAN_ROLE_ARN": PLAN_ROLE, "AWS_APPLY_ROLE_ARN": APPLY_ROLE},
-        repository=f"{OWNER}/{REPO}",
-        token=github.token,
-        **kwargs,  # type: ignore[arg-type]
-    )
+    return make
 
 
 def pr_event(number: int = 7, fork: bool = False) -> dict:
@@ -65,8 +73,10 @@ def ok(results: dict[str, JobResult], *jobs: str) -> None:
         assert results[job].result == "success", f"{job}: {results[job].output()}"
 
 
-def test_pull_request_gets_one_plan_comment_edited_on_the_next_push(world: World, github: GithubApi) -> None:
-    results = runner(world, github, "pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
+def test_pull_request_gets_one_plan_comment_edited_on_the_next_push(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    results = runner("pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
     ok(results, "validate", "plan", "comment")
     assert results["plan"].assumed_roles == [PLAN_ROLE]
     assert "to create" in results["plan"].summary  # the plan is in the job summary too
@@ -75,15 +85,17 @@ def test_pull_request_gets_one_plan_comment_edited_on_the_next_push(world: World
     # The author pushes a change: the same comment is edited.
     policies = world.policies / "main.yaml"
     policies.write_text(policies.read_text().replace('"444455556666"]', '"444455556666", "555566667777"]'))
-    results = runner(world, github, "pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
+    results = runner("pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
     ok(results, "validate", "plan", "comment")
     (edited,) = github.comments(OWNER, REPO, 7)
     assert edited["id"] == comment["id"] and "555566667777" in edited["body"]
     assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0  # planning never writes
 
 
-def test_fork_pull_request_is_validated_but_never_planned(world: World, github: GithubApi) -> None:
-    results = runner(world, github, "pull_request", pr_event(fork=True)).run(WORKFLOWS / "plan.yml")
+def test_fork_pull_request_is_validated_but_never_planned(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    results = runner("pull_request", pr_event(fork=True)).run(WORKFLOWS / "plan.yml")
     ok(results, "validate", "plan-result")  # the required checks pass: nothing to plan
     assert "Nothing to plan: a pull request from a fork" in results["plan-result"].output()
     assert results["plan"].result == "skipped" and results["comment"].result == "skipped"
@@ -91,9 +103,11 @@ def test_fork_pull_request_is_validated_but_never_planned(world: World, github: 
     assert world.ecr.stats()["requests"] == {}
 
 
-def test_invalid_policies_fail_validation_with_annotations(world: World, github: GithubApi) -> None:
+def test_invalid_policies_fail_validation_with_annotations(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
     (world.policies / "main.yaml").write_text("registry:\n  name: main\n  account_id: 123456789012\n")
-    results = runner(world, github, "pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
+    results = runner("pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
     assert results["validate"].result == "failure"
     assert "::error file=policies/main.yaml,line=3" in results["validate"].output()
     assert results["plan"].result == "skipped"
@@ -103,18 +117,18 @@ def test_invalid_policies_fail_validation_with_annotations(world: World, github:
 def required_checks() -> list[str]:
     """The checks README's set-up section tells people to require on `main`."""
     readme = (ROOT / "README.md").read_text()
-    clause = re.search(r"require the status checks (.*?), and no force pushes", readme, re.S)
+    clause = re.search(r"require the status\s+checks (.*?), and no force pushes", readme, re.S)
     assert clause, "README names the required checks"
     return [name for name in re.findall(r"`([^`]+)`", clause.group(1)) if not name.endswith(".yml")]
 
 
-def test_readme_only_pull_request_reports_every_required_check(world: World, github: GithubApi) -> None:
+def test_readme_only_pull_request_reports_every_required_check(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
     """A required check from a workflow or job that did not run waits forever and blocks the merge."""
     checks = required_checks()
     assert {"validate", "plan-result", "test"} <= set(checks)
-    results = runner(world, github, "pull_request", pr_event(), changed_files=("README.md",)).run(
-        WORKFLOWS / "plan.yml"
-    )
+    results = runner("pull_request", pr_event(), changed_files=("README.md",)).run(WORKFLOWS / "plan.yml")
     for check in checks:
         homes = [w for w in WORKFLOWS.glob("*.yml") if check in yaml.safe_load(w.read_text())["jobs"]]
         assert len(homes) == 1, f"{check}: one job of that name in one workflow, found {homes}"
@@ -132,14 +146,16 @@ def test_readme_only_pull_request_reports_every_required_check(world: World, git
     assert world.ecr.stats()["requests"] == {} and github.comments(OWNER, REPO, 7) == []
 
 
-def test_plan_failure_in_one_registry_fails_the_result(world: World, github: GithubApi) -> None:
+def test_plan_failure_in_one_registry_fails_the_result(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
     """Two registries; the second has no nullplatform provider config, so its plan fails."""
     (world.policies / "west.yaml").write_text(
         'registry:\n  name: west\n  account_id: "123456789012"\n  region: us-west-2\n'
         'nullplatform:\n  nrn: "organization=1:account=9"\n'
         'pull_access:\n  accounts: ["111122223333"]\n'
     )
-    results = runner(world, github, "pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
+    results = runner("pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
     ok(results, "validate", "comment")  # main's plan is still commented
     assert results["plan"].result == "failure"
     assert "no nullplatform ECR provider config at organization=1:account=9" in results["plan"].summary
@@ -149,21 +165,23 @@ def test_plan_failure_in_one_registry_fails_the_result(world: World, github: Git
     assert "| main |" in comment["body"]
 
 
-def test_merge_applies_and_comments_the_result_on_the_pull_request(world: World, github: GithubApi) -> None:
+def test_merge_applies_and_comments_the_result_on_the_pull_request(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
     sha = "f" * 40
     github.merge_commit(OWNER, REPO, sha, 7)
-    results = runner(world, github, "push", {"ref": "refs/heads/main"}, sha=sha).run(WORKFLOWS / "apply.yml")
+    results = runner("push", {"ref": "refs/heads/main"}, sha=sha).run(WORKFLOWS / "apply.yml")
     ok(results, "registries", "apply", "comment")
     assert results["apply"].assumed_roles == [APPLY_ROLE]
     (comment,) = github.comments(OWNER, REPO, 7)
     assert "ECR policy apply" in comment["body"] and "| main | 12 | 0 | 0 |" in comment["body"]
     assert stored(world.ecr, "team-foreign/old")["Statement"][0] == LAMBDA
-    drift = runner(world, github, "workflow_dispatch", {}).run(WORKFLOWS / "drift.yml")
+    drift = runner("workflow_dispatch", {}).run(WORKFLOWS / "drift.yml")
     ok(drift, "drift")  # converged: nothing drifted
 
 
 def test_backfill_dry_run_changes_nothing_then_converges_only_the_chosen(
-    world: World, github: GithubApi
+    world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
     before = {name: world.ecr.stored_policy(name) for name in world.seeded}
     inputs = {
@@ -172,17 +190,13 @@ def test_backfill_dry_run_changes_nothing_then_converges_only_the_chosen(
         "dry_run": True,
         "max_changes": "100",
     }
-    results = runner(world, github, "workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(
-        WORKFLOWS / "backfill.yml"
-    )
+    results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
     ok(results, "backfill")
     assert "Dry run: 5 would be applied" in results["backfill"].output()
     assert {name: world.ecr.stored_policy(name) for name in world.seeded} == before
 
     inputs["dry_run"] = False
-    results = runner(world, github, "workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(
-        WORKFLOWS / "backfill.yml"
-    )
+    results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
     ok(results, "backfill")
     assert "Apply: 5 applied" in results["backfill"].output()
     assert stored(world.ecr, "team-01/app")["Statement"][0]["Sid"] == "AllowPullOrganizationPaths"
@@ -190,19 +204,19 @@ def test_backfill_dry_run_changes_nothing_then_converges_only_the_chosen(
     assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
 
 
-def test_backfill_max_changes_refuses(world: World, github: GithubApi) -> None:
+def test_backfill_max_changes_refuses(world: World, github: GithubApi, runner: MakeRunner) -> None:
     inputs = {"repositories": "", "registry": "main", "dry_run": False, "max_changes": "3"}
-    results = runner(world, github, "workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(
-        WORKFLOWS / "backfill.yml"
-    )
+    results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
     assert results["backfill"].result == "failure"
     assert "more than --max-changes 3" in results["backfill"].output()
 
 
-def test_drift_fails_when_someone_changes_a_policy_by_hand(world: World, github: GithubApi) -> None:
-    ok(runner(world, github, "push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+def test_drift_fails_when_someone_changes_a_policy_by_hand(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
     world.ecr.put_policy("team-03/app", json.dumps({"Version": "2012-10-17", "Statement": [LAMBDA]}))
-    results = runner(world, github, "schedule", {}).run(WORKFLOWS / "drift.yml")
+    results = runner("schedule", {}).run(WORKFLOWS / "drift.yml")
     assert results["drift"].result == "failure"
     assert "live ECR policies no longer match" in results["drift"].output()
     assert "team-03/app" in results["drift"].summary

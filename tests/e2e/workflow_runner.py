@@ -1,6 +1,12 @@
 """Play a GitHub Actions workflow locally: jobs in `needs` order, matrices, `if:` conditions, outputs,
 and every `run:` step in bash as the runner would; `uses:` steps are stood in for (checkout copies the
-source tree, artifacts go to a folder, configure-aws-credentials points AWS at the sandbox).
+source tree, artifacts go to a folder, configure-aws-credentials points AWS at the sandbox), except
+local composite actions (`uses: ./...`), whose steps are played the same way.
+
+Python: setup-python puts the runtime venv (`install_runtime`: requirements.txt and the project, nothing
+else) first on PATH. The action's install step itself ran once, into that venv, by `install_runtime`
+with the same commands; in each job it is stood in for. A job that runs the reconciler without the
+install action finds no `reconciler`: the machine's PATH has none.
 
 Only the expression language our workflows use is supported; anything else raises, so a workflow change
 that this runner can't play fails the test instead of being skipped silently.
@@ -21,7 +27,8 @@ from typing import Any
 
 import yaml
 
-INSTALL_STEP = "Install the reconciler"  # stood in for: the test's venv is on PATH
+INSTALL_STEP = "Install the reconciler"  # the run step of .github/actions/install
+INSTALL_ACTION = Path(".github/actions/install/action.yml")
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>\d+(?:\.\d+)?)|(?P<op>==|!=|&&|\|\||[!(),\[\]])"
     r"|(?P<name>[A-Za-z_][\w-]*(?:\.[A-Za-z_*][\w-]*)*))"
@@ -221,6 +228,8 @@ class Runner:
     token: str = ""
     # What the pull request changed (paths in the repository), for a checkout with history.
     changed_files: tuple[str, ...] = ()
+    project: Path | None = None  # this project: its .github (workflows and actions) is checked out too
+    python_bin: Path | None = None  # the runtime venv's bin, which setup-python puts on PATH
     artifacts: Path | None = None
 
     def run(self, workflow: Path) -> dict[str, JobResult]:
@@ -304,12 +313,7 @@ class Runner:
             output_file = workdir.parent / f"{workdir.name}.{index}.output"
             output_file.touch()
             env = self._step_env(step, context, event, summary, output_file)
-            if "uses" in step:
-                outcome, text = self._uses(step, context, workdir, env, result)
-            elif step.get("name") == INSTALL_STEP:
-                outcome, text = "success", "(stood in for: the test venv is on PATH)"
-            else:
-                outcome, text = self._shell(interpolate(step["run"], context), workdir, env)
+            outcome, text = self._step(step, context, workdir, env, result)
             result.steps.append(StepResult(title, outcome, text))
             if "id" in step:
                 steps[step["id"]] = {"outputs": _read_outputs(output_file), "outcome": outcome}
@@ -319,6 +323,37 @@ class Runner:
         result.outputs = {k: str(interpolate(v, context)) for k, v in job.get("outputs", {}).items()}
         result.summary = summary.read_text()
         return result
+
+    def _step(
+        self, step: dict[str, Any], context: Context, workdir: Path, env: dict[str, str], job: JobResult
+    ) -> tuple[str, str]:
+        if "uses" in step:
+            return self._uses(step, context, workdir, env, job)
+        if step.get("name") == INSTALL_STEP:
+            return "success", "(stood in for: install_runtime ran these commands into the runtime venv)"
+        return self._shell(interpolate(step["run"], context), workdir, env)
+
+    def _composite(
+        self, path: str, context: Context, workdir: Path, env: dict[str, str], job: JobResult
+    ) -> tuple[str, str]:
+        """A local composite action's steps in order, in the job's working directory (no inputs)."""
+        action_file = workdir / path / "action.yml"
+        if not action_file.exists():
+            return "failure", f"{path}: no action.yml (was the repository checked out first?)"
+        action = yaml.safe_load(action_file.read_text())
+        if action["runs"]["using"] != "composite" or action.get("inputs"):
+            raise Unsupported(f"{path}: only composite actions without inputs")
+        texts = []
+        for step in action["runs"]["steps"]:
+            if "if" in step:
+                raise Unsupported(f"{path}: conditional steps")
+            step_env = env | context.values["env"]
+            step_env.update({k: _text(interpolate(v, context)) for k, v in step.get("env", {}).items()})
+            outcome, text = self._step(step, context, workdir, step_env, job)
+            texts.append(text)
+            if outcome == "failure":
+                return outcome, "\n".join(texts)
+        return "success", "\n".join(texts)
 
     def _step_env(
         self, step: dict[str, Any], context: Context, event: Path, summary: Path, output: Path
@@ -389,16 +424,25 @@ class Runner:
         action = step["uses"].split("@")[0]
         given = {k: interpolate(v, context) for k, v in step.get("with", {}).items()}
         assert self.artifacts is not None
+        if action.startswith("./"):
+            if given:
+                raise Unsupported(f"{action}: inputs")
+            return self._composite(action, context, workdir, env, job)
         if action == "actions/checkout":
             assert given.get("persist-credentials") is False, "checkout must not persist credentials"
             for item in ("policies", ".github"):
                 if (self.source / item).exists():
                     shutil.copytree(self.source / item, workdir / item)
+            if self.project and not (workdir / ".github").exists():
+                shutil.copytree(self.project / ".github", workdir / ".github")
             if given.get("fetch-depth") is not None:
                 self._history(workdir)
             return "success", "checked out"
         if action == "actions/setup-python":
-            return "success", ""
+            if self.python_bin is None:
+                return "failure", "no runtime venv for setup-python"
+            context.values["env"]["PATH"] = f"{self.python_bin}:{env['PATH']}"
+            return "success", f"python from {self.python_bin}"
         if action == "aws-actions/configure-aws-credentials":
             role = str(given.get("role-to-assume", ""))
             if not role:
@@ -440,11 +484,45 @@ def _read_outputs(path: Path) -> dict[str, str]:
 
 
 def machine_env(extra: dict[str, str]) -> dict[str, str]:
-    """A clean environment: the test venv's bin first on PATH, the sandbox endpoints, nothing else."""
-    venv_bin = str(Path(sys.executable).parent)
+    """A clean environment: system tools on PATH (no Python packages: setup-python brings the runtime
+    venv), the sandbox endpoints, nothing else."""
     return {
-        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": "/usr/bin:/bin",
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
         **extra,
     }
+
+
+def install_commands(project: Path) -> str:
+    """The run step of the install action, as the workflows run it."""
+    action = yaml.safe_load((project / INSTALL_ACTION).read_text())
+    (step,) = [s for s in action["runs"]["steps"] if s.get("name") == INSTALL_STEP]
+    return str(step["run"])
+
+
+def install_runtime(project: Path, target: Path) -> Path:
+    """What a workflow job's install does, once: a fresh venv at `target` (actions/setup-python's part),
+    then the install action's own commands in a copy of the project, with that venv first on PATH.
+    Returns the venv's bin directory."""
+    subprocess.run([sys.executable, "-m", "venv", str(target / "venv")], check=True, timeout=300)
+    checkout = target / "checkout"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(project / "reconciler", checkout / "reconciler", ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+        shutil.copy(project / name, checkout / name)
+    bin_dir = target / "venv" / "bin"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = f"{bin_dir}:/usr/bin:/bin"
+    process = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", install_commands(project)],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if process.returncode != 0:
+        raise RuntimeError(f"the install action failed:\n{process.stdout}{process.stderr}")
+    return bin_dir
