@@ -24,6 +24,7 @@ from reconciler.live.ecr import (
 )
 from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.observe import observe_registry
+from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY
 from reconciler.live.state import LiveRegistry
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
@@ -44,12 +45,17 @@ class Scope:
 
 @dataclass(frozen=True)
 class Tuning:
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: int | None = DEFAULT_CONCURRENCY  # None: sized to the rate (rate x latency), up to a cap
     max_rps: float | None = DEFAULT_MAX_RPS
     progress: bool = True
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+    @property
+    def workers(self) -> int:
+        """Threads for a pool of ECR calls: the fixed concurrency, or the most the pacer may let run."""
+        return self.concurrency or DEFAULT_MAX_CONCURRENCY
 
 
 def load_desired(policies: str | Path, scope: Scope) -> tuple[DesiredState, tuple[Registry, ...]]:

@@ -140,7 +140,7 @@ def run_write(args: argparse.Namespace, *, include_provider: bool, saved_plan: s
     options = ApplyOptions(
         dry_run=args.dry_run,
         max_changes=args.max_changes,
-        concurrency=tuning.concurrency,
+        concurrency=tuning.workers,
         verify_live=saved_plan is not None,
         match_rendering=saved_plan is not None,
         include_provider=scope.include_provider,

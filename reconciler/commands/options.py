@@ -11,6 +11,7 @@ from reconciler.live.ecr import (
     DEFAULT_MAX_RPS,
     DEFAULT_READ_TIMEOUT,
 )
+from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY
 from reconciler.pipeline import Scope, Tuning
 
 
@@ -48,14 +49,20 @@ def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
-        help=f"worker threads for ECR calls (default: {DEFAULT_CONCURRENCY})",
+        help=(
+            "ECR calls in flight per action, fixed (default: as many as the current rate needs at the "
+            f"measured latency, up to {DEFAULT_MAX_CONCURRENCY})"
+        ),
     )
     parser.add_argument(
         "--max-rps",
         type=positive_float,
         default=DEFAULT_MAX_RPS,
         metavar="N",
-        help=f"at most N calls per second per ECR API action, per registry (default: {DEFAULT_MAX_RPS:g})",
+        help=(
+            "ceiling: at most N calls per second per ECR API action, per registry; under it the rate "
+            f"adapts to the account's limit (default: {DEFAULT_MAX_RPS:g})"
+        ),
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
     parser.add_argument(

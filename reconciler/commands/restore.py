@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     targets = _landed(targets, tuning)
     plan, registries = restore_plan(targets)
     options = ApplyOptions(
-        dry_run=args.dry_run, concurrency=tuning.concurrency, verify_live=True, include_provider=True
+        dry_run=args.dry_run, concurrency=tuning.workers, verify_live=True, include_provider=True
     )
     out = Path(args.out) if args.out else default_report_path("restore")
     providers = sum(1 for t in targets if t.target == PROVIDER)

@@ -1,8 +1,9 @@
 """The ECR side: list repositories, read, write and delete repository policies for ONE registry.
 
-Every ECR call goes through one boto3 client whose `before-send` hook paces it (one token bucket per
-action, shared by the worker threads) and counts it. `before-send` runs once per HTTP attempt, retries
-included, so the pacing and the counts cover exactly what ECR sees.
+Every ECR call goes through one boto3 client whose `before-send` hook paces it (one adaptive `Pacer` per
+action, shared by the worker threads: reconciler.live.ratelimit) and counts it, and whose
+`response-received` hook tells the pacer how it went (throttled or not, and the latency). Both run once per
+HTTP attempt, retries included, so the pacing and the counts cover exactly what ECR sees.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTT
 
 from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
-from reconciler.live.ratelimit import PerActionLimiter
+from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY, PerActionPacer, Ticket
 from reconciler.live.state import LivePolicy
 
 if TYPE_CHECKING:
@@ -31,13 +32,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# AWS publishes no rate quota for DescribeRepositories, GetRepositoryPolicy or SetRepositoryPolicy: they are
-# control-plane calls throttled per account and region, and that budget is shared with every other client
-# in the account (CI pushes, scanners, consoles). 20 calls a second per action reads 1,000 repositories in
-# under a minute while leaving most of the account's headroom to others; 8 threads are enough to keep that
-# rate busy at typical ECR latencies (~50-150 ms) without piling up requests that only wait for tokens.
-DEFAULT_CONCURRENCY = 8
-DEFAULT_MAX_RPS = 20.0
+# AWS publishes no rate quota for DescribeRepositories, GetRepositoryPolicy or SetRepositoryPolicy
+# (reference.md, "ECR"): they are control-plane calls throttled per account and region, and that budget is
+# shared with every other client in the account (nullplatform, CI, scanners, consoles). So the rate is
+# found, per action, by the pacer (start at a safe rate, raise it while calls succeed, cut it on a
+# ThrottlingException, settle just under where throttling began), and the calls in flight follow the rate
+# (rate x latency, up to DEFAULT_MAX_CONCURRENCY) unless a fixed concurrency is given. DEFAULT_MAX_RPS is
+# only a ceiling, high enough that the account's limit, not the ceiling, is what binds; `--max-rps` lowers
+# it to leave a busy account's headroom to others.
+DEFAULT_CONCURRENCY: int | None = None
+DEFAULT_MAX_RPS = 1000.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 20.0
 DEFAULT_MAX_ATTEMPTS = 10
@@ -46,13 +50,17 @@ ROLE_SESSION_NAME = "ecr-policy-reconciler"
 # DescribeRepositories accepts at most 1000 per page (default 100): the largest page means fewest calls.
 LIST_PAGE_SIZE = 1000
 _PRINCIPAL_BACKOFF_CAP = 16.0
-_THROTTLING_CODES = {
+_RATE_CODES = {
     "ThrottlingException",
     "Throttling",
+    "ThrottledException",
     "TooManyRequestsException",
     "RequestLimitExceeded",
-    "ServiceUnavailable",
+    "RequestThrottled",
+    "SlowDown",
 }
+# Worth retrying: throttling, and a service that is briefly unavailable.
+_THROTTLING_CODES = _RATE_CODES | {"ServiceUnavailable"}
 
 
 class EcrError(ReconcilerError):
@@ -147,8 +155,10 @@ class EcrClient:
         self,
         registry: Registry,
         *,
-        concurrency: int = DEFAULT_CONCURRENCY,
+        concurrency: int | None = DEFAULT_CONCURRENCY,
         max_rps: float | None = DEFAULT_MAX_RPS,
+        adaptive: bool = True,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
@@ -157,15 +167,20 @@ class EcrClient:
         principal_retries: int = 5,
         principal_backoff: float = 1.0,
     ) -> None:
-        if concurrency < 1:
+        if concurrency is not None and concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.registry = registry
-        self.concurrency = concurrency
+        # Worker threads: a fixed concurrency, or enough for the largest window the pacers may open.
+        self.concurrency = concurrency or max(1, max_concurrency)
         self.principal_retries = max(0, principal_retries)
         self.principal_backoff = principal_backoff
-        self._limiter = PerActionLimiter(max_rps)
+        # max_rps None: no pacing at all (tests); adaptive False: a fixed max_rps.
+        self._pacers = PerActionPacer(
+            max_rps, adaptive=adaptive, concurrency=concurrency, max_concurrency=self.concurrency
+        )
+        self._sending = threading.local()  # the ticket of this thread's request on the wire
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
 
@@ -174,28 +189,52 @@ class EcrClient:
         if registry.role_arn:
             session = _assume_role_session(session, registry.role_arn, registry.region)
         config = Config(
-            # Adaptive mode adds botocore's own client-side limiter, which only engages after throttling;
-            # our token bucket (below) is what keeps us from being throttled in the first place.
+            # Standard mode: retries with exponential backoff and jitter (throttles included), and no
+            # client-side rate limiter. Adaptive mode would add botocore's own (CUBIC on the measured send
+            # rate) next to our pacer: two limiters cutting on the same throttle, each reading the other's
+            # pacing as the measured rate, ratchet each other down. Ours is per action and also sizes the
+            # concurrency, so it is the only one.
             # total_max_attempts counts the first attempt; botocore's "max_attempts" key counts retries only.
-            retries={"mode": "adaptive", "total_max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            max_pool_connections=max(10, concurrency),
+            max_pool_connections=max(10, self.concurrency),
             user_agent_extra="ecr-policy-reconciler",
         )
         # endpoint_url None lets boto3 apply the standard environment (AWS_ENDPOINT_URL[_ECR], config file).
         self._client: ECRClient = session.client(
             "ecr", region_name=registry.region, config=config, endpoint_url=endpoint_url
         )
-        # before-send fires for every attempt, retries included; before-call fires once per API call.
+        # before-send and response-received fire for every attempt, retries included, in the sending
+        # thread (botocore sends synchronously); before-call fires once per API call.
         self._client.meta.events.register("before-send.ecr.*", self._before_send)
+        self._client.meta.events.register("response-received.ecr.*", self._response_received)
 
     def _before_send(self, event_name: str, **_: Any) -> None:
         action = event_name.rsplit(".", 1)[-1]
-        self._limiter.acquire(action)
+        self._sending.ticket = (action, self._pacers.pacer(action).acquire())
         with self._lock:
             self._calls[action] += 1
         # Returning None lets the request go out; a value would be taken as the response.
+
+    def _response_received(
+        self, parsed_response: dict[str, Any] | None = None, exception: Exception | None = None, **_: Any
+    ) -> None:
+        sending: tuple[str, Ticket] | None = getattr(self._sending, "ticket", None)
+        if sending is None:
+            return
+        self._sending.ticket = None
+        action, ticket = sending
+        code = str(((parsed_response or {}).get("Error") or {}).get("Code") or "")
+        # A connection failure says nothing about the limit; any answer other than a throttle is a success
+        # as far as the rate goes (ECR took the call), errors included.
+        self._pacers.pacer(action).release(
+            ticket, throttled=code in _RATE_CODES, answered=exception is None and parsed_response is not None
+        )
+
+    def pacing(self) -> dict[str, dict[str, float | int | None]]:
+        """Per action: the rate the pacer is at, its window and latency, and throttles seen (for logs)."""
+        return self._pacers.summary()
 
     @property
     def endpoint_url(self) -> str:
@@ -281,6 +320,7 @@ class EcrClient:
                 by_index[futures[future]] = result
                 if on_done:
                     on_done(result)
+        log.info("%s: pacing %s", self._where(), self.pacing())
         return [by_index[index] for index in range(len(names))]
 
     def set_policy(self, repository: str, text: str) -> str:

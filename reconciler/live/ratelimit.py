@@ -1,93 +1,311 @@
-"""Client-side pacing: a thread-safe token bucket, and one bucket per API action.
+"""Client-side pacing that finds the account's real limit, per API action.
 
-ECR throttles control-plane calls per account and region, and that budget is shared with every other
-client in the account. Pacing ourselves below it keeps our own calls from being throttled (and retried,
-which costs more calls) and leaves room for everyone else.
+AWS publishes no rate quota for the ECR calls we make (DescribeRepositories, GetRepositoryPolicy,
+SetRepositoryPolicy: /work/shared/reference.md, "ECR"): the limit is found by being throttled, and it is
+shared with every other client in the account. So each action gets:
+
+- `AdaptiveRate`: the rate, found the way TCP finds a path's capacity. Slow start (the rate grows a fixed
+  fraction per successful call, i.e. exponentially while calls succeed) from a safe rate; on a
+  `ThrottlingException` a multiplicative cut; then CUBIC's curve (as in botocore's adaptive retry mode):
+  back quickly to just under the rate where throttling began, a long plateau there, and a slow, then faster
+  probe above it in case the limit rose (another client stopped). One cut per episode: throttles of calls
+  sent before the last cut are the same congestion, not new news. Pure: time comes in as arguments.
+- `Pacer`: thread-safe, blocking. Spaces sends 1/rate apart (a burst of 1, so a server-side bucket never
+  sees two calls closer than that) and bounds the calls in flight to what the current rate needs at the
+  measured latency (rate x latency, with margin, up to a cap) unless a fixed concurrency is given. The
+  bound also keeps the slots handed out in advance few, so a cut takes effect within about one latency.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+
+# A safe first rate: the fixed pace earlier versions used for every account (a call every 50 ms).
+START_RATE = 20.0
+# Never pace slower than this, whatever the throttling: a call every 2 s still finishes a run.
+MIN_RATE = 0.5
+# Slow start: each success adds this many calls/s, so while the pacing is what holds calls back the rate
+# doubles every ln2/1.4 ~ 0.5 s. Faster doubling overshoots further before the first throttle arrives (a
+# server bucket with a burst hides the limit until it is drained: ~3x the limit at this pace, with a bucket
+# of one second), and every call on the wire in that overshoot is one more throttle.
+SLOW_START_GAIN = 1.4
+# The first cut (leaving slow start) halves the rate that was actually admitted over the last second:
+# a server bucket holding at most one second of calls admits at most twice its rate in any second, so half
+# of it is at or under the limit.
+SLOW_START_CUT = 0.5
+# Later cuts: to 80% of the admitted rate; the plateau sits at 95% of it: just under where throttling began.
+CUT = 0.8
+PLATEAU = 0.95
+# CUBIC's curve, relative to the plateau: rate(t) = plateau * (1 + C * (t - K)^3), t since the cut, K the
+# time to climb back to the plateau: K = cbrt((1 - CUT/PLATEAU) / CLIMB_C) ~ 3 s. Above the plateau the
+# probe is gentler (PROBE_C): a server bucket that banked a second of calls while we sat under its rate
+# hides the limit until drained, so the faster the probe, the further past the limit it is when the first
+# throttle arrives (with PROBE_C, ~20% past it after ~20 s of probing).
+CLIMB_C = 0.006
+PROBE_C = 0.00003
+# Stay on the plateau at least this many calls, so probing (each probe ends in a throttle) costs under 1%.
+CALLS_PER_PROBE = 100
+# The admitted rate is measured over this window (seconds).
+WINDOW = 1.0
+# Never let the rate run ahead of what is actually sent by more than this factor: a rate that is not being
+# used (latency, not the limit, holds the calls back) says nothing about the limit, and cutting from it
+# would not slow anything down.
+USE_FACTOR = 2.0
 
 
-class RateLimiter:
-    """A token bucket: `rate_per_second` tokens a second, holding at most `burst` (default 1).
+class AdaptiveRate:
+    """The pacing rate of one action. Not thread-safe: `Pacer` serializes calls to it."""
 
-    `acquire()` reserves a token and, when the bucket is empty, sleeps until the reserved token is due.
-    Reserving under the lock and sleeping outside it keeps callers in arrival order without one sleeping
-    thread blocking the others from reserving theirs. A rate of None or <= 0 means unlimited.
+    def __init__(self, ceiling: float, *, start: float = START_RATE, floor: float = MIN_RATE) -> None:
+        self.ceiling = ceiling
+        self.floor = min(floor, ceiling)
+        self.rate = max(self.floor, min(start, ceiling))
+        self.slow_start = True
+        self.cuts = 0
+        self._start = self.rate
+        self._plateau = self.rate
+        self._climb = 0.0  # K: seconds from the last cut back to the plateau
+        self._hold = 0.0  # seconds on the plateau before probing above it
+        self._cut_at = -math.inf
+        self._sends: deque[float] = deque()
+        self._successes: deque[float] = deque()
+        self._first_send: float | None = None
+
+    @staticmethod
+    def _per_second(events: deque[float], now: float, since: float | None) -> float:
+        while events and events[0] <= now - WINDOW:
+            events.popleft()
+        span = WINDOW if since is None else min(WINDOW, max(now - since, 1e-3))
+        return len(events) / span
+
+    def on_send(self, now: float) -> None:
+        if self._first_send is None:
+            self._first_send = now
+        self._sends.append(now)
+
+    def sent_rate(self, now: float) -> float:
+        return self._per_second(self._sends, now, self._first_send)
+
+    def admitted_rate(self, now: float) -> float:
+        # Always over the whole window, even in the first second: a bucket that holds a second of calls
+        # admits at most twice its rate in any one second, but any amount in a shorter span.
+        return self._per_second(self._successes, now, None)
+
+    def on_success(self, now: float) -> None:
+        self._successes.append(now)
+        if self.slow_start:
+            rate = self.rate + SLOW_START_GAIN
+        else:
+            t = now - self._cut_at - self._climb
+            if t <= 0:
+                rate = self._plateau * (1.0 + CLIMB_C * t**3)
+            else:
+                rate = self._plateau * (1.0 + PROBE_C * max(0.0, t - self._hold) ** 3)
+        in_use = max(self._start, USE_FACTOR * self.sent_rate(now))
+        self.rate = max(self.floor, min(rate, in_use, self.ceiling))
+
+    def on_throttle(self, now: float, sent: float) -> None:
+        """A call sent at `sent` was throttled. Cuts once per episode: calls sent before the last cut
+        were paced at the old rate, so their throttles are the congestion already acted on."""
+        if sent < self._cut_at:
+            return
+        admitted = self.admitted_rate(now)
+        base = min(self.rate, admitted) if admitted > 0 else self.rate
+        cut = SLOW_START_CUT if self.slow_start else CUT
+        self.slow_start = False
+        self.cuts += 1
+        self.rate = max(self.floor, min(self.ceiling, cut * base))
+        self._plateau = max(self.rate, PLATEAU * base)
+        self._climb = math.cbrt(max(0.0, 1.0 - self.rate / self._plateau) / CLIMB_C)
+        # At low rates the curve alone would probe every few dozen calls: hold the plateau for longer.
+        self._hold = max(0.0, CALLS_PER_PROBE / self._plateau - 2 * self._climb)
+        self._cut_at = now
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One call's pass through a `Pacer`: when it was sent (for the outcome and the latency)."""
+
+    sent: float
+
+
+# Concurrency sized to the rate: calls in flight = rate x latency x margin (+1 for rounding), up to a cap.
+DEFAULT_MAX_CONCURRENCY = 64
+_WINDOW_MARGIN = 2.0
+_FIRST_LATENCY = 0.05  # assumed before the first answer arrives
+_LATENCY_WEIGHT = 0.1  # exponentially weighted moving average of the answers' latency
+
+
+class Pacer:
+    """Paces and bounds the calls of one action; thread-safe.
+
+    `rate` None: no pacing (only the concurrency bound). `adaptive` False: a fixed rate of `rate`.
+    `concurrency` None: calls in flight sized to rate x latency, at most `max_concurrency`; a number: fixed.
     """
 
     def __init__(
         self,
-        rate_per_second: float | None,
-        burst: float | None = None,
+        rate: float | None,
         *,
+        adaptive: bool = True,
+        concurrency: int | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        start: float = START_RATE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.rate = rate_per_second if rate_per_second is not None and rate_per_second > 0 else None
-        # A burst of 1 spaces calls evenly: a server-side limiter at the same rate then never sees two
-        # calls closer together than 1/rate, which is what "run at the floor without throttles" needs.
-        self.burst = max(1.0, burst if burst is not None else 1.0)
+        self.fixed_rate = None if rate is None or rate <= 0 or adaptive else rate
+        self.control = AdaptiveRate(rate, start=start) if rate is not None and rate > 0 and adaptive else None
+        self.concurrency = concurrency
+        self.max_concurrency = max(1, concurrency or max_concurrency)
+        self.latency = _FIRST_LATENCY
+        self.in_flight = 0
+        self.throttled = 0
         self._clock = clock
         self._sleep = sleep
-        self._lock = threading.Lock()
-        self._tokens = self.burst
-        self._updated = clock()
+        self._next_slot = -math.inf
+        self._last_sent = -math.inf
+        self._ready = threading.Condition(threading.Lock())
 
     @property
-    def unlimited(self) -> bool:
-        return self.rate is None
+    def rate(self) -> float | None:
+        return self.control.rate if self.control is not None else self.fixed_rate
 
-    def reserve(self) -> float:
-        """Take a token now (possibly going into debt) and return how long to wait before using it."""
-        if self.rate is None:
-            return 0.0
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
-            self._tokens -= 1.0
-            # Negative tokens are reservations by earlier callers: this caller waits behind all of them.
-            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+    def window(self) -> int:
+        """How many calls may be in flight (or waiting for their slot) now."""
+        if self.concurrency is not None:
+            return self.concurrency
+        rate = self.rate
+        if rate is None:
+            return self.max_concurrency
+        return max(1, min(self.max_concurrency, math.ceil(rate * self.latency * _WINDOW_MARGIN) + 1))
 
-    def acquire(self) -> None:
-        """Block until a token is available."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
+    def try_enter(self, now: float) -> float | None:
+        """Non-blocking: take a place in the window and a slot; the slot's send time (>= now), or None when
+        the window is full. The blocking `acquire` and a simulation both build on this."""
+        if self.in_flight >= self.window():
+            return None
+        self.in_flight += 1
+        return self.slot(now)
+
+    def slot(self, now: float) -> float:
+        """The next send time for a caller already in the window (again, when `stale` says its slot was
+        handed out before a cut)."""
+        rate = self.rate
+        if rate is None:
+            return now
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / rate
+        return slot
+
+    @property
+    def cuts(self) -> int:
+        return self.control.cuts if self.control is not None else 0
+
+    def stale(self, cuts_when_reserved: int) -> bool:
+        return cuts_when_reserved != self.cuts
+
+    def sent(self, at: float) -> Ticket:
+        self._last_sent = at
+        if self.control is not None:
+            self.control.on_send(at)
+        return Ticket(sent=at)
+
+    def finish(self, ticket: Ticket, now: float, *, throttled: bool, answered: bool = True) -> None:
+        """The call's outcome: `throttled`, or answered (success or an error that is not about the rate),
+        or neither (a network failure: no latency sample, no news about the limit)."""
+        self.in_flight -= 1
+        if answered or throttled:
+            latency = max(0.0, now - ticket.sent)
+            self.latency += _LATENCY_WEIGHT * (latency - self.latency)
+        if throttled:
+            self.throttled += 1
+            if self.control is not None:
+                cuts = self.control.cuts
+                self.control.on_throttle(now, ticket.sent)
+                if self.control.cuts != cuts:
+                    # Slots handed out at the old rate are void (their holders re-slot: `stale`).
+                    self._next_slot = self._last_sent + 1.0 / self.control.rate
+        elif answered and self.control is not None:
+            self.control.on_success(now)
+
+    def summary(self) -> dict[str, float | int | None]:
+        with self._ready:
+            rate = self.rate
+            return {
+                "rate": None if rate is None else round(rate, 1),
+                "window": self.window(),
+                "latency_ms": round(1000 * self.latency, 1),
+                "throttled": self.throttled,
+                "cuts": self.cuts,
+            }
+
+    # -- blocking, for threads --
+
+    def acquire(self) -> Ticket:
+        with self._ready:
+            while (slot := self.try_enter(self._clock())) is None:
+                self._ready.wait(0.05)  # re-check now and then: the window also grows with the rate
+            cuts = self.cuts
+        while True:
+            wait = slot - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+            with self._ready:
+                if not self.stale(cuts):
+                    return self.sent(self._clock())
+                cuts = self.cuts
+                slot = self.slot(self._clock())
+
+    def release(self, ticket: Ticket, *, throttled: bool, answered: bool = True) -> None:
+        with self._ready:
+            self.finish(ticket, self._clock(), throttled=throttled, answered=answered)
+            self._ready.notify_all()
 
 
-class PerActionLimiter:
-    """One `RateLimiter` per action name (e.g. ECR operation), created on first use, shared by threads."""
+class PerActionPacer:
+    """One `Pacer` per action name (e.g. ECR operation), created on first use, shared by threads."""
 
     def __init__(
         self,
         rate: float | None,
-        burst: float | None = None,
         *,
+        adaptive: bool = True,
+        concurrency: int | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rate = rate if rate is not None and rate > 0 else None
-        self._burst = burst
+        self.adaptive = adaptive
+        self.concurrency = concurrency
+        self.max_concurrency = max_concurrency
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._limiters: dict[str, RateLimiter] = {}
+        self._pacers: dict[str, Pacer] = {}
 
-    def limiter(self, action: str) -> RateLimiter:
+    def pacer(self, action: str) -> Pacer:
         with self._lock:
-            limiter = self._limiters.get(action)
-            if limiter is None:
-                limiter = RateLimiter(self.rate, self._burst, clock=self._clock, sleep=self._sleep)
-                self._limiters[action] = limiter
-            return limiter
+            pacer = self._pacers.get(action)
+            if pacer is None:
+                pacer = Pacer(
+                    self.rate,
+                    adaptive=self.adaptive,
+                    concurrency=self.concurrency,
+                    max_concurrency=self.max_concurrency,
+                    clock=self._clock,
+                    sleep=self._sleep,
+                )
+                self._pacers[action] = pacer
+            return pacer
 
-    def acquire(self, action: str) -> None:
-        if self.rate is None:
-            return
-        self.limiter(action).acquire()
+    def summary(self) -> dict[str, dict[str, float | int | None]]:
+        with self._lock:
+            pacers = dict(self._pacers)
+        return {action: pacer.summary() for action, pacer in sorted(pacers.items())}

@@ -59,7 +59,7 @@ def test_reading_n_repositories_makes_exactly_n_calls(aws_env: EcrEmulator) -> N
     for index, name in enumerate(names):
         aws_env.create_repository(name, policy_text=policy(sid=f"S{index}") if index % 2 else None)
     done: list[str] = []
-    client = EcrClient(registry(), max_rps=None)
+    client = EcrClient(registry(), max_rps=None, concurrency=8)
     results = client.read_policies(names, on_done=lambda p: done.append(p.repository))
     assert [r.repository for r in results] == names  # input order, whatever the completion order
     assert sorted(done) == names

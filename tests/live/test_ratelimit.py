@@ -1,12 +1,31 @@
-"""Token-bucket math, checked with a fake clock: no assertion depends on wall time."""
+"""The pacing algorithm, checked with a fake clock and a simulated server: no assertion depends on wall time.
+
+`simulate` is a discrete-event model of what the emulator does (a per-action token bucket with burst = rate,
+checked after the call's latency) and of what botocore's standard retries do (a throttled call waits
+rand(0, 1) * 2^(attempt - 1) s, then goes through the pacer again), driven through the same non-blocking
+`Pacer` methods the threads use. Deterministic: a fixed seed for the backoff jitter.
+"""
 
 from __future__ import annotations
 
+import heapq
+import math
+import random
 import threading
+from dataclasses import dataclass
 
 import pytest
 
-from reconciler.live.ratelimit import PerActionLimiter, RateLimiter
+from reconciler.live.ratelimit import (
+    CALLS_PER_PROBE,
+    CUT,
+    PLATEAU,
+    START_RATE,
+    AdaptiveRate,
+    Pacer,
+    PerActionPacer,
+    Ticket,
+)
 
 
 class FakeClock:
@@ -24,81 +43,277 @@ class FakeClock:
         self.now += seconds
 
 
-def test_first_call_is_free_then_calls_are_spaced_by_one_over_rate() -> None:
+# --- the rate ----------------------------------------------------------------------------------------------
+
+
+def succeed(rate: AdaptiveRate, now: float, calls: int, per_second: float) -> float:
+    """`calls` sends, each answered at once with success, `per_second` apart; returns the time after."""
+    for _ in range(calls):
+        rate.on_send(now)
+        rate.on_success(now)
+        now += 1.0 / per_second
+    return now
+
+
+def test_slow_start_raises_the_rate_while_calls_succeed_and_stops_at_the_ceiling() -> None:
+    rate = AdaptiveRate(50.0)
+    assert rate.rate == START_RATE
+    seen = []
+    now = 0.0
+    for _ in range(20):
+        now = succeed(rate, now, 5, rate.rate)
+        seen.append(rate.rate)
+    assert seen == sorted(seen) and seen[0] > START_RATE
+    assert rate.rate == 50.0 and rate.slow_start and rate.cuts == 0
+
+
+def test_the_rate_never_runs_far_ahead_of_what_is_sent() -> None:
+    # Latency, not the rate, holds the calls back to 20/s: the rate is capped at twice that, so a cut
+    # after a later throttle starts from something real.
+    rate = AdaptiveRate(1000.0)
+    succeed(rate, 0.0, 200, per_second=20.0)
+    assert rate.rate == pytest.approx(40.0, rel=0.05)
+
+
+def test_first_throttle_halves_the_rate_admitted_over_the_last_second() -> None:
+    rate = AdaptiveRate(1000.0)
+    now = succeed(rate, 0.0, 300, per_second=60.0)  # 5 s of success at 60/s: the rate grew past it
+    assert rate.rate > 60.0
+    rate.on_throttle(now, sent=now - 0.02)
+    assert not rate.slow_start and rate.cuts == 1
+    assert rate.rate == pytest.approx(30.0, rel=0.05)  # half of the ~60/s admitted, not of the pacing rate
+
+
+def test_throttles_of_calls_sent_before_the_cut_do_not_cut_again() -> None:
+    rate = AdaptiveRate(1000.0)
+    now = succeed(rate, 0.0, 300, per_second=60.0)
+    rate.on_throttle(now, sent=now - 0.02)
+    after_cut = rate.rate
+    for late in range(5):  # the rest of the same episode: sent before the cut, answered after it
+        rate.on_throttle(now + 0.01 * late, sent=now - 0.01)
+    assert rate.rate == after_cut and rate.cuts == 1
+    rate.on_throttle(now + 0.5, sent=now + 0.4)  # sent after the cut: news, so another cut
+    assert rate.rate < after_cut and rate.cuts == 2
+
+
+def paced(rate: AdaptiveRate, now: float, calls: int) -> float:
+    """`calls` successful calls sent at the rate's own pace (as the Pacer sends them)."""
+    for _ in range(calls):
+        rate.on_send(now)
+        rate.on_success(now)
+        now += 1.0 / rate.rate
+    return now
+
+
+def test_after_a_cut_the_rate_climbs_back_to_a_plateau_just_under_the_throttling_rate_and_holds() -> None:
+    rate = AdaptiveRate(1000.0)
+    now = paced(rate, 0.0, 100)
+    rate.on_throttle(now, sent=now)  # leaves slow start
+    now = paced(rate, now, 300)
+    throttled_at = rate.rate
+    rate.on_throttle(now, sent=now)  # a cut in congestion avoidance
+    assert rate.rate == pytest.approx(CUT * throttled_at, rel=0.02)
+    plateau = PLATEAU * throttled_at
+    cut_at, samples = now, []
+    while now < cut_at + 5.0:  # the climb takes about 3 s, then the plateau holds
+        now = paced(rate, now, 1)
+        samples.append(rate.rate)
+    assert samples == sorted(samples)  # a concave climb, from the cut to the plateau
+    assert samples[-1] == pytest.approx(plateau, rel=0.01)
+    assert max(samples) <= plateau * 1.001
+    # Later the probe above the plateau begins (in case the limit rose).
+    now = paced(rate, now, 40 * CALLS_PER_PROBE)
+    assert rate.rate > plateau * 1.05
+
+
+def test_the_floor_keeps_a_run_going_under_any_throttling() -> None:
+    rate = AdaptiveRate(1000.0)
+    now = 0.0
+    for _ in range(50):
+        now += 1.0
+        rate.on_throttle(now, sent=now)
+    assert rate.rate == rate.floor > 0
+
+
+# --- the pacer ---------------------------------------------------------------------------------------------
+
+
+def test_fixed_rate_spaces_calls_by_one_over_rate() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(4.0, clock=clock, sleep=clock.sleep)
-    for _ in range(5):
-        limiter.acquire()
+    pacer = Pacer(4.0, adaptive=False, concurrency=8, clock=clock, sleep=clock.sleep)
+    tickets = [pacer.acquire() for _ in range(5)]
     assert clock.sleeps == pytest.approx([0.25] * 4)
-    assert clock.now == pytest.approx(101.0)
+    assert [t.sent for t in tickets] == pytest.approx([100.0, 100.25, 100.5, 100.75, 101.0])
 
 
-def test_idle_time_refills_but_never_beyond_burst() -> None:
+def test_no_rate_means_no_pacing() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(10.0, burst=3, clock=clock, sleep=clock.sleep)
-    clock.now += 60  # a long idle period only ever banks `burst` tokens
-    for _ in range(3):
-        limiter.acquire()
-    assert clock.sleeps == []
-    limiter.acquire()
-    assert clock.sleeps == pytest.approx([0.1])
+    pacer = Pacer(None, concurrency=4, clock=clock, sleep=clock.sleep)
+    for _ in range(1000):
+        pacer.release(pacer.acquire(), throttled=False)
+    assert clock.sleeps == [] and pacer.rate is None
 
 
-def test_partial_refill_shortens_the_wait() -> None:
+def test_calls_in_flight_follow_rate_times_latency_up_to_the_cap() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(2.0, clock=clock, sleep=clock.sleep)
-    limiter.acquire()
-    clock.now += 0.2  # 0.4 of a token has accrued
-    limiter.acquire()
-    assert clock.sleeps == pytest.approx([0.3])
+    pacer = Pacer(1000.0, max_concurrency=64, clock=clock, sleep=clock.sleep)
+    for _ in range(50):  # answers take 100 ms
+        ticket = pacer.acquire()
+        clock.now += 0.1
+        pacer.release(ticket, throttled=False)
+    assert pacer.latency == pytest.approx(0.1, rel=0.01)
+    assert pacer.rate is not None and pacer.control is not None
+    assert pacer.window() == math.ceil(pacer.rate * pacer.latency * 2) + 1
+    pacer.control.rate = 1000.0  # a rate that needs more than the cap
+    assert pacer.window() == 64
+    fixed = Pacer(1000.0, concurrency=3, clock=clock, sleep=clock.sleep)
+    assert fixed.window() == 3  # --concurrency N: fixed, whatever the rate
 
 
-def test_reservations_queue_up_when_callers_do_not_sleep() -> None:
-    clock = FakeClock()  # frozen: nobody sleeps on it, as if many threads reserved at the same instant
-    limiter = RateLimiter(5.0, clock=clock, sleep=clock.sleep)
-    assert [limiter.reserve() for _ in range(4)] == pytest.approx([0.0, 0.2, 0.4, 0.6])
-
-
-def test_concurrent_reservations_are_never_lost_or_duplicated() -> None:
+def test_a_full_window_makes_callers_wait_for_an_answer() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(100.0, clock=clock, sleep=clock.sleep)
-    waits: list[float] = []
+    pacer = Pacer(None, concurrency=2, clock=clock, sleep=clock.sleep)
+    assert pacer.try_enter(clock()) is not None
+    assert pacer.try_enter(clock()) is not None
+    assert pacer.try_enter(clock()) is None
+    pacer.finish(pacer.sent(clock()), clock(), throttled=False)
+    assert pacer.try_enter(clock()) is not None
+
+
+def test_slots_handed_out_before_a_cut_are_void() -> None:
+    clock = FakeClock()
+    pacer = Pacer(1000.0, start=100.0, max_concurrency=8, clock=clock, sleep=clock.sleep)
+    first = pacer.try_enter(clock())
+    assert first is not None
+    ticket = pacer.sent(first)
+    queued = pacer.try_enter(clock())  # reserved at 100/s
+    assert queued == pytest.approx(first + 0.01)
+    cuts = pacer.cuts
+    pacer.finish(ticket, clock() + 0.005, throttled=True)
+    assert pacer.stale(cuts)
+    assert pacer.rate is not None and pacer.rate < 100.0
+    # Re-slotted at the new, slower rate.
+    assert pacer.slot(clock()) == pytest.approx(first + 1.0 / pacer.rate)
+
+
+def test_concurrent_callers_are_never_lost_or_duplicated() -> None:
+    clock = FakeClock()
     lock = threading.Lock()
+    pacer = Pacer(100.0, adaptive=False, concurrency=8, clock=clock, sleep=lambda s: None)
+    sent: list[float] = []
 
     def worker() -> None:
-        mine = [limiter.reserve() for _ in range(200)]
-        with lock:
-            waits.extend(mine)
+        for _ in range(100):
+            ticket = pacer.acquire()
+            with lock:
+                sent.append(ticket.sent)
+            pacer.release(ticket, throttled=False)
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    # Every reservation got its own slot: exactly 0, 1/rate, 2/rate, ... with no gaps or repeats.
-    assert sorted(round(w * 100) for w in waits) == list(range(1600))
+    assert len(sent) == 800 and pacer.in_flight == 0
 
 
-@pytest.mark.parametrize("rate", [None, 0, -1])
-def test_no_rate_means_unlimited(rate: float | None) -> None:
+def test_each_action_has_its_own_pacer() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(rate, clock=clock, sleep=clock.sleep)
-    assert limiter.unlimited
-    for _ in range(1000):
-        limiter.acquire()
+    pacers = PerActionPacer(2.0, adaptive=False, concurrency=4, clock=clock, sleep=clock.sleep)
+    pacers.pacer("DescribeRepositories").acquire()
+    pacers.pacer("GetRepositoryPolicy").acquire()  # its own schedule: no wait
     assert clock.sleeps == []
-    per_action = PerActionLimiter(rate, clock=clock, sleep=clock.sleep)
-    for _ in range(1000):
-        per_action.acquire("GetRepositoryPolicy")
-    assert clock.sleeps == []
-
-
-def test_each_action_has_its_own_bucket() -> None:
-    clock = FakeClock()
-    limiter = PerActionLimiter(2.0, clock=clock, sleep=clock.sleep)
-    limiter.acquire("DescribeRepositories")
-    limiter.acquire("GetRepositoryPolicy")  # a different action: its own full bucket, no wait
-    assert clock.sleeps == []
-    limiter.acquire("GetRepositoryPolicy")
+    pacers.pacer("GetRepositoryPolicy").acquire()
     assert clock.sleeps == pytest.approx([0.5])
-    assert limiter.limiter("GetRepositoryPolicy") is limiter.limiter("GetRepositoryPolicy")
+    assert pacers.pacer("GetRepositoryPolicy") is pacers.pacer("GetRepositoryPolicy")
+    assert set(pacers.summary()) == {"DescribeRepositories", "GetRepositoryPolicy"}
+
+
+# --- against a simulated server ----------------------------------------------------------------------------
+
+
+@dataclass
+class Simulated:
+    elapsed: float
+    sent: int
+    throttled: int
+    final_rate: float
+
+
+def simulate(limit: float, calls: int, *, latency: float = 0.02, ceiling: float = 1000.0) -> Simulated:
+    """`calls` calls by 64 workers through one adaptive Pacer against a token bucket (rate = burst = limit)
+    checked `latency` after the send; a throttled call backs off as botocore's standard retries do."""
+    rng = random.Random(7)
+    pacer = Pacer(ceiling, max_concurrency=64)
+    tokens, refilled = limit, 0.0
+    events: list[tuple[float, int, str, int, int]] = []
+    order = 0
+
+    def push(at: float, kind: str, worker: int, data: int = 0) -> None:
+        nonlocal order
+        order += 1
+        heapq.heappush(events, (at, order, kind, worker, data))
+
+    left, sent, throttled = calls, 0, 0
+    tickets: dict[int, Ticket] = {}
+    attempts: dict[int, int] = {}
+    busy: set[int] = set()
+    waiting: list[int] = []
+    for worker in range(64):
+        push(0.0, "want", worker)
+    now = 0.0
+    while events:
+        now, _, kind, worker, data = heapq.heappop(events)
+        if kind == "want":
+            if worker not in busy:
+                if not left:
+                    continue
+                left -= 1
+                busy.add(worker)
+                attempts[worker] = 0
+            slot = pacer.try_enter(now)
+            if slot is None:
+                waiting.append(worker)
+            else:
+                push(slot, "send", worker, pacer.cuts)
+        elif kind == "send":
+            if pacer.stale(data):
+                push(pacer.slot(now), "send", worker, pacer.cuts)
+                continue
+            tickets[worker] = pacer.sent(now)
+            sent += 1
+            push(now + latency, "answer", worker)
+        else:
+            tokens = min(limit, tokens + (now - refilled) * limit)
+            refilled = now
+            admitted = tokens >= 1.0
+            tokens -= 1.0 if admitted else 0.0
+            pacer.finish(tickets.pop(worker), now, throttled=not admitted)
+            for waiter in waiting:
+                push(now, "want", waiter)
+            waiting.clear()
+            if admitted:
+                busy.discard(worker)
+                push(now, "want", worker)
+            else:
+                throttled += 1
+                attempts[worker] += 1
+                push(now + rng.random() * min(2.0 ** (attempts[worker] - 1), 20.0), "want", worker)
+    return Simulated(now, sent, throttled, pacer.rate or 0.0)
+
+
+@pytest.mark.parametrize(("limit", "calls"), [(5, 300), (8, 1000), (20, 1000), (60, 1000), (200, 3000)])
+def test_an_unknown_limit_is_found_with_few_throttles_and_little_lost_time(limit: int, calls: int) -> None:
+    result = simulate(limit, calls)
+    assert result.throttled / result.sent < 0.03
+    # Simulated seconds, not wall time: the calls took within 1.2x of what the limit allows at best.
+    assert result.elapsed <= 1.2 * calls / limit
+    assert 0.7 * limit <= result.final_rate <= 1.3 * limit
+
+
+def test_latency_bound_the_calls_in_flight_open_up_to_the_cap() -> None:
+    # A limit far away: 64 calls in flight at 40 ms could do 1,600/s, and that is what the pacer reaches.
+    result = simulate(5000, 2000, latency=0.04, ceiling=5000.0)
+    assert result.throttled == 0
+    # Simulated seconds: 1.25 s at 1,600/s, plus the climb from START_RATE (about 3 s).
+    assert result.elapsed < 4.5
