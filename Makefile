@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_INSTALL = -m pip install -q --disable-pip-version-check
 
-.PHONY: demo test lint typecheck unit workflows-lint bench bench-large bench-venv lock install-size clean
+.PHONY: demo test lint typecheck unit workflows-lint bench bench-large bench-huge bench-pacing bench-venv lock install-size clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,13 +50,22 @@ $(BENCH_STAMP): benchmarks/requirements.txt
 
 bench-venv: $(BENCH_STAMP)
 
-# The two regimes run side by side, each with its own emulator (see RESULTS.md); ~10 minutes.
+# The regimes (limit-bound, unknown limit at 8, 60 and 200 calls/s, latency-bound) run side by side,
+# each with its own emulator (see RESULTS.md).
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py --sizes 1000 --parallel-regimes
 
 # 1,000 and 10,000 repositories; the alternatives are stopped after 10 minutes a run; about 70 minutes.
 bench-large: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py --sizes 1000 10000 --parallel-regimes --time-cap 600
+
+# ECR's quota: 100,000 repositories in one registry, at a high limit, reconciler only (RESULTS.md).
+bench-huge: $(STAMP) $(BENCH_STAMP)
+	$(BIN)/python benchmarks/run.py --huge
+
+# Pacing alone: plan against limits the reconciler is not told; prints a table (writes no files).
+bench-pacing: $(STAMP)
+	$(BIN)/python benchmarks/pacing.py
 
 # Both locks from pyproject.toml, with uv (in the dev extra): requirements-dev.txt (everything `make test`
 # needs) first, then requirements.txt (what the workflows install: the runtime dependencies and the build

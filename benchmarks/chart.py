@@ -69,7 +69,7 @@ def draw(data: dict[str, Any], target: Path) -> None:
         floors = sorted(
             {(r["size"], r["floor_s"]) for r in chosen if r["tool"] == "reconciler" and r["kind"] == "read"}
         )
-        if floors and name == "limit":
+        if floors and regime.get("floor_bound", name == "limit"):
             axis.plot(
                 *zip(*floors, strict=True), ":", marker="_", ms=14, color="grey", label="floor: reads / limit"
             )
@@ -79,7 +79,7 @@ def draw(data: dict[str, Any], target: Path) -> None:
         axis.set_xticks(sizes, [f"{s:,}" for s in sizes])
         axis.set_xlim(min(sizes) / 1.6, max(sizes) * 1.6)
         walls = [r["wall_s"] for r in chosen if r["wall_s"] > 0]
-        walls += [f for _, f in floors if f > 0 and name == "limit"]
+        walls += [f for _, f in floors if f > 0 and regime.get("floor_bound", name == "limit")]
         low, high = min(walls) / 1.5, max(walls) * 2.5
         axis.set_ylim(low, high)
         axis.minorticks_off()

@@ -2,9 +2,12 @@
 
     .venv/bin/python benchmarks/run.py --sizes 1000            # what `make bench` runs
     .venv/bin/python benchmarks/run.py --sizes 50 --quick      # a smoke run (seconds, no files committed)
+    .venv/bin/python benchmarks/run.py --huge                  # `make bench-huge`: 100,000 repositories
 
-For each regime (limit-bound: the emulator throttles every ECR action at a low rate; latency-bound: the
-limit is far away and 40 ms per call is what costs) and each size, one worker process starts the emulator,
+For each regime (limit-bound: the emulator throttles every ECR action at a low rate the reconciler is
+told with --max-rps; unknown limit: the same at 8, 60 and 200 calls/s, nothing told, default flags;
+latency-bound: the limit is far away and 40 ms per call is what costs, default flags; huge: ECR's quota of
+100,000 repositories at a high limit) and each size, one worker process starts the emulator,
 seeds it, and runs every tool as a subprocess of its own (so wall time, calls and peak memory are that
 tool's), resetting and reseeding the emulator between tools so each starts from the same state. After each
 run it checks the registry: managed repositories on the desired policy (by meaning), foreign statements
@@ -74,9 +77,33 @@ class Regime:
     name: str
     title: str
     tps: float  # the emulator's per-action limit (calls/s, burst = rate)
-    max_rps: float  # the reconciler's --max-rps
-    concurrencies: tuple[int, ...]  # the reconciler's --concurrency values to run
+    max_rps: float | None  # the reconciler's --max-rps (None: not given, the default ceiling)
+    concurrencies: tuple[int | None, ...]  # the reconciler's --concurrency values (None: not given)
     why: str
+    tools: tuple[str, ...] = ("reconciler", "naive", "c7n")  # which tools this regime runs at all
+    floor_bound: bool = True  # the limit decides the least time (shown against the floor)
+    max_size: int | None = None  # larger sizes are skipped (at 8 calls/s, 10,000 repositories take hours)
+
+
+def _unknown(tps: float) -> Regime:
+    return Regime(
+        f"unknown-{tps:g}",
+        f"unknown limit, {tps:g} calls/s",
+        tps=tps,
+        max_rps=None,
+        concurrencies=(None,),
+        why=_prose(
+            f"""The emulator throttles every ECR action at {tps:g} calls/s and the reconciler is told
+            nothing: no --max-rps, no --concurrency. It has to find the limit (start at a safe rate, raise
+            it while calls succeed, cut it on ThrottlingException) and size its calls in flight to it.
+            Asked: plan within 1.3x of the floor N/{tps:g}, under 3% of calls throttled. The
+            emulator's bucket holds a second of calls (burst = rate), which hides the limit until it is
+            drained: finding it costs a few throttles. Reconciler only (the alternatives have no pacing
+            to find anything with)."""
+        ),
+        tools=("reconciler",),
+        max_size=1000,
+    )
 
 
 REGIMES: dict[str, Regime] = {
@@ -85,31 +112,50 @@ REGIMES: dict[str, Regime] = {
         "limit-bound",
         tps=20.0,
         max_rps=20.0,
-        concurrencies=(8,),
+        concurrencies=(None,),
         why=_prose(
             """ECR publishes no rate quota for DescribeRepositories, GetRepositoryPolicy or
             SetRepositoryPolicy, and the account's budget is shared with nullplatform, CI and consoles.
-            20 calls/s per action is the reconciler's documented default (--max-rps 20), so this regime
-            asks: when the account allows exactly that, does the tool run at the floor N/20 without being
-            throttled? The reconciler runs with --max-rps equal to the limit: its client-side bucket spaces
-            calls 1/R apart (burst 1) and the emulator's bucket (burst = rate) absorbs jitter, so equal is
-            safe; a lower value would only raise the floor."""
+            Here the account allows 20 calls/s per action and the reconciler is told so (--max-rps 20, a
+            ceiling under which it still adapts): does it run at the floor N/20 without being throttled?
+            Its pacer spaces calls 1/R apart (burst 1) and the emulator's bucket (burst = rate) absorbs
+            jitter, so a ceiling equal to the limit is safe."""
         ),
     ),
+    **{regime.name: regime for regime in (_unknown(8.0), _unknown(60.0), _unknown(200.0))},
     "latency": Regime(
         "latency",
         "latency-bound",
         tps=1000.0,
-        max_rps=1000.0,
-        concurrencies=(8, 32),
+        max_rps=None,
+        concurrencies=(None,),
         why=_prose(
             """A generous 1000 calls/s per action (an account nobody else uses much): the limit is never
-            reached, so each call's 40 ms round trip is what costs, and only concurrency helps. The
-            reconciler runs at its default --concurrency 8 and at --concurrency 32 (32 calls in flight at
-            40 ms each could use ~800 calls/s), both with --max-rps 1000."""
+            reached, so each call's 40 ms round trip is what costs, and only calls in flight help. The
+            reconciler runs with default flags: its pacer raises the rate while calls succeed and opens
+            the calls in flight to rate x latency, up to its cap."""
         ),
+        floor_bound=False,
+    ),
+    "huge": Regime(
+        "huge",
+        "huge",
+        tps=1000.0,
+        max_rps=None,
+        concurrencies=(None,),
+        why=_prose(
+            """ECR's quota of 100,000 repositories in one registry (`make bench-huge`), at a high limit
+            (1000 calls/s per action), default flags, reconciler only: wall time, peak memory (target
+            under 400 MB), the plan file's size and the pull-request comment's (under GitHub's 65,536
+            characters)."""
+        ),
+        tools=("reconciler",),
+        floor_bound=False,
     ),
 }
+UNKNOWN = tuple(name for name in REGIMES if name.startswith("unknown-"))
+DEFAULT_REGIMES = ["limit", *UNKNOWN, "latency"]
+HUGE_SIZE = 100_000
 
 
 @dataclass
@@ -154,6 +200,8 @@ class RunResult:
     seeded: dict[str, int] = field(default_factory=dict)  # managed repositories per seeded state
     check: Check = field(default_factory=Check)
     flagged: int | None = None  # c7n read: repositories the cross-account filter reported
+    plan_bytes: int | None = None  # reconciler plan: size of the --out file
+    comment_chars: int | None = None  # reconciler plan: `reconciler comment --no-post` body length
     output_tail: str = ""
 
 
@@ -301,7 +349,10 @@ class Worker:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _reconciler(self, verb: str, size: int, concurrency: int, tag: str) -> list[str]:
+    def _plan_file(self, size: int, tag: str) -> Path:
+        return self.out / f"plan-{size}-{tag}.json"
+
+    def _reconciler(self, verb: str, size: int, concurrency: int | None, tag: str) -> list[str]:
         command = [
             sys.executable,
             "-m",
@@ -310,13 +361,13 @@ class Worker:
             "--policies",
             str(self.policies),
             "--no-progress",
-            "--max-rps",
-            f"{self.regime.max_rps:g}",
-            "--concurrency",
-            str(concurrency),
         ]
+        if self.regime.max_rps is not None:
+            command += ["--max-rps", f"{self.regime.max_rps:g}"]
+        if concurrency is not None:
+            command += ["--concurrency", str(concurrency)]
         if verb == "plan":
-            command += ["--out", str(self.out / f"plan-{size}-{tag}.json")]
+            command += ["--out", str(self._plan_file(size, tag))]
         else:
             command += ["--report", str(self.out / f"report-{size}-{tag}.jsonl")]
         return command
@@ -380,7 +431,7 @@ class Worker:
         runs: list[tuple[str, str, str, int | None, list[str]]] = []
         for concurrency in self.regime.concurrencies:
             suffix = f" (--concurrency {concurrency})" if len(self.regime.concurrencies) > 1 else ""
-            tag = f"c{concurrency}"
+            tag = f"c{concurrency or 'auto'}"
             runs += [
                 ("reconciler", f"reconciler plan{suffix}", "read", concurrency,
                  self._reconciler("plan", size, concurrency, tag)),
@@ -390,11 +441,11 @@ class Worker:
                  self._reconciler("apply", size, concurrency, tag + "-again")),
             ]  # fmt: skip
         again = size <= self.args.again_max
-        if "naive" in self.args.tools:
+        if "naive" in self.args.tools and "naive" in self.regime.tools:
             runs.append(("naive", "serial boto3 loop", "write", None, self._naive()))
             if again:
                 runs.append(("naive", "serial boto3 loop, again", "write-again", None, self._naive()))
-        if "c7n" in self.args.tools:
+        if "c7n" in self.args.tools and "c7n" in self.regime.tools:
             runs.append(
                 (
                     "c7n",
@@ -496,6 +547,9 @@ class Worker:
                 )
                 if tool == "c7n" and kind == "read":
                     result.flagged = _c7n_count(self.out / f"c7n-{size}-read")
+                if tool == "reconciler" and kind == "read" and "--out" in command:
+                    plan_file = Path(command[command.index("--out") + 1])
+                    result.plan_bytes, result.comment_chars = _plan_sizes(plan_file, env)
                 results.append(result)
                 status = "ok" if finished and code == 0 else ("CAPPED" if not finished else f"exit {code}")
                 print(
@@ -506,6 +560,20 @@ class Worker:
                     flush=True,
                 )
         return results
+
+
+def _plan_sizes(plan_file: Path, env: dict[str, str]) -> tuple[int | None, int | None]:
+    """The plan file's size and the length of the pull-request comment `reconciler comment` makes of it."""
+    if not plan_file.exists():
+        return None, None
+    answer = subprocess.run(
+        [sys.executable, "-m", "reconciler", "comment", "--plan", str(plan_file), "--no-post"],
+        env={k: v for k, v in env.items() if not k.startswith("GITHUB_")},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    return plan_file.stat().st_size, len(answer.stdout) if answer.returncode == 0 else None
 
 
 def _own_cpu() -> float:
@@ -619,7 +687,12 @@ def versions(bench_python: str) -> dict[str, str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Benchmark the reconciler against the alternatives.")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000], help="repository counts")
-    parser.add_argument("--regimes", nargs="+", choices=sorted(REGIMES), default=["limit", "latency"])
+    parser.add_argument("--regimes", nargs="+", choices=list(REGIMES), default=DEFAULT_REGIMES)
+    parser.add_argument(
+        "--huge",
+        action="store_true",
+        help=f"ECR's quota: {HUGE_SIZE:,} repositories, regime huge, reconciler only (make bench-huge)",
+    )
     parser.add_argument(
         "--tools", nargs="+", choices=("reconciler", "naive", "c7n"), default=["reconciler", "naive", "c7n"]
     )
@@ -667,6 +740,11 @@ def run_worker(args: argparse.Namespace) -> int:
     worker = Worker(regime, args, args.out / regime.name)
     results: list[RunResult] = []
     for size in args.sizes:
+        if regime.max_size is not None and size > regime.max_size:
+            print(
+                f"[{regime.name}] skipping {size:,} repositories (more than {regime.max_size:,})", flush=True
+            )
+            continue
         results += worker.run_size(size)
         # Written after every size, so a long run that is stopped still leaves what it measured.
         (args.out / f"results-{regime.name}.json").write_text(
@@ -679,6 +757,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
         return run_worker(args)
+    if args.huge:
+        args.sizes, args.regimes, args.tools = [HUGE_SIZE], ["huge"], ["reconciler"]
     if "c7n" in args.tools and not Path(args.bench_python).exists():
         print(f"no {args.bench_python}: build the bench venv with `make bench-venv`", file=sys.stderr)
         return 1
