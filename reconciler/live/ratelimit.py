@@ -1,11 +1,11 @@
 """Client-side pacing that finds the account's real limit, per API action.
 
 AWS publishes no rate quota for the ECR calls we make (DescribeRepositories, GetRepositoryPolicy,
-SetRepositoryPolicy: /work/shared/reference.md, "ECR"): the limit is found by being throttled, and it is
+SetRepositoryPolicy: reference.md, "ECR"): the limit is found by being throttled, and it is
 shared with every other client in the account. So each action gets:
 
-- `AdaptiveRate`: the rate, found the way TCP finds a path's capacity. Slow start (the rate grows a fixed
-  fraction per successful call, i.e. exponentially while calls succeed) from a safe rate; on a
+- `AdaptiveRate`: the rate, found the way TCP finds a path's capacity. Slow start (a fixed step per successful
+  call, so exponential in time while calls succeed) from a safe rate; on a
   `ThrottlingException` a multiplicative cut; then CUBIC's curve (as in botocore's adaptive retry mode):
   back quickly to just under the rate where throttling began, a long plateau there, and a slow, then faster
   probe above it in case the limit rose (another client stopped). One cut per episode: throttles of calls
