@@ -29,8 +29,9 @@ _EMPTY_FILE = (
 
 # YAML also breaks lines at a lone CR, NEL, LS and PS; editors and GitHub disagree on those, so a line number
 # would point at the wrong place. Refusing them keeps every line number the one a person sees.
-# Applied to each line split at \n: a CR at the very end of a line is half of a CRLF, which is fine.
-_ODD_LINE_BREAK = re.compile("\r(?=.)|[\x85\u2028\u2029]", re.DOTALL)
+# Applied to each line split at \n with its \n put back: a CR before it is half of a CRLF, which is fine; a CR
+# at the very end of the file (no \n after it) is a lone CR too.
+_ODD_LINE_BREAK = re.compile("\r(?!\n)|[\x85\u2028\u2029]")
 
 
 def _text_issues(data: bytes) -> tuple[str | None, list[Issue]]:
@@ -47,13 +48,14 @@ def _text_issues(data: bytes) -> tuple[str | None, list[Issue]]:
     if not text.strip():
         return None, [Issue((), 1, 1, _EMPTY_FILE)]
     issues = []
-    for number, line_text in enumerate(text.split("\n"), start=1):
+    lines = text.split("\n")
+    for number, line_text in enumerate(lines, start=1):
         if "\t" in line_text:
             message = (
                 "tab character: YAML indentation must use spaces; replace the tabs on this line with spaces"
             )
             issues.append(Issue((), number, line_text.index("\t") + 1, message))
-        odd = _ODD_LINE_BREAK.search(line_text)
+        odd = _ODD_LINE_BREAK.search(line_text + ("\n" if number < len(lines) else ""))
         if odd:
             message = f"unusual line break U+{ord(odd.group()):04X}: end lines with \\n (or \\r\\n) only"
             issues.append(Issue((), number, odd.start() + 1, message))

@@ -200,6 +200,7 @@ CASES: list[tuple[str, str | bytes, int, str]] = [
         4,
         "unusual line break U+000D",
     ),
+    ("lone-cr-at-the-end", VALID.rstrip("\n") + "\r", 18, "unusual line break U+000D"),
     ("line-separator", VALID.replace("name: main", "name: main\u2028"), 2, "unusual line break U+2028"),
     ("non-utf8", VALID.encode().replace(b"name: main", b"name: m\xe9in"), 2, "must be UTF-8"),
     ("empty", "", 1, "the file is empty"),
