@@ -11,7 +11,8 @@ Each file goes through these steps; every step collects problems instead of stop
    fix an account id, an organization path, a region...;
 5. checks on every part whose structure is valid: rendered policy size, the guard's safety rules,
    managed_sids against the Sids we write, overlapping overrides;
-6. the model. After all files: unique registry names, one file per account and region.
+6. the model. After all files: unique registry names, one file per account and region, no two files
+   syncing the same nullplatform provider config.
 
 Problems from step 5 show up only once the part they are about is structurally valid: they would be noise
 (or crash) on a broken part.
@@ -63,11 +64,30 @@ def _structure_issues(doc: Document) -> list[Issue]:
 
 
 @dataclass(frozen=True)
+class _ProviderRef:
+    """A file's `nullplatform:` section: which provider config it syncs, and where its key is."""
+
+    nrn: str
+    provider_id: str | None
+    line: int
+    column: int
+    region: str | None  # the registry's, to say which file should keep the section
+
+    def same_provider(self, other: _ProviderRef) -> bool:
+        """True when both can resolve to one provider config: the same provider_id, or the same nrn where
+        either has no provider_id (it is looked up there, and finds the one provider at that NRN)."""
+        if self.provider_id is not None and other.provider_id is not None:
+            return self.provider_id == other.provider_id
+        return self.nrn == other.nrn
+
+
+@dataclass(frozen=True)
 class _Identity:
     """Where a file says its registry's name, account and region are (for the checks across files)."""
 
     name: tuple[str, int, int] | None  # value, line, column
     account_region: tuple[str, str, int, int] | None
+    provider: _ProviderRef | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +112,17 @@ def _identity(doc: Document, issues: Sequence[Issue]) -> _Identity:
     if all(k in registry and dirty.clean(("registry", k)) for k in ("account_id", "region")):
         mark = doc.nodes[("registry", "account_id")].start_mark
         account = (registry["account_id"], registry["region"], mark.line + 1, mark.column + 1)
-    return _Identity(name, account)
+    return _Identity(name, account, _provider_ref(doc, dirty))
+
+
+def _provider_ref(doc: Document, dirty: Dirty) -> _ProviderRef | None:
+    section = doc.data.get("nullplatform")
+    if not isinstance(section, dict) or "nrn" not in section or not dirty.clean(("nullplatform",)):
+        return None
+    mark = doc.key_or_value(("nullplatform",)).start_mark
+    region = doc.data["registry"].get("region") if dirty.clean(("registry", "region")) else None
+    provider_id = section.get("provider_id")
+    return _ProviderRef(section["nrn"], provider_id, mark.line + 1, mark.column + 1, region)
 
 
 def _result(
@@ -190,6 +220,40 @@ def _across_files(results: Sequence[FileResult]) -> list[Problem]:
     return problems
 
 
+def _shared_providers(results: Sequence[FileResult]) -> list[Problem]:
+    """No two files sync the same nullplatform provider config.
+
+    One provider config holds one policy (and one `setup.region`): two registries syncing it would each
+    write their own policy over the other's on every apply, and every drift run would see it flip.
+    Reported in the later file of each such pair.
+    """
+    problems = []
+    seen: list[tuple[str, _ProviderRef]] = []
+    for result in results:
+        mine = result.identity.provider
+        if mine is None:
+            continue
+        for other_source, other in seen:
+            if not mine.same_provider(other):
+                continue
+            if mine.provider_id is not None and mine.provider_id == other.provider_id:
+                reason = f"the same provider_id {mine.provider_id!r}"
+            else:
+                reason = f"the same nrn {mine.nrn!r}, where a section without provider_id looks it up"
+            regions = sorted({r for r in (mine.region, other.region) if r})
+            named = f" ({' or '.join(regions)})" if regions else ""
+            message = (
+                f"nullplatform: in {other_source} (line {other.line}, column {other.column}) and in "
+                f"{result.source} (line {mine.line}, column {mine.column}) can resolve to one provider "
+                f"config ({reason}); it holds one policy and one setup.region, so each registry's apply "
+                "would overwrite the other's policy: keep nullplatform: only in the registry whose region "
+                f"the provider's setup.region names{named} and remove it from the other file"
+            )
+            problems.append(Problem(result.source, mine.line, mine.column, message))
+        seen.append((result.source, mine))
+    return problems
+
+
 def load_policies(directory: str | Path) -> DesiredState:
     """The desired state in a policies directory.
 
@@ -198,6 +262,7 @@ def load_policies(directory: str | Path) -> DesiredState:
     """
     results = [check_file(path) for path in policy_files(directory)]
     problems = [p for result in results for p in result.problems] + _across_files(results)
+    problems += _shared_providers(results)
     if problems:
         raise ValidationFailed(problems)
     return DesiredState(tuple(r.registry for r in results if r.registry is not None))

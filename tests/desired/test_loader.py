@@ -182,6 +182,83 @@ def test_same_account_in_two_regions_is_fine(policies_dir: Callable[..., Path]) 
     assert len(load_policies(directory).registries) == 2
 
 
+def _syncing(name: str, region: str, nrn: str, provider_id: str | None = None) -> str:
+    """A registry file whose nullplatform: key is on line 7, column 1."""
+    section = f'nullplatform:\n  nrn: "{nrn}"\n' + (
+        f'  provider_id: "{provider_id}"\n' if provider_id else ""
+    )
+    return minimal(name, region=region) + section
+
+
+NRN = "organization=1:account=2"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "reason"),
+    [
+        ((NRN, None), (NRN, None), f"the same nrn '{NRN}'"),
+        ((NRN, "abc123"), (NRN, None), f"the same nrn '{NRN}'"),
+        ((NRN, None), (NRN, "abc123"), f"the same nrn '{NRN}'"),
+        ((NRN, "abc123"), ("organization=1:account=3", "abc123"), "the same provider_id 'abc123'"),
+    ],
+    ids=["nrn-without-ids", "nrn-first-has-id", "nrn-second-has-id", "same-id-other-nrn"],
+)
+def test_two_files_syncing_one_provider_name_both_nullplatform_keys(
+    policies_dir: Callable[..., Path],
+    first: tuple[str, str | None],
+    second: tuple[str, str | None],
+    reason: str,
+) -> None:
+    directory = policies_dir(
+        **{
+            "a.yaml": _syncing("main", "us-east-1", *first),
+            "b.yaml": _syncing("eu", "eu-west-1", *second),
+        }
+    )
+    with pytest.raises(ValidationFailed) as failed:
+        load_policies(directory)
+    [problem] = failed.value.problems
+    assert problem.path.endswith("b.yaml")
+    assert (problem.line, problem.column) == (7, 1)
+    message = problem.message
+    assert (
+        f"{directory / 'a.yaml'} (line 7, column 1) and in {directory / 'b.yaml'} (line 7, column 1)"
+        in message
+    )
+    assert reason in message
+    assert "keep nullplatform: only in the registry whose region the provider's setup.region names" in message
+    assert "(eu-west-1 or us-east-1)" in message
+
+
+def test_distinct_providers_are_fine_even_at_one_nrn(policies_dir: Callable[..., Path]) -> None:
+    directory = policies_dir(
+        **{
+            "a.yaml": _syncing("main", "us-east-1", NRN, "abc123"),
+            "b.yaml": _syncing("eu", "eu-west-1", NRN, "def456"),
+            "c.yaml": _syncing("ap", "ap-south-1", "organization=1:account=3"),
+            "d.yaml": minimal("sa", region="sa-east-1"),
+        }
+    )
+    assert len(load_policies(directory).registries) == 4
+
+
+def test_every_pair_syncing_one_provider_is_reported(policies_dir: Callable[..., Path]) -> None:
+    directory = policies_dir(
+        **{
+            "a.yaml": _syncing("main", "us-east-1", NRN),
+            "b.yaml": _syncing("eu", "eu-west-1", NRN),
+            "c.yaml": _syncing("ap", "ap-south-1", NRN),
+        }
+    )
+    with pytest.raises(ValidationFailed) as failed:
+        load_policies(directory)
+    pairs = sorted(
+        (Path(p.path).name, "a.yaml" if "a.yaml (line 7" in p.message else "b.yaml")
+        for p in failed.value.problems
+    )
+    assert pairs == [("b.yaml", "a.yaml"), ("c.yaml", "a.yaml"), ("c.yaml", "b.yaml")]
+
+
 # --- every class of problem: message fragment and line ------------------------------------------------
 
 CASES: list[tuple[str, str | bytes, int, str]] = [
