@@ -23,11 +23,12 @@ from reconciler.live.ecr import (
     EcrClient,
 )
 from reconciler.live.nullplatform import NullplatformClient
-from reconciler.live.observe import observe_registry
+from reconciler.live.observe import observe_registry, resolve_provider_ids
 from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY
 from reconciler.live.state import LiveRegistry
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
+from reconciler.plan.providers import refuse_shared_providers
 from reconciler.report.progress import Progress
 
 
@@ -109,8 +110,22 @@ def observe(registries: Sequence[Registry], scope: Scope, tuning: Tuning) -> lis
     return live
 
 
+def providers_elsewhere(
+    desired: DesiredState, registries: Sequence[Registry], scope: Scope
+) -> dict[str, str]:
+    """The provider ids of the registries outside this run that sync one (a CI job plans one registry):
+    a provider shared with one of them must be refused here too, or each job would write it in turn."""
+    in_run = {r.name for r in registries}
+    others = [r for r in desired.registries if r.nullplatform is not None and r.name not in in_run]
+    if not scope.include_provider or not others or not any(r.nullplatform for r in registries):
+        return {}
+    return resolve_provider_ids(others, nullplatform_client(others, scope))
+
+
 def make_plan(policies: str | Path, scope: Scope, tuning: Tuning) -> Plan:
     desired, registries = load_desired(policies, scope)
     if not registries:
         raise ReconcilerError(f"no registries in {policies}")
-    return build_plan(desired, observe(registries, scope, tuning))
+    live = observe(registries, scope, tuning)
+    elsewhere = providers_elsewhere(desired, registries, scope)
+    return build_plan(desired, refuse_shared_providers(desired.registries, live, elsewhere))

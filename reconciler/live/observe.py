@@ -34,6 +34,25 @@ def observe_provider(registry: Registry, nullplatform: NullplatformClient | None
     return LiveProvider(nrn=target.nrn, provider_id=provider_id, policy=policy)
 
 
+def resolve_provider_ids(
+    registries: Sequence[Registry], nullplatform: NullplatformClient | None
+) -> dict[str, str]:
+    """Registry name -> the id of the provider config its `nullplatform:` section resolves to (a lookup by
+    nrn, or none when provider_id is set). A lookup that fails is left out: that registry's own run fails
+    on the same lookup and writes nothing to any provider."""
+    resolved: dict[str, str] = {}
+    if nullplatform is None:
+        return resolved
+    for registry in registries:
+        if registry.nullplatform is None:
+            continue
+        try:
+            resolved[registry.name] = nullplatform.find_provider_id(registry.nullplatform)
+        except ReconcilerError as exc:
+            log.info("%s: provider not resolved (%s)", registry.name, exc)
+    return resolved
+
+
 def observe_registry(
     registry: Registry,
     *,

@@ -8,7 +8,7 @@ from typing import Any
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
 from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
-from reconciler.live.observe import MISSING_KEY, observe_registry
+from reconciler.live.observe import MISSING_KEY, observe_registry, resolve_provider_ids
 from reconciler.sandbox.ecr import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulator
 from reconciler.sandbox.nullplatform import NullplatformApi
 
@@ -116,3 +116,25 @@ def test_the_provider_policy_is_read_alongside(aws_env: EcrEmulator, nullplatfor
     assert again.provider is not None and again.provider.policy is None
     assert again.provider.error is not None and "2 nullplatform ECR provider configs" in again.provider.error
     assert len(again.policies) == 4 and again.error is None
+
+
+def test_provider_ids_are_resolved_by_nrn_or_taken_as_pinned(nullplatform: NullplatformApi) -> None:
+    """Two different nrns resolving to one provider: one is looked up there, the other pins its id."""
+    provider_id = nullplatform.add_provider("organization=1:account=2", {"setup": {"region": DEFAULT_REGION}})
+    registries = [
+        registry(name="main", nullplatform=NullplatformTarget(nrn="organization=1:account=2")),
+        registry(
+            name="eu",
+            region="eu-west-1",
+            nullplatform=NullplatformTarget(nrn="organization=1:account=3", provider_id=provider_id),
+        ),
+        registry(name="missing", nullplatform=NullplatformTarget(nrn="organization=1:account=9")),
+        registry(name="none"),
+    ]
+    client = NullplatformClient(nullplatform.url, nullplatform.api_key)
+    resolved = resolve_provider_ids(registries, client)
+    # Nothing at account=9: left out (its own run fails on that lookup); no section, nothing to resolve.
+    assert resolved == {"main": provider_id, "eu": provider_id}
+    # One lookup per nrn without an id; a pinned id costs no call; nothing is read or written.
+    assert nullplatform.stats()["requests"] == {"POST /token": 1, "GET /provider": 2}
+    assert resolve_provider_ids(registries, None) == {}
