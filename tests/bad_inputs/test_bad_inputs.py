@@ -31,6 +31,10 @@ class Case:
     write: Callable[[Path], None]  # puts the input into an empty directory
     problem_file: str  # the file the problem is reported in
 
+    def expected(self, directory: Path) -> str:
+        """The fragment for inputs written to `directory` (`{dir}` in it: messages that name other files)."""
+        return self.fragment.replace("{dir}", str(directory))
+
 
 def _copy(source: Path) -> Callable[[Path], None]:
     def write(directory: Path) -> None:
@@ -140,5 +144,5 @@ def test_bad_input_is_refused_with_message_and_line(
     location = re.escape(f"{directory / case.problem_file}:{case.line}:") + r"\d+: "
     lines = [line for line in captured.out.splitlines() if re.match(location, line)]
     assert lines, f"no problem at {case.problem_file}:{case.line}:\n{output}"
-    fragment = case.fragment.replace("{dir}", str(directory))  # messages that name other files
+    fragment = case.expected(directory)
     assert any(fragment in line for line in lines), f"{fragment!r} not in:\n{output}"

@@ -90,7 +90,8 @@ def test_plan_apply_and_backfill_refuse_bad_input_before_any_call(
         assert code == 1, out + err
         assert "Traceback" not in out + err
         lines = [line for line in err.splitlines() if re.match(location, line)]
-        assert any(case.fragment in line for line in lines), f"{command}: {case.fragment!r} not in:\n{err}"
+        fragment = case.expected(directory)
+        assert any(fragment in line for line in lines), f"{command}: {fragment!r} not in:\n{err}"
         assert not report.exists()  # no report opened: nothing was even attempted
     assert_no_call(ecr, nullplatform)
     FIGURES["bad inputs refused by plan/apply/backfill"] += 1
