@@ -14,7 +14,12 @@ from pathlib import Path
 from reconciler.apply.journal import read_journal
 from reconciler.errors import ReconcilerError
 from reconciler.plan.model import Plan
-from reconciler.report.github import GitHubClient, pull_request_number, write_step_summary
+from reconciler.report.github import (
+    GitHubClient,
+    pull_request_number,
+    run_provenance,
+    write_step_summary,
+)
 from reconciler.report.markdown import render_markdown, render_report_markdown
 
 MARKER_PREFIX = "<!-- ecr-policy-reconciler:"
@@ -39,6 +44,7 @@ def _body(args: argparse.Namespace, marker: str) -> str:
             title=args.title or "ECR policy plan",
             marker=marker,
             full_plan_hint="the job summary and the `plan` artifact",
+            provenance=run_provenance(),
         )
     records = read_journal(args.report)
     return render_report_markdown(records, title=args.title or "ECR policy apply", marker=marker)

@@ -24,12 +24,16 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _access_sets(statements: Iterable[Any]) -> tuple[set[str], set[str], set[str]]:
-    """Accounts, OU paths and actions granted by owned statements, for a readable difference."""
+    """Accounts, OU paths and actions granted by owned statements, for a readable difference.
+
+    Allow statements only: an owned Deny grants nobody anything (it shows as an added or removed statement).
+    The access delta (plan/access_changes.py) counts these accounts and paths per repository.
+    """
     accounts: set[str] = set()
     paths: set[str] = set()
     actions: set[str] = set()
     for statement in statements:
-        if not isinstance(statement, dict):
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
             continue
         actions.update(str(a) for a in _as_list(statement.get("Action", [])))
         principal = statement.get("Principal")

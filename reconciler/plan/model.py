@@ -1,8 +1,10 @@
 """The plan model and its versioned JSON form (the file `plan --out` writes and `apply --plan` reads).
 
-Format (version 1), documented in docs/PLAN_FORMAT.md:
-  {"format": "ecr-policy-reconciler/plan", "version": 1, "created_at": ISO-8601,
-   "desired_fingerprint": "sha256:...", "registries": [RegistryPlan...]}
+Format (version 2), documented in docs/PLAN_FORMAT.md:
+  {"format": "ecr-policy-reconciler/plan", "version": 2, "created_at": ISO-8601,
+   "desired_fingerprint": "sha256:...", "registries": [RegistryPlan... + "access_changes"]}
+Version 2 added `access_changes` per registry (derived from the changes; readers recompute it), so version 1
+files are still read.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 from reconciler.errors import ReconcilerError
 
 PLAN_FORMAT = "ecr-policy-reconciler/plan"
-PLAN_VERSION = 1
+PLAN_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class Action(StrEnum):
@@ -193,7 +196,12 @@ class Plan:
         return line + (f"; {gone} gone" if gone else "") + (f"; {errors} errors" if errors else "")
 
     def to_json(self) -> str:
+        # Imported here: access_changes builds on this module's types.
+        from reconciler.plan.access_changes import access_changes
+
         data = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(self)}
+        for registry, entry in zip(self.registries, data["registries"], strict=True):
+            entry["access_changes"] = [c.to_json() for c in access_changes(registry)]
         return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
 
     @staticmethod
@@ -204,10 +212,11 @@ class Plan:
             raise ReconcilerError(f"{source}: not a plan file (invalid JSON: {exc})") from exc
         if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
             raise ReconcilerError(f"{source}: not a plan file (missing format {PLAN_FORMAT!r})")
-        if data.get("version") != PLAN_VERSION:
+        if data.get("version") not in READABLE_VERSIONS:
+            readable = " and ".join(str(v) for v in READABLE_VERSIONS)
             raise ReconcilerError(
                 f"{source}: plan format version {data.get('version')} is not supported "
-                f"(this reconciler reads version {PLAN_VERSION})"
+                f"(this reconciler reads versions {readable})"
             )
         try:
             return Plan(

@@ -139,6 +139,42 @@ def pull_request_number(event_path: str | None) -> int | None:
     return None
 
 
+def _event(event_path: str | None) -> dict[str, Any]:
+    if not event_path:
+        return {}
+    try:
+        event = json.loads(Path(event_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def run_provenance(environ: dict[str, str] | None = None) -> str:
+    """'Planned commit `abc1234` in [workflow run 42](…)' from the Actions environment ('' outside it).
+
+    On a pull_request event GITHUB_SHA is GitHub's merge commit, which nobody recognises: the PR head
+    (what the reviewer sees) is named when the event has it, GITHUB_SHA otherwise.
+    """
+    env = dict(os.environ) if environ is None else environ
+    pull = _event(env.get("GITHUB_EVENT_PATH")).get("pull_request")
+    head = pull.get("head") if isinstance(pull, dict) else None
+    head_sha = head.get("sha") if isinstance(head, dict) else None
+    parts: list[str] = []
+    if isinstance(head_sha, str) and re.fullmatch(r"[0-9a-f]{7,40}", head_sha):
+        parts.append(f"Planned commit `{head_sha[:7]}` (the pull request's head, merged with its base)")
+    elif re.fullmatch(r"[0-9a-f]{7,40}", env.get("GITHUB_SHA", "")):
+        parts.append(f"Planned commit `{env['GITHUB_SHA'][:7]}`")
+    server, repository, run_id = (
+        env.get("GITHUB_SERVER_URL", ""),
+        env.get("GITHUB_REPOSITORY", ""),
+        env.get("GITHUB_RUN_ID", ""),
+    )
+    if server and re.fullmatch(r"[\w.-]+/[\w.-]+", repository) and run_id.isdigit():
+        link = f"[workflow run {run_id}]({server.rstrip('/')}/{repository}/actions/runs/{run_id})"
+        parts.append(f"in {link}" if parts else f"Planned in {link}")
+    return " ".join(parts) + ("." if parts else "")
+
+
 def write_step_summary(markdown: str) -> bool:
     """Append to the job summary when running in GitHub Actions; True when written."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")

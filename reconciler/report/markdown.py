@@ -11,12 +11,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from reconciler.apply.journal import WriteRecord
+from reconciler.plan.access_changes import gains, losses
 from reconciler.plan.model import Action, Plan, RegistryPlan, RepositoryChange
 
 GITHUB_COMMENT_LIMIT = 65_536
 # Room for the marker, header and truncation note, which are added outside the budgeted sections.
 _RESERVED = 2_000
 _NAMES_SHOWN = 10
+_ACCESS_SHOWN = 40  # per list (losses, gains); the rest is in the registry sections and the plan file
 _ICONS = {Action.CREATE: "➕", Action.UPDATE: "✏️", Action.DELETE: "🗑️", Action.ERROR: "❌", Action.NOOP: "✅"}
 
 
@@ -94,6 +96,35 @@ def _registry_section(registry: RegistryPlan) -> list[str]:
     return [*lines, "", "</details>", ""]
 
 
+def _access_items(plan: Plan, losing: bool) -> list[str]:
+    several = len(plan.registries) > 1
+    items: list[str] = []
+    for registry in plan.registries:
+        prefix = f"`{registry.registry}`: " if several else ""
+        for change in losses(registry) if losing else gains(registry):
+            text = change.loss_text(code=True) if losing else change.gain_text(code=True)
+            items.append(f"- {prefix}{text}")
+    if len(items) > _ACCESS_SHOWN:
+        items = [*items[:_ACCESS_SHOWN], f"- … and {len(items) - _ACCESS_SHOWN} more (see the plan file)"]
+    return items
+
+
+def access_block(plan: Plan) -> list[str]:
+    """Who loses pull (in a GitHub warning alert), then who gains it: the first thing a reviewer reads."""
+    lines: list[str] = []
+    lost = _access_items(plan, losing=True)
+    if lost:
+        lines += ["> [!WARNING]", "> **Access removed.** Check that nobody is locked out by mistake:"]
+        lines += [f"> {item}" for item in lost]
+        lines.append("")
+    gained = _access_items(plan, losing=False)
+    if gained:
+        lines += ["**Access granted:**", *gained, ""]
+    if lost or gained:
+        lines += ["<sub>New repositories get the provider config's policy.</sub>", ""]
+    return lines
+
+
 def _table(plan: Plan) -> list[str]:
     lines = [
         "| Registry | Create | Update | Delete | Errors | In line | Provider config |",
@@ -110,10 +141,21 @@ def _table(plan: Plan) -> list[str]:
 
 
 def render_markdown(
-    plan: Plan, *, title: str = "ECR policy plan", marker: str = "", full_plan_hint: str = ""
+    plan: Plan,
+    *,
+    title: str = "ECR policy plan",
+    marker: str = "",
+    full_plan_hint: str = "",
+    provenance: str = "",
 ) -> str:
-    """The comment body; always at most GITHUB_COMMENT_LIMIT characters."""
-    head = [f"### {title}", "", f"**{plan.summary_line()}**", "", *_table(plan), ""]
+    """The comment body; always at most GITHUB_COMMENT_LIMIT characters.
+
+    `provenance`: a line saying which commit was planned, by which run (the PR comment sets it).
+    """
+    head = [f"### {title}", ""]
+    if provenance:
+        head += [provenance, ""]
+    head += [f"**{plan.summary_line()}**", "", *access_block(plan), *_table(plan), ""]
     if marker:
         head.insert(0, marker)
     body = "\n".join(head)

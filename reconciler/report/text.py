@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconciler.plan.access_changes import gains, losses
 from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan
 
 _SYMBOLS = {
@@ -35,11 +36,24 @@ def _note_lines(notes: tuple[str, ...]) -> list[str]:
     return [f"      note: also grants {note} (not ours, kept)" for note in notes]
 
 
+def access_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
+    """Who loses pull, then who gains it: what a reviewer approves, ahead of the statement edits."""
+    lost, gained = losses(registry), gains(registry)
+    if not lost and not gained:
+        return []
+    return [
+        "  Access changes (new repositories get the provider config's policy):",
+        *(f"    {_mark(Action.DELETE, colour)} {change.loss_text()}" for change in lost),
+        *(f"    {_mark(Action.CREATE, colour)} {change.gain_text()}" for change in gained),
+    ]
+
+
 def registry_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
     header = f"Registry {registry.registry} ({registry.account_id}, {registry.region})"
     lines = [header]
     if registry.error:
         return [*lines, f"  {_mark(Action.ERROR, colour)} {registry.error}"]
+    lines += access_lines(registry, colour)
     if registry.provider is not None:
         lines += _provider_lines(registry.provider, colour)
     for change in registry.changes:

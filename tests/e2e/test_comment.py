@@ -109,3 +109,35 @@ def test_apply_result_is_commented_on_the_merged_pull_request(
     (comment,) = pr_env.comments("acme", "ecr-policies", 42)
     # 8 drifted or missing team repositories, 2 foreign-carrying, payments, and the provider config.
     assert "| main | 12 | 0 | 0 |" in comment["body"]
+
+
+def test_the_comment_names_the_planned_commit_links_the_run_and_warns_of_losses(
+    world: World,
+    pr_env: GithubApi,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run_cli(capsys, "apply", "--policies", str(world.policies), "--report", str(world.tmp / "r.jsonl"), *FAST)
+    policies = world.policies / "main.yaml"
+    policies.write_text(policies.read_text().replace('"444455556666"]', '"999900001111"]'))
+    event = tmp_path / "event.json"
+    head = "0123456789abcdef0123456789abcdef01234567"
+    event.write_text(json.dumps({"number": 7, "pull_request": {"number": 7, "head": {"sha": head}}}))
+    monkeypatch.setenv("GITHUB_SHA", "fedcba9876543210fedcba9876543210fedcba98")
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example")
+    monkeypatch.setenv("GITHUB_RUN_ID", "4242")
+    code, _, err = run_cli(capsys, "comment", "--plan", make_plan(world, capsys))
+    assert code == 0, err
+    (comment,) = pr_env.comments("acme", "ecr-policies", 7)
+    body = comment["body"]
+    assert "Planned commit `0123456` (the pull request's head" in body
+    assert "[workflow run 4242](https://github.example/acme/ecr-policies/actions/runs/4242)" in body
+    alert = body.index("> [!WARNING]")
+    loss = body.index("> - account `444455556666` loses pull on 14 repositories and on new repositories")
+    assert alert < loss < body.index("account `999900001111` gains pull") < body.index("| Registry |")
+    # Outside a pull request event: GITHUB_SHA is the commit planned.
+    event.write_text(json.dumps({"ref": "refs/heads/main"}))
+    code, _, _ = run_cli(capsys, "comment", "--plan", make_plan(world, capsys, "p2.json"), "--no-post")
+    assert code == 0
+    assert "Planned commit `fedcba9` in [workflow run 4242]" in (tmp_path / "summary.md").read_text()

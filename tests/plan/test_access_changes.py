@@ -1,0 +1,172 @@
+"""Who gains and who loses pull: counted per principal across repositories, losses first, Sid-only edits
+counting as nothing, the provider config apart; carried in the JSON plan (version 2, version 1 still read)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
+from reconciler.errors import ReconcilerError
+from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
+from reconciler.plan.access_changes import ACCOUNT, ORGANIZATION_PATH, AccessChange, access_changes
+from reconciler.plan.build import build_registry_plan
+from reconciler.plan.model import Plan, RegistryPlan
+from reconciler.policy.render import policy_text, render_policy
+from reconciler.report.markdown import render_markdown
+from reconciler.report.text import render_text
+
+REGISTRY_ACCOUNT = "123456789012"
+PATH_A = "o-a1b2c3d4e5/*/ou-ab12-aaaaaaaa/*"
+PATH_B = "o-a1b2c3d4e5/*/ou-ab12-bbbbbbbb/*"
+
+
+def registry(access: PullAccess, *, provider: bool = False) -> Registry:
+    return Registry(
+        name="main",
+        account_id=REGISTRY_ACCOUNT,
+        region="us-east-1",
+        pull_access=access,
+        nullplatform=NullplatformTarget(nrn="organization=1:account=2") if provider else None,
+    )
+
+
+def text(access: PullAccess) -> str:
+    return policy_text(render_policy(REGISTRY_ACCOUNT, access))
+
+
+def plan(
+    desired: PullAccess, live: dict[str, str | None], provider: LiveProvider | None = None
+) -> RegistryPlan:
+    policies = tuple(LivePolicy(name, policy) for name, policy in live.items())
+    return build_registry_plan(
+        registry(desired, provider=provider is not None), LiveRegistry("main", policies, provider)
+    )
+
+
+def as_dict(changes: tuple[AccessChange, ...]) -> dict[str, tuple[int, int, str | None]]:
+    return {c.principal: (c.gains, c.loses, c.new_repositories) for c in changes}
+
+
+def test_accounts_added_and_removed_are_counted_per_repository() -> None:
+    old = text(PullAccess(accounts=("111122223333", "999900001111")))
+    live: dict[str, str | None] = {f"team-{i}/app": old for i in range(3)}
+    live["team-new/app"] = None  # no policy yet: everyone it names gains
+    result = plan(PullAccess(accounts=("111122223333", "444455556666")), live)
+    assert as_dict(access_changes(result)) == {
+        "999900001111": (0, 3, None),
+        "444455556666": (4, 0, None),
+        "111122223333": (1, 0, None),
+        REGISTRY_ACCOUNT: (1, 0, None),
+    }
+    first = access_changes(result)[0]
+    assert (first.kind, first.loss_text()) == (ACCOUNT, "account 999900001111 loses pull on 3 repositories")
+
+
+def test_an_organization_path_renamed_is_one_loss_and_one_gain() -> None:
+    old = text(PullAccess(organization_paths=(PATH_A,)))
+    result = plan(PullAccess(organization_paths=(PATH_B,)), {"a/app": old, "b/app": old})
+    changes = access_changes(result)
+    assert [(c.kind, c.principal, c.gains, c.loses) for c in changes] == [
+        (ORGANIZATION_PATH, PATH_A, 0, 2),
+        (ORGANIZATION_PATH, PATH_B, 2, 0),
+    ]
+
+
+def test_moving_from_accounts_to_a_path_shows_every_account_losing() -> None:
+    old = text(PullAccess(accounts=("111122223333",)))
+    result = plan(PullAccess(organization_paths=(PATH_A,)), {"a/app": old})
+    assert as_dict(access_changes(result)) == {
+        "111122223333": (0, 1, None),
+        REGISTRY_ACCOUNT: (0, 1, None),
+        PATH_A: (1, 0, None),
+    }
+
+
+def test_a_sid_rename_or_a_statement_split_changes_nobody_s_access() -> None:
+    desired = PullAccess(accounts=("111122223333", "444455556666"))
+    renamed = json.loads(text(desired))
+    renamed["Statement"][0]["Sid"] = "AllowPullLegacy"  # still ours (AllowPull*)
+    split = json.loads(text(desired))
+    first = split["Statement"][0]
+    second = json.loads(json.dumps(first))
+    first["Condition"]["StringEquals"]["aws:PrincipalAccount"] = [REGISTRY_ACCOUNT, "111122223333"]
+    second["Sid"] = "AllowPullMore"
+    second["Condition"]["StringEquals"]["aws:PrincipalAccount"] = ["444455556666"]
+    split["Statement"].append(second)
+    result = plan(desired, {"a/app": json.dumps(renamed), "b/app": json.dumps(split)})
+    assert len(result.changes) == 2  # both are rewritten...
+    assert access_changes(result) == ()  # ...and nobody gains or loses anything
+    assert "Access changes" not in render_text(Plan("t", "f", (result,)))
+    assert "[!WARNING]" not in render_markdown(Plan("t", "f", (result,)))
+
+
+def test_an_owned_deny_statement_grants_nothing_to_lose() -> None:
+    desired = PullAccess(accounts=("111122223333",))
+    document = json.loads(text(desired))
+    deny = json.loads(json.dumps(document["Statement"][0]))
+    deny.update(Sid="AllowPullDeny", Effect="Deny")
+    deny["Condition"]["StringEquals"]["aws:PrincipalAccount"] = ["999900001111"]
+    document["Statement"].append(deny)
+    result = plan(desired, {"a/app": json.dumps(document)})
+    assert result.changes and access_changes(result) == ()
+
+
+def test_errors_write_nothing_and_count_for_nobody() -> None:
+    result = plan(PullAccess(accounts=("111122223333",)), {"a/app": "{not json"})
+    assert result.changes[0].error and access_changes(result) == ()
+
+
+def test_the_provider_config_counts_apart_as_new_repositories() -> None:
+    old = text(PullAccess(accounts=("111122223333", "999900001111")))
+    live = LiveProvider("organization=1:account=2", "p1", old)
+    result = plan(PullAccess(accounts=("111122223333", "444455556666")), {"a/app": old}, provider=live)
+    assert as_dict(access_changes(result)) == {
+        "999900001111": (0, 1, "loses"),
+        "444455556666": (1, 0, "gains"),
+    }
+    loss = access_changes(result)[0]
+    assert loss.loss_text() == (
+        "account 999900001111 loses pull on 1 repository and on new repositories (provider config)"
+    )
+
+
+def test_text_and_markdown_lead_with_losses() -> None:
+    old = text(PullAccess(accounts=("111122223333", "999900001111")))
+    live: dict[str, str | None] = {f"team-{i:02d}/app": old for i in range(58)}
+    result = plan(PullAccess(accounts=("111122223333", "444455556666")), live)
+    whole = Plan("t", "f", (result,))
+    lines = render_text(whole).splitlines()
+    loss = lines.index("    - account 999900001111 loses pull on 58 repositories")
+    gain = lines.index("    + account 444455556666 gains pull on 58 repositories")
+    first_change = next(i for i, line in enumerate(lines) if "team-00/app" in line)
+    assert lines[1].startswith("  Access changes") and loss < gain < first_change
+    body = render_markdown(whole)
+    alert = body.index("> [!WARNING]")
+    assert body.index("> - account `999900001111` loses pull on 58 repositories") > alert
+    assert (
+        alert
+        < body.index("- account `444455556666` gains pull on 58 repositories")
+        < body.index("| Registry |")
+    )
+
+
+def test_json_plan_carries_access_changes_as_version_2_and_reads_version_1() -> None:
+    old = text(PullAccess(accounts=("111122223333", "999900001111")))
+    result = plan(PullAccess(accounts=("111122223333",)), {"a/app": old})
+    whole = Plan("t", "f", (result,))
+    data = json.loads(whole.to_json())
+    assert data["version"] == 2
+    assert data["registries"][0]["access_changes"] == [
+        {"principal": "999900001111", "kind": "account", "gains": 0, "loses": 1, "new_repositories": None}
+    ]
+    assert Plan.from_json(whole.to_json()) == whole
+    # A version 1 file (before access_changes existed) is read, and its access changes are derived.
+    data["version"] = 1
+    del data["registries"][0]["access_changes"]
+    old_file = Plan.from_json(json.dumps(data))
+    assert old_file == whole and access_changes(old_file.registries[0])[0].loses == 1
+    data["version"] = 3
+    with pytest.raises(ReconcilerError, match="version 3 is not supported"):
+        Plan.from_json(json.dumps(data))
