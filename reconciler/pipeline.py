@@ -29,6 +29,7 @@ from reconciler.live.state import LiveRegistry
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.plan.providers import refuse_shared_providers
+from reconciler.principals import verify_principals
 from reconciler.report.progress import Progress
 
 
@@ -126,6 +127,7 @@ def make_plan(policies: str | Path, scope: Scope, tuning: Tuning) -> Plan:
     desired, registries = load_desired(policies, scope)
     if not registries:
         raise ReconcilerError(f"no registries in {policies}")
+    verify_principals(registries)  # before reading anything: a principal that does not resolve stops the run
     live = observe(registries, scope, tuning)
     elsewhere = providers_elsewhere(desired, registries, scope)
     return build_plan(desired, refuse_shared_providers(desired.registries, live, elsewhere))

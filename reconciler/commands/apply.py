@@ -27,6 +27,7 @@ from reconciler.desired.model import DesiredState, Registry, registry_fingerprin
 from reconciler.errors import ReconcilerError
 from reconciler.pipeline import Scope, Tuning, ecr_client, load_desired, make_plan, nullplatform_client
 from reconciler.plan.model import Plan, RegistryPlan
+from reconciler.principals import verify_principals
 from reconciler.report.progress import Progress
 from reconciler.report.text import render_text
 
@@ -135,6 +136,8 @@ def run_write(args: argparse.Namespace, *, include_provider: bool, saved_plan: s
     desired, _ = load_desired(args.policies, scope)
     if saved_plan:
         plan = load_saved_plan(saved_plan, desired, scope)
+        # Organizations may have changed since the plan: check again before any write.
+        verify_principals([desired.registry(r.registry) for r in plan.registries])
     else:
         plan = make_plan(args.policies, scope, tuning)
     options = ApplyOptions(

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.desired.document import Document
-from reconciler.desired.model import DEFAULT_MANAGED_SIDS, NullplatformTarget, Override, PullAccess, Registry
+from reconciler.desired.model import (
+    DEFAULT_MANAGED_SIDS,
+    NullplatformTarget,
+    OrganizationCheck,
+    Override,
+    PullAccess,
+    Registry,
+)
 
 
 def build_registry(doc: Document, source: str) -> Registry:
@@ -38,6 +45,15 @@ def build_registry(doc: Document, source: str) -> Registry:
         ),
         managed_sids=tuple(data.get("managed_sids", DEFAULT_MANAGED_SIDS)),
         source=source,
+        organization=organization_check(data.get("organization")),
+    )
+
+
+def organization_check(data: Mapping[str, Any] | None) -> OrganizationCheck | None:
+    if data is None:
+        return None
+    return OrganizationCheck(
+        role_arn=data.get("role_arn"), external_accounts=tuple(data.get("external_accounts", ()))
     )
 
 

@@ -59,10 +59,10 @@ def _repository_path(path: str) -> str:
     return path
 
 
-def annotation(problem: Problem) -> str:
-    """A GitHub Actions `::error` command: shows the problem on the pull request's diff."""
+def annotation(problem: Problem, level: str = "error") -> str:
+    """A GitHub Actions `::error` (or `::warning`) command: shows the problem on the pull request's diff."""
     return (
-        f"::error file={_escape_property(_repository_path(problem.path))},line={problem.line},"
+        f"::{level} file={_escape_property(_repository_path(problem.path))},line={problem.line},"
         f"col={problem.column}::{_escape_data(problem.message)}"
     )
 
@@ -77,6 +77,16 @@ def report_problems(problems: Sequence[Problem], out: TextIO | None = None) -> N
             print(annotation(problem), file=stream)
     files = len({p.path for p in problems})
     print(f"{_count(len(problems), 'problem')} in {_count(files, 'file')}", file=stream)
+
+
+def report_warnings(warnings: Sequence[Problem], out: TextIO | None = None) -> None:
+    """`path:line:column: warning: message` per warning (plus `::warning` annotations on Actions)."""
+    stream = out or sys.stderr
+    for warning in warnings:
+        print(f"{warning.path}:{warning.line}:{warning.column}: warning: {warning.message}", file=stream)
+    if _in_github_actions():
+        for warning in warnings:
+            print(annotation(warning, "warning"), file=stream)
 
 
 def report_error(error: ReconcilerError, out: TextIO | None = None) -> None:

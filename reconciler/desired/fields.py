@@ -163,6 +163,13 @@ def _access_fields(access: Any, path: JsonPath) -> Iterator[tuple[JsonPath, Chec
     yield from _list_items(access, "accounts", path, check_account_id)
 
 
+def _organization_fields(organization: Any) -> Iterator[tuple[JsonPath, Checker]]:
+    if isinstance(organization, dict):
+        if "role_arn" in organization:
+            yield ("organization", "role_arn"), check_role_arn
+        yield from _list_items(organization, "external_accounts", ("organization",), check_account_id)
+
+
 def _fields(data: Any) -> Iterator[tuple[JsonPath, Checker]]:
     """Every leaf value with a field check, where the structure above it is what the schema expects."""
     if not isinstance(data, dict):
@@ -182,6 +189,7 @@ def _fields(data: Any) -> Iterator[tuple[JsonPath, Checker]]:
         for key, check in (("nrn", check_nrn), ("provider_id", check_provider_id)):
             if key in nullplatform:
                 yield ("nullplatform", key), check
+    yield from _organization_fields(data.get("organization"))
     yield from _access_fields(data.get("pull_access"), ("pull_access",))
     yield from _list_items(data.get("repositories"), "include", ("repositories",), check_glob)
     yield from _list_items(data.get("repositories"), "exclude", ("repositories",), check_glob)

@@ -39,6 +39,17 @@ class NullplatformTarget:
 
 
 @dataclass(frozen=True)
+class OrganizationCheck:
+    """`organization:`: check every account and OU path against AWS Organizations before planning or
+    applying. `role_arn` (optional) is assumed from the run's credentials to read Organizations (which
+    answers only in the management account or a delegated administrator); `external_accounts` are accounts
+    deliberately outside the organization."""
+
+    role_arn: str | None = None
+    external_accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Registry:
     """One ECR registry (account + region) and the access its repositories should grant."""
 
@@ -53,6 +64,7 @@ class Registry:
     overrides: tuple[Override, ...] = ()
     managed_sids: tuple[str, ...] = DEFAULT_MANAGED_SIDS
     source: str = field(default="", compare=False)
+    organization: OrganizationCheck | None = None  # None: principals are not checked against Organizations
 
     def selects(self, repository: str) -> bool:
         """True when the repository is managed: matched by an include glob and by no exclude glob."""
@@ -95,5 +107,7 @@ def registry_fingerprint(*registries: Registry) -> str:
     for item in payload:
         for override in item["overrides"]:
             override["line"] = 0
+        if item.get("organization") is None:
+            item.pop("organization", None)  # registries without the key keep the fingerprint they had
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
     return "sha256:" + digest.hexdigest()

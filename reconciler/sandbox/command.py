@@ -102,6 +102,8 @@ class Sandbox:
             drifted_policy=sample_old_policy_text(),
             seed=self.seed,
         )
+        # The organization the shipped policies/ names (its `organization:` check passes against it).
+        self.ecr.seed_organization()
         self.ecr.configure(latency_ms=self.latency_ms, tps=dict(self.tps))
         self.provider_id = self.nullplatform.add_provider(
             self.nrn, sample_provider_attributes(sample_old_policy_text())
@@ -196,11 +198,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_banner(sandbox: Sandbox) -> None:
+    from reconciler.sandbox.ecr.organizations import ORG_READ_ROLE
+
     summary = sandbox.summary
     counts = " ".join(f"{state}={count}" for state, count in summary.counts.items())
     lines = [
-        f"# ECR emulator: {sandbox.ecr.url} (ECR and STS; any credentials work)",
+        f"# ECR emulator: {sandbox.ecr.url} (ECR, STS and AWS Organizations; any credentials work)",
         f"# seeded {summary.total} repositories in {summary.account_id}/{summary.region}: {counts}",
+        f"# seeded organization o-a1b2c3d4e5 (managed from 210987654321; read it through {ORG_READ_ROLE})",
         f"# nullplatform API: {sandbox.nullplatform.url}",
         f"# nullplatform ECR provider {sandbox.provider_id} at {sandbox.nrn}",
         "# (its ci.access_key and ci.secret_key read as null, as on the real API; stored intact)",

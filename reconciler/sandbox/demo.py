@@ -1,7 +1,8 @@
 """`reconciler demo`: the whole flow against the embedded sandbox, offline, in a few seconds.
 
 Starts the ECR emulator and the nullplatform double in-process, seeds one registry with about 300
-repositories in mixed states (in sync, drifted, no policy, some with Lambda's foreign statement) and a
+repositories in mixed states (in sync, drifted, no policy, some with Lambda's foreign statement), an AWS
+Organization whose OUs and accounts the demo's policies name (checked before plan and apply), and a
 provider config holding an old policy, writes a demo policies/ to a temp dir, then runs validate, plan,
 apply and plan again, and checks what a careful operator would: nothing left to change, every foreign
 statement still there, the provider's credentials untouched (stored, though every read shows them as null).
@@ -23,6 +24,7 @@ from reconciler.desired.model import PullAccess
 from reconciler.errors import ReconcilerError
 from reconciler.policy.render import policy_text, render_policy
 from reconciler.sandbox.ecr import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulator, EcrEmulatorConfig
+from reconciler.sandbox.ecr.organizations import ORG_READ_ROLE
 from reconciler.sandbox.nullplatform import NullplatformApi, NullplatformConfig
 from reconciler.sandbox.seed import LAMBDA_SID, seed_registry
 
@@ -37,6 +39,8 @@ registry:
   role_arn: arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ecr-policy-reconciler
 nullplatform:
   nrn: "{NRN}"
+organization:                     # every account and OU path below is checked against AWS Organizations
+  role_arn: {ORG_READ_ROLE}
 pull_access:
   organization_paths: ["{DEMO_ACCESS.organization_paths[0]}"]
   accounts: ["111122223333", "444455556666"]
@@ -116,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         workdir = Path(tmp)
         desired_text = policy_text(render_policy(DEFAULT_ACCOUNT_ID, DEMO_ACCESS))
         summary = seed_registry(ecr, repositories=args.repos - 3, desired_policy_text=desired_text)
+        ecr.seed_organization()  # nested OUs and member accounts that the demo's policies name
         for name in ("payments/api", "payments/ledger", "payments/web"):
             ecr.create_repository(name, policy_text=desired_text)
         old_policy = policy_text(render_policy(DEFAULT_ACCOUNT_ID, PullAccess(accounts=("111122223333",))))
@@ -155,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         _step("Summary")
         for label, stats in (("plan", plan_stats), ("apply", apply_stats), ("plan again", replan_stats)):
             calls = ", ".join(f"{action} {count}" for action, count in sorted(stats["requests"].items()))
-            print(f"  {label:<11} ECR calls: {calls}; throttled: {stats['total_throttled']}")
+            print(f"  {label:<11} AWS calls: {calls}; throttled: {stats['total_throttled']}")
         applied = [r for r in read_journal(report) if r.result == Result.APPLIED]
         print(f"  writes applied, each recorded with its before and after: {len(applied)}")
         print(f"  foreign Lambda statements kept: {survivors}/{len(summary.foreign)}")

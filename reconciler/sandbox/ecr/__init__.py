@@ -18,6 +18,10 @@ moto does the bookkeeping (repositories, policies, STS credentials, accounts); t
   one-item lists collapsed, keys reordered), see `ecr_policy_text`;
 - `fastpath.py`: the hot policy calls answered from moto's backend directly.
 
+AWS Organizations calls (`X-Amz-Target: AWSOrganizationsV20161128.<Action>`) are counted with the ECR
+calls and pass `organizations.py` (who may ask, injected faults) on their way to moto's organizations;
+`EcrEmulator.seed_organization()` creates an organization with fixed ids.
+
 `call.py` holds what the layers share (the call, its answer, how layers chain), `backend.py` what they
 need of moto, `config.py` the knobs, `emulator.py` the `EcrEmulator` to start and use.
 

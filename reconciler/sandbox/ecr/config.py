@@ -55,6 +55,9 @@ class EcrEmulatorConfig:
     hang_seconds: float = 60.0
     # Seed of the RNG behind error_rate and throttle storms.
     seed: int = 0
+    # Answer every AWS Organizations call with this error ("AccessDeniedException",
+    # "AWSOrganizationsNotInUseException"); None: as Organizations would (see organizations.py).
+    organizations_fault: str | None = None
 
     def copy(self, **changes: Any) -> EcrEmulatorConfig:
         """A deep-enough copy (fresh containers) with `changes` applied; unknown knob names are errors."""

@@ -12,6 +12,7 @@ from reconciler.sandbox.ecr.backend import ecr_backend, reset_moto_state
 from reconciler.sandbox.ecr.call import ACCOUNT_HEADER, BYPASS_HEADER
 from reconciler.sandbox.ecr.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulatorConfig
 from reconciler.sandbox.ecr.middleware import EcrMiddleware
+from reconciler.sandbox.ecr.organizations import DEFAULT_ORGANIZATION, OrganizationSpec, seed_organization
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
@@ -191,6 +192,11 @@ class EcrEmulator(Served):
         """The policy text as stored (as last set, before read-back rewriting); None when there is none."""
         policy = ecr_backend(account_id, region)._get_repository(name).policy
         return None if policy is None else str(policy)
+
+    def seed_organization(self, spec: OrganizationSpec = DEFAULT_ORGANIZATION) -> None:
+        """An AWS Organization with nested OUs and member accounts (default: the one the shipped policies/
+        names), managed from `spec.management_account` (see organizations.py)."""
+        seed_organization(spec)
 
     def repository_names(
         self, *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION

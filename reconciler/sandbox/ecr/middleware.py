@@ -25,6 +25,7 @@ from reconciler.sandbox.ecr.counters import Counters
 from reconciler.sandbox.ecr.fastpath import direct_policy_calls
 from reconciler.sandbox.ecr.faults import Dice, Failures, Hangs
 from reconciler.sandbox.ecr.latency import cut_short, latency
+from reconciler.sandbox.ecr.organizations import ORGANIZATIONS_TARGET_PREFIX, OrganizationsRules
 from reconciler.sandbox.ecr.paging import describe_pages
 from reconciler.sandbox.ecr.readback import read_back
 from reconciler.sandbox.ecr.throttling import Throttling
@@ -72,6 +73,9 @@ class EcrMiddleware:
             self._answer,
         )
 
+        # AWS Organizations, on the same endpoint: counted, faults and who-may-ask, then moto.
+        self._organizations = chain([self.counters.count, OrganizationsRules(self.counters)], moto_ecr(inner))
+
     # -- knobs and counters --
 
     def configure(self, **knobs: Any) -> None:
@@ -111,6 +115,8 @@ class EcrMiddleware:
         if path.startswith("/_sandbox/"):
             return self._admin(environ, start_response, path)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith(ORGANIZATIONS_TARGET_PREFIX):
+            return self._organizations_call(environ, start_response, target)
         if not target.startswith(ECR_TARGET_PREFIX):
             self.counters.other_request()  # STS, moto's own API
             return self.inner(environ, start_response)
@@ -131,6 +137,22 @@ class EcrMiddleware:
                 answer = error.answer()
         else:
             answer = self._handle(call)
+        start_response(answer.status, answer.headers)
+        return [answer.body]
+
+    def _organizations_call(
+        self, environ: WSGIEnvironment, start_response: StartResponse, target: str
+    ) -> Iterable[bytes]:
+        body = read_body(environ)
+        call = EcrCall(
+            environ=environ,
+            action=target[len(ORGANIZATIONS_TARGET_PREFIX) :],
+            body=body,
+            params=parse_params(body),
+            config=self.config,
+            ticket=self._releaser.ticket(),
+        )
+        answer = self._organizations(call)
         start_response(answer.status, answer.headers)
         return [answer.body]
 
