@@ -20,10 +20,12 @@ from fnmatch import fnmatchcase
 from reconciler.commands.options import add_scope_arguments, add_tuning_arguments, tuning_from
 from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
+from reconciler.live.organizations import OrganizationsError, OrganizationsReader
 from reconciler.live.state import LivePolicy
 from reconciler.pipeline import Scope, Tuning, ecr_client, load_desired
 from reconciler.policy.access import Kind, OrgView
 from reconciler.policy.audit import AccessReport, RegistryAccess, audit_repository
+from reconciler.policy.organization import org_view
 from reconciler.report.access_data import account_csv, account_json, report_csv, report_json
 from reconciler.report.access_markdown import render_access_markdown
 from reconciler.report.access_text import render_access_text
@@ -69,10 +71,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tuning_arguments(parser)
 
 
-def organization_view(registry: Registry) -> OrgView | None:
-    """The organization as the evaluator needs it. None until registry files can name an organization:
-    org-path grants are then unresolved and "outside the organization" is not checked."""
-    return None
+def organization_view(registry: Registry, reader: OrganizationsReader | None = None) -> OrgView | None:
+    """The organization as the evaluator needs it, read through `organization.role_arn` (one read per role
+    and run, `reader` being the run's). None when the registry file has no `organization:`: org-path
+    grants are then unresolved and "outside the organization" is not checked. A failure to read it is an
+    error naming the role (never a silent audit without it)."""
+    if registry.organization is None:
+        return None
+    organizations = reader or OrganizationsReader()
+    try:
+        organization = organizations.organization(registry.organization.role_arn)
+    except OrganizationsError as exc:
+        raise ReconcilerError(f"registry {registry.name} ({registry.source}): {exc}") from exc
+    return org_view(organization)
 
 
 def _read(registry: Registry, globs: Sequence[str], tuning: Tuning) -> tuple[list[LivePolicy], str | None]:
@@ -88,9 +99,13 @@ def _read(registry: Registry, globs: Sequence[str], tuning: Tuning) -> tuple[lis
 
 
 def audit_registry(
-    registry: Registry, globs: Sequence[str], tuning: Tuning, account: str | None
+    registry: Registry,
+    globs: Sequence[str],
+    tuning: Tuning,
+    account: str | None,
+    organizations: OrganizationsReader | None = None,
 ) -> RegistryAccess:
-    org = organization_view(registry)
+    org = organization_view(registry, organizations)
     policies, error = _read(registry, globs, tuning)
     return RegistryAccess(
         registry=registry.name,
@@ -130,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
         names = ", ".join(r.name for r in registries)
         raise ReconcilerError(f"--account needs --registry NAME when there are several registries ({names})")
     tuning = tuning_from(args)
+    organizations = OrganizationsReader()  # the run's: one read of the organization per role
     report = AccessReport(
-        tuple(audit_registry(r, args.repository, tuning, args.account) for r in registries),
+        tuple(audit_registry(r, args.repository, tuning, args.account, organizations) for r in registries),
         account=args.account,
     )
     sys.stdout.write(render(report, args.format))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from sample_registry import ACCOUNT, DESIRED, OLD, run_cli
 from reconciler.desired.model import PullAccess
 from reconciler.policy.access import ORG_NOT_CONFIGURED
 from reconciler.policy.render import policy_text, render_policy
+from reconciler.sandbox.ecr.organizations import DEFAULT_ORGANIZATION, ORG_READ_ROLE, PROD_OU, AccountSpec
 
 from .conftest import World
 
@@ -202,3 +204,55 @@ def test_text_and_markdown(audited: World, capsys: pytest.CaptureFixture[str]) -
     assert (
         f"| main | {len(audited.seeded)} | 1 | 2 | 0 | 0 | 0 | 4 | 0 |" in out
     )  # public, beyond-pull, ..., no-policy
+
+
+def test_with_the_organization_an_org_path_grant_resolves_and_outside_accounts_are_found(
+    audited: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 222233334444 sits in ou-ab12-prod0001, a child of ou-ab12-cdef3456: no policy lists it by account,
+    # DESIRED's OU path (o-a1b2c3d4e5/*/ou-ab12-cdef3456/*) covers it.
+    child = "222233334444"
+    spec = replace(
+        DEFAULT_ORGANIZATION, accounts=(*DEFAULT_ORGANIZATION.accounts, AccountSpec(child, "prod-2", PROD_OU))
+    )
+    audited.ecr.seed_organization(spec)
+    outside = render_policy(ACCOUNT, PullAccess(accounts=("999999999999",)))
+    audited.ecr.create_repository("partner/app", policy_text=policy_text(outside))
+    policies = audited.policies / "main.yaml"
+    policies.write_text(policies.read_text() + f"organization:\n  role_arn: {ORG_READ_ROLE}\n")
+
+    code, out, err = access(audited, capsys, "--account", child, "--format", "json")
+    assert code == 0, err
+    answer = json.loads(out)
+    by_path = [n for n, t in audited.seeded.items() if t in (DESIRED, DENIED)]
+    assert {r["repository"]: r["statements"] for r in answer["repositories"]} == {
+        **{name: ["AllowPullOrganizationPaths"] for name in by_path},
+        "open/app": ["Open"],
+    }
+    assert answer["unresolved"] == []
+
+    code, out, err = access(audited, capsys, "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    (registry,) = report["registries"]
+    outside_findings = {
+        repo["repository"]: [f["detail"] for f in repo["findings"] if f["kind"] == "outside-organization"]
+        for repo in registry["repositories"]
+    }
+    assert outside_findings["partner/app"] == [
+        "grants pull to accounts outside organization o-a1b2c3d4e5: 999999999999"
+    ]
+    # Every other account the seeded policies name is a member.
+    assert [name for name, found in outside_findings.items() if found] == ["partner/app"]
+    assert audited.ecr.stats()["requests"]["DescribeOrganization"] == 2  # once per run
+
+
+def test_an_organization_that_cannot_be_read_is_an_error_naming_the_role(
+    audited: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audited.ecr.seed_organization()
+    policies = audited.policies / "main.yaml"
+    policies.write_text(policies.read_text() + "organization: {}\n")  # the registry account: a member
+    code, _, err = access(audited, capsys)
+    assert code == 1
+    assert "AWS Organizations refused the run's own credentials" in err and "organization.role_arn" in err
