@@ -8,11 +8,13 @@ from typing import Any
 from reconciler.desired.document import Document
 from reconciler.desired.model import (
     DEFAULT_MANAGED_SIDS,
+    CreationTemplate,
     NullplatformTarget,
     OrganizationCheck,
     Override,
     PullAccess,
     Registry,
+    applied_for_order,
 )
 
 
@@ -45,6 +47,15 @@ def build_registry(doc: Document, source: str) -> Registry:
         ),
         managed_sids=tuple(data.get("managed_sids", DEFAULT_MANAGED_SIDS)),
         source=source,
+        creation_templates=tuple(
+            CreationTemplate(
+                prefix=item["prefix"],
+                applied_for=applied_for_order(item["applied_for"]),
+                pull_access=pull_access(item["pull_access"]) if "pull_access" in item else None,
+                line=doc.line(("creation_templates", index)),
+            )
+            for index, item in enumerate(data.get("creation_templates", ()))
+        ),
         organization=organization_check(data.get("organization")),
     )
 

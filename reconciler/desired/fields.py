@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from reconciler.desired.document import Document, Issue, JsonPath, describe, issue
+from reconciler.desired.model import APPLIED_FOR, ROOT_PREFIX
 
 ORGANIZATION_PATH_EXAMPLE = "o-a1b2c3d4e5/*/ou-ab12-cdef3456/*"
 ACCOUNT_EXAMPLE = '"111122223333"'
@@ -29,6 +30,8 @@ PATTERNS: dict[str, str] = {
     "organization_path": (
         r"^o-[a-z0-9]{10,32}/(r-[0-9a-z]{4,32}|\*)/(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}/)+\*?$"
     ),
+    # ECR's own `prefix` pattern (botocore `ecr` model, shape Prefix; ../shared/reference.md, "ECR").
+    "template_prefix": r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)$",
 }
 _NAME = re.compile(PATTERNS["name"])
 _ACCOUNT = re.compile(PATTERNS["account_id"])
@@ -36,6 +39,7 @@ _REGION = re.compile(PATTERNS["region"])
 _ROLE_ARN = re.compile(PATTERNS["role_arn"])
 _NRN = re.compile(PATTERNS["nrn"])
 _ORGANIZATION_PATH = re.compile(PATTERNS["organization_path"])
+_TEMPLATE_PREFIX = re.compile(PATTERNS["template_prefix"])
 _ORGANIZATION_ID = re.compile(r"o-[a-z0-9]{10,32}")
 _ROOT_ID = re.compile(r"r-[0-9a-z]{4,32}")
 _OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
@@ -141,6 +145,48 @@ def check_provider_id(value: Any, node: yaml.Node) -> str | None:
     return f"provider_id must be a quoted string, not {describe(value)}"
 
 
+# ECR's limit on a creation template's `prefix` (../shared/reference.md, "ECR").
+MAX_PREFIX_CHARS = 256
+
+
+def check_template_prefix(value: Any, node: yaml.Node) -> str | None:
+    if not isinstance(value, str):
+        raw = _raw(node)
+        shown = f" {raw}" if raw else ""
+        return f'template prefix{shown} must be a string like "team-a" or ROOT, not {describe(value)}'
+    if len(value) > MAX_PREFIX_CHARS:
+        return f"template prefix is {len(value)} characters; ECR allows at most {MAX_PREFIX_CHARS}"
+    if _TEMPLATE_PREFIX.fullmatch(value):
+        return None
+    if value.upper() == ROOT_PREFIX:
+        return f"template prefix {value!r} must be written ROOT, in capitals (every repository)"
+    if _WILDCARDS & set(value):
+        fault = "is not a glob: ECR matches it as the start of a repository name (team-a covers team-a/*)"
+    elif value != value.lower():
+        fault = "must be lowercase, as ECR repository names are"
+    elif value.startswith("/") or "//" in value:
+        fault = "must not start with / or hold //"
+    else:
+        fault = "is not a repository name prefix ECR accepts"
+    return (
+        f"template prefix {value!r} {fault}; write ROOT (every repository) or the start of a repository "
+        "name: lowercase letters and digits, separated by '.', '_', '-' or '/', like \"team-a\""
+    )
+
+
+def check_applied_for(value: Any, node: yaml.Node) -> str | None:
+    if isinstance(value, str) and value in APPLIED_FOR:
+        return None
+    allowed = ", ".join(APPLIED_FOR)
+    if isinstance(value, str):
+        close = value.strip().upper().replace("-", "_").replace(" ", "_")
+        hint = f" (did you mean {close}?)" if close in APPLIED_FOR else ""
+        return f"applied_for value {value!r} is not one ECR knows{hint}: use {allowed}"
+    raw = _raw(node)
+    shown = f" {raw}" if raw else ""
+    return f"applied_for value{shown} must be one of {allowed}, not {describe(value)}"
+
+
 def check_glob(value: Any, node: yaml.Node) -> str | None:
     if isinstance(value, str):
         return None if value else 'a glob must not be empty: use "*" for everything'
@@ -200,6 +246,20 @@ def _fields(data: Any) -> Iterator[tuple[JsonPath, Checker]]:
             yield from _list_items(override, "repositories", ("overrides", index), check_glob)
             if isinstance(override, dict):
                 yield from _access_fields(override.get("pull_access"), ("overrides", index, "pull_access"))
+    yield from _template_fields(data.get("creation_templates"))
+
+
+def _template_fields(templates: Any) -> Iterator[tuple[JsonPath, Checker]]:
+    if not isinstance(templates, list):
+        return
+    for index, template in enumerate(templates):
+        if not isinstance(template, dict):
+            continue
+        path: JsonPath = ("creation_templates", index)
+        if "prefix" in template:
+            yield (*path, "prefix"), check_template_prefix
+        yield from _list_items(template, "applied_for", path, check_applied_for)
+        yield from _access_fields(template.get("pull_access"), (*path, "pull_access"))
 
 
 def _value_at(data: Any, path: JsonPath) -> Any:

@@ -51,13 +51,17 @@ def check_bytes(data: bytes, source: str) -> FileResult:
     return _result(source, issues, registry, _identity(doc, issues))
 
 
+# Schema checks of a single value that a field check words better (and says how to fix).
+_EXPLAINED = ("type", "pattern", "minLength", "maxLength", "enum")
+
+
 def _structure_issues(doc: Document) -> list[Issue]:
     """Schema and field problems; a field check replaces the schema's generic message for the same value."""
     fields = field_issues(doc)
     explained = {issue.path for issue in fields}
     issues = list(fields)
     for error in validator().iter_errors(doc.data):
-        if tuple(error.absolute_path) in explained and error.validator in ("type", "pattern", "minLength"):
+        if tuple(error.absolute_path) in explained and error.validator in _EXPLAINED:
             continue
         issues.extend(schema_issue(doc, error))
     return issues

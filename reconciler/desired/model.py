@@ -8,6 +8,18 @@ from dataclasses import asdict, dataclass, field
 from fnmatch import fnmatchcase
 
 DEFAULT_MANAGED_SIDS: tuple[str, ...] = ("AllowPull*",)
+# A creation template's special prefix and its `appliedFor` values, as ECR states them (botocore `ecr`
+# model; ../shared/reference.md, "ECR"). This order is the one plans and requests use.
+ROOT_PREFIX = "ROOT"
+APPLIED_FOR: tuple[str, ...] = ("REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH")
+
+
+def applied_for_order(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """`appliedFor` is a set: one order for every copy of it (unknown values last, as read)."""
+    unique = list(dict.fromkeys(values))
+    return tuple(
+        sorted(unique, key=lambda v: (APPLIED_FOR.index(v) if v in APPLIED_FOR else len(APPLIED_FOR), v))
+    )
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,20 @@ class Override:
 
     def matches(self, repository: str) -> bool:
         return any(fnmatchcase(repository, pattern) for pattern in self.repositories)
+
+
+@dataclass(frozen=True)
+class CreationTemplate:
+    """An ECR repository creation template whose `repositoryPolicy` (and `appliedFor`) we keep in line.
+
+    `prefix` is ECR's: ROOT, or the start of a repository name (ECR assumes a `/` after it). `pull_access`
+    None means the registry's default access, as for the provider config.
+    """
+
+    prefix: str
+    applied_for: tuple[str, ...]
+    pull_access: PullAccess | None = None
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,6 +91,7 @@ class Registry:
     managed_sids: tuple[str, ...] = DEFAULT_MANAGED_SIDS
     source: str = field(default="", compare=False)
     organization: OrganizationCheck | None = None  # None: principals are not checked against Organizations
+    creation_templates: tuple[CreationTemplate, ...] = ()
 
     def selects(self, repository: str) -> bool:
         """True when the repository is managed: matched by an include glob and by no exclude glob."""
@@ -78,6 +105,10 @@ class Registry:
             if override.matches(repository):
                 return override.pull_access
         return self.pull_access
+
+    def template_access(self, template: CreationTemplate) -> PullAccess:
+        """A template's own access, else the default (what the provider config gives new repositories)."""
+        return template.pull_access or self.pull_access
 
     def owns_sid(self, sid: str | None) -> bool:
         """Statements whose Sid matches a managed_sids glob are the reconciler's; all others are foreign."""
@@ -109,5 +140,10 @@ def registry_fingerprint(*registries: Registry) -> str:
             override["line"] = 0
         if item.get("organization") is None:
             item.pop("organization", None)  # registries without the key keep the fingerprint they had
+        for template in item["creation_templates"]:
+            template["line"] = 0
+        if not item["creation_templates"]:
+            # Registries without templates keep the fingerprint they had before templates existed.
+            del item["creation_templates"]
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
     return "sha256:" + digest.hexdigest()

@@ -32,7 +32,7 @@ _GLOBS = 'a list of quoted globs like ["payments/*"]'
 _EXPECTED: dict[str, str] = {
     "": (
         "a mapping with registry, pull_access and optionally nullplatform, repositories, overrides, "
-        "managed_sids"
+        "creation_templates, managed_sids"
     ),
     "registry": "a mapping with name, account_id and region",
     "nullplatform": "a mapping with nrn (and optionally provider_id)",
@@ -40,6 +40,12 @@ _EXPECTED: dict[str, str] = {
     "repositories": "a mapping with include and/or exclude",
     "overrides": "a list of overrides, each a mapping with repositories and pull_access",
     "override": "a mapping with repositories and pull_access",
+    "creation_templates": (
+        "a list of creation templates, each a mapping with prefix and applied_for (and optionally "
+        "pull_access)"
+    ),
+    "creation_template": "a mapping with prefix and applied_for (and optionally pull_access)",
+    "applied_for": "a list of REPLICATION, PULL_THROUGH_CACHE and/or CREATE_ON_PUSH",
     "organization_paths": f'a list of organization paths like ["{ORGANIZATION_PATH_EXAMPLE}"]',
     "accounts": f"a list of quoted account ids like [{ACCOUNT_EXAMPLE}]",
     "globs": _GLOBS,
@@ -52,6 +58,8 @@ _REQUIRED_HINT: dict[str, str] = {
     "region": "like us-east-1",
     "nrn": 'like "organization=1:account=2"',
     "repositories": 'the globs this override applies to, like ["payments/*"]',
+    "prefix": "ROOT, or the start of repository names like team-a",
+    "applied_for": "a list of REPLICATION, PULL_THROUGH_CACHE and/or CREATE_ON_PUSH",
 }
 
 
@@ -61,6 +69,8 @@ def _kind(path: JsonPath) -> str:
         return ""
     last = path[-1]
     if isinstance(last, int):
+        if path[:-1] == ("creation_templates",):
+            return "creation_template"
         return "override" if path[:-1] == ("overrides",) else ""
     if last in ("include", "exclude", "managed_sids") or (last == "repositories" and len(path) > 1):
         return "globs"

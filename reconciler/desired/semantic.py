@@ -1,6 +1,6 @@
 """Step 5 of loading a policies file: checks on every part whose structure is valid (they would be noise, or
 crash, on a broken part): rendered policy size, the guard's safety rules, managed_sids against the Sids we
-write, overlapping overrides."""
+write, overlapping overrides, creation templates with the same prefix."""
 
 from __future__ import annotations
 
@@ -57,6 +57,13 @@ def semantic_issues(doc: Document, found: Sequence[Issue]) -> list[Issue]:
             and dirty.clean(("overrides", index, "repositories"))
         ]
         issues.extend(overlap_issues(doc, with_globs))
+    templates = data.get("creation_templates")
+    if isinstance(templates, list):
+        for index, template in enumerate(templates):
+            path: JsonPath = ("creation_templates", index, "pull_access")
+            if isinstance(template, dict) and "pull_access" in template and dirty.clean(path):
+                accesses.append((path, pull_access(template["pull_access"])))
+        issues.extend(_duplicate_prefixes(doc, templates, dirty))
     registry = data.get("registry")
     if isinstance(registry, dict) and "account_id" in registry and dirty.clean(("registry", "account_id")):
         account = registry["account_id"]
@@ -80,4 +87,26 @@ def _managed_sids_issues(
                 f'recognise its own statements next time: add "{sid}" or use the default ["AllowPull*"]'
             )
             issues.append(issue(("managed_sids",), doc.key_or_value(("managed_sids",)), message))
+    return issues
+
+
+def _duplicate_prefixes(doc: Document, templates: list[object], dirty: Dirty) -> list[Issue]:
+    """ECR holds one template per prefix (a second create answers TemplateAlreadyExistsException)."""
+    seen: dict[str, int] = {}
+    issues = []
+    for index, template in enumerate(templates):
+        path: JsonPath = ("creation_templates", index, "prefix")
+        if not isinstance(template, dict) or "prefix" not in template or not dirty.clean(path):
+            continue
+        prefix = template["prefix"]
+        # ECR assumes a `/` after a prefix: "team-a" and "team-a/" are the same template.
+        key = prefix.rstrip("/")
+        if key in seen:
+            message = (
+                f"creation template prefix {prefix!r} is also used by the template at line {seen[key]}: ECR "
+                "holds one template per prefix; merge them"
+            )
+            issues.append(issue(path, doc.node(path), message))
+        else:
+            seen[key] = doc.line(("creation_templates", index))
     return issues

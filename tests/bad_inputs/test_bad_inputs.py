@@ -98,6 +98,20 @@ GENERATED = [
         "many.yaml",
     ),
     Case(
+        "template_too_many_accounts",
+        11,
+        "the policy rendered for creation_templates[0].pull_access is",
+        _bytes(
+            "template.yaml",
+            (
+                HEAD
+                + 'pull_access:\n  accounts: ["111122223333"]\ncreation_templates:\n  - prefix: ROOT\n'
+                + f"    applied_for: [REPLICATION]\n    pull_access:\n      accounts: [{MANY_ACCOUNTS}]\n"
+            ).encode(),
+        ),
+        "template.yaml",
+    ),
+    Case(
         "very_deep_nesting",
         1,
         "nests deeper than 50 levels",
