@@ -34,9 +34,24 @@ class LiveProvider:
 
 
 @dataclass(frozen=True)
+class LiveTemplate:
+    """A repository creation template's policy and `appliedFor` as read (nothing else of it is planned on).
+
+    `exists` False: there is no template with this prefix. `policy` None: the template sets no policy.
+    """
+
+    prefix: str
+    exists: bool
+    policy: str | None = None
+    applied_for: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class LiveRegistry:
     name: str
     policies: tuple[LivePolicy, ...] = ()
     provider: LiveProvider | None = None
     error: str | None = None  # listing failed: nothing is known about this registry
     stats: dict[str, int] = field(default_factory=dict)
+    templates: tuple[LiveTemplate, ...] = ()  # one per creation template policies/ declares, in its order

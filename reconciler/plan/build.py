@@ -8,15 +8,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.desired.model import DesiredState, Registry, registry_fingerprint
-from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
+from reconciler.desired.model import CreationTemplate, DesiredState, Registry, registry_fingerprint
+from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry, LiveTemplate
 from reconciler.plan.fingerprint import live_fingerprint
-from reconciler.plan.model import Action, Difference, Plan, ProviderChange, RegistryPlan, RepositoryChange
+from reconciler.plan.model import (
+    Action,
+    Difference,
+    Plan,
+    ProviderChange,
+    RegistryPlan,
+    RepositoryChange,
+    TemplateChange,
+)
 from reconciler.policy import guard
 from reconciler.policy.grants import foreign_grant_notes
 from reconciler.policy.normalize import ACCOUNT_ID, canonical_statements, equivalent
 from reconciler.policy.ownership import SidOwner, merge, split
-from reconciler.policy.render import Statement, policy_text, provider_policy, repository_statements
+from reconciler.policy.render import (
+    Statement,
+    policy_text,
+    provider_policy,
+    render_policy,
+    repository_statements,
+    template_statements,
+)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -163,6 +178,40 @@ def provider_change(registry: Registry, live: LiveProvider) -> ProviderChange:
     )
 
 
+def template_change(registry: Registry, template: CreationTemplate, live: LiveTemplate) -> TemplateChange:
+    """A creation template's policy, planned like a repository's (foreign statements kept, compared by
+    meaning), and its `appliedFor` brought in line with policies/."""
+    # ECR allows an empty repositoryPolicy (min length 0, ../shared/reference.md "ECR"): that is no policy.
+    before = live.policy or None
+    fingerprint = live_fingerprint(before)
+    applied_for_before = live.applied_for if live.exists else None
+    want_for = template.applied_for
+
+    def change(action: Action, after: str | None = None, **rest: Any) -> TemplateChange:
+        return TemplateChange(
+            template.prefix, action, before, after, applied_for_before, want_for, fingerprint, **rest
+        )
+
+    if live.error is not None:
+        return change(Action.ERROR, error=live.error)
+    desired_owned = template_statements(registry, template)
+    if not live.exists:
+        # Exactly the rendered text (as for the provider config): a template holds only what we set.
+        text = policy_text(render_policy(registry.account_id, registry.template_access(template)))
+        return change(Action.CREATE, text, difference=difference([], desired_owned))
+    decision = _decide(before, registry.owns_sid, desired_owned)
+    if decision.action == Action.ERROR:
+        return change(Action.ERROR, difference=decision.difference, error=decision.error)
+    if decision.action == Action.DELETE:
+        # Rendering never yields an empty policy (pull_access grants something); a template must keep one.
+        return change(Action.ERROR, error="the rendered template policy would be empty")
+    if decision.action == Action.NOOP and set(live.applied_for) == set(want_for):
+        return change(Action.NOOP)
+    # Only appliedFor changes: the policy goes back as read (the template is written whole, see apply).
+    after = before if decision.action == Action.NOOP else decision.after
+    return change(Action.UPDATE, after, difference=decision.difference, notes=decision.notes)
+
+
 PLAN_MISMATCH = "the plan file does not match what policies/ renders"
 
 
@@ -199,6 +248,39 @@ def saved_provider_problem(registry: Registry, change: ProviderChange) -> str | 
     return None
 
 
+def saved_template_problem(registry: Registry, change: TemplateChange) -> str | None:
+    """As saved_change_problem, for a creation template's policy and `appliedFor`."""
+    template = next((t for t in registry.creation_templates if t.prefix == change.prefix), None)
+    if template is None:
+        return f"{PLAN_MISMATCH}: registry {registry.name} declares no creation template {change.prefix}"
+    if change.live_fingerprint != live_fingerprint(change.before):
+        return f"{PLAN_MISMATCH}: its `before` and `live_fingerprint` disagree"
+    live = LiveTemplate(
+        change.prefix,
+        exists=change.applied_for_before is not None,
+        policy=change.before,
+        applied_for=change.applied_for_before or (),
+    )
+    expected = template_change(registry, template, live)
+    if (expected.action, expected.after, expected.applied_for_after) != (
+        change.action,
+        change.after,
+        change.applied_for_after,
+    ):
+        planned = f"from the template it was planned against ({expected.action} expected)"
+        return f"{PLAN_MISMATCH} {planned}; plan again"
+    return None
+
+
+def template_changes(registry: Registry, live: LiveRegistry) -> tuple[TemplateChange, ...]:
+    by_prefix = {t.prefix: t for t in live.templates}
+    return tuple(
+        template_change(registry, template, by_prefix[template.prefix])
+        for template in registry.creation_templates
+        if template.prefix in by_prefix  # observed only when the run covers templates
+    )
+
+
 def build_registry_plan(registry: Registry, live: LiveRegistry) -> RegistryPlan:
     changes: list[RepositoryChange] = []
     unchanged: list[str] = []
@@ -225,6 +307,7 @@ def build_registry_plan(registry: Registry, live: LiveRegistry) -> RegistryPlan:
         unchanged=tuple(sorted(unchanged)),
         error=live.error,
         gone=tuple(sorted(gone)),
+        templates=template_changes(registry, live),
     )
 
 

@@ -117,6 +117,55 @@ class ProviderChange:
 
 
 @dataclass(frozen=True)
+class TemplateChange:
+    """An ECR repository creation template's `repositoryPolicy` and `appliedFor` (never any other field:
+    apply reads the template again right before writing and sends every other field back as it is).
+
+    `action` create: there is no template with this prefix (CreateRepositoryCreationTemplate); update: its
+    policy or `appliedFor` changes (UpdateRepositoryCreationTemplate); delete: only `restore` of a template an
+    apply created (DeleteRepositoryCreationTemplate).
+    """
+
+    prefix: str
+    action: Action
+    before: str | None  # repositoryPolicy as read (None: none, or no template)
+    after: str | None  # repositoryPolicy to write
+    applied_for_before: tuple[str, ...] | None  # None: there is no template
+    applied_for_after: tuple[str, ...]
+    live_fingerprint: str  # meaning of `before`
+    difference: Difference = field(default_factory=Difference)
+    error: str | None = None
+    notes: tuple[str, ...] = ()  # as for RepositoryChange
+
+    def applied_for_lines(self) -> list[str]:
+        """What changes in `appliedFor`, in words (empty when nothing does)."""
+        if self.action in (Action.NOOP, Action.ERROR, Action.DELETE):
+            return []
+        after = ", ".join(self.applied_for_after)
+        if self.applied_for_before is None:
+            return [f"applied for {after}"]
+        added = [v for v in self.applied_for_after if v not in self.applied_for_before]
+        removed = [v for v in self.applied_for_before if v not in self.applied_for_after]
+        return [f"applied for: add {v}" for v in added] + [f"applied for: remove {v}" for v in removed]
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> TemplateChange:
+        before_for = data.get("applied_for_before")
+        return TemplateChange(
+            prefix=data["prefix"],
+            action=Action(data["action"]),
+            before=data.get("before"),
+            after=data.get("after"),
+            applied_for_before=None if before_for is None else tuple(before_for),
+            applied_for_after=tuple(data.get("applied_for_after", ())),
+            live_fingerprint=data["live_fingerprint"],
+            difference=Difference.from_json(data.get("difference", {})),
+            error=data.get("error"),
+            notes=tuple(data.get("notes", ())),
+        )
+
+
+@dataclass(frozen=True)
 class RegistryPlan:
     registry: str
     account_id: str
@@ -128,9 +177,14 @@ class RegistryPlan:
     error: str | None = None  # the registry could not be listed at all
     # Repositories listed but deleted before their policy was read: they need no policy (names only).
     gone: tuple[str, ...] = ()
+    # Every creation template policies/ declares (no-ops too: there are few), in its order.
+    templates: tuple[TemplateChange, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
+
+    def template_count(self, action: Action) -> int:
+        return sum(1 for t in self.templates if t.action == action)
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> RegistryPlan:
@@ -145,6 +199,7 @@ class RegistryPlan:
             unchanged=tuple(data.get("unchanged", [])),
             error=data.get("error"),
             gone=tuple(data.get("gone", [])),
+            templates=tuple(TemplateChange.from_json(t) for t in data.get("templates", [])),
         )
 
 
@@ -168,13 +223,21 @@ class Plan:
         )
 
     @property
+    def template_changes(self) -> int:
+        return sum(r.template_count(a) for r in self.registries for a in (Action.CREATE, Action.UPDATE))
+
+    @property
     def has_changes(self) -> bool:
-        return self.repository_changes + self.provider_changes > 0
+        return self.repository_changes + self.provider_changes + self.template_changes > 0
 
     @property
     def has_errors(self) -> bool:
         return any(
-            r.error or (r.provider and r.provider.error) or r.count(Action.ERROR) for r in self.registries
+            r.error
+            or (r.provider and r.provider.error)
+            or r.count(Action.ERROR)
+            or r.template_count(Action.ERROR)
+            for r in self.registries
         )
 
     def summary_line(self) -> str:
@@ -191,9 +254,24 @@ class Plan:
             f"Plan: {self.count(Action.CREATE)} to create, {self.count(Action.UPDATE)} to update, "
             f"{self.count(Action.DELETE)} to delete; provider config: {provider}"
         )
+        if any(r.templates for r in self.registries):
+            line += "; creation templates: " + self._template_summary()
         errors = self.count(Action.ERROR) + sum(1 for r in self.registries if r.error)
         gone = sum(len(r.gone) for r in self.registries)
         return line + (f"; {gone} gone" if gone else "") + (f"; {errors} errors" if errors else "")
+
+    def _template_summary(self) -> str:
+        counts = {a: sum(r.template_count(a) for r in self.registries) for a in Action}
+        parts = [
+            f"{counts[a]} {label}"
+            for a, label in (
+                (Action.CREATE, "to create"),
+                (Action.UPDATE, "to update"),
+                (Action.ERROR, "error"),
+            )
+            if counts[a]
+        ]
+        return ", ".join(parts) or "no changes"
 
     def to_json(self) -> str:
         # Imported here: access_changes builds on this module's types.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.desired.model import PullAccess, Registry
+from reconciler.desired.model import CreationTemplate, PullAccess, Registry
 
 PULL_ACTIONS: tuple[str, ...] = (
     "ecr:BatchCheckLayerAvailability",
@@ -84,3 +84,9 @@ def provider_policy(registry: Registry) -> PolicyDocument:
 
 def repository_statements(registry: Registry, repository: str) -> list[Statement]:
     return render_statements(registry.account_id, registry.access_for(repository))
+
+
+def template_statements(registry: Registry, template: CreationTemplate) -> list[Statement]:
+    """The statements we own in a creation template's `repositoryPolicy`: what the repositories ECR creates
+    through it get (its own pull_access, else the default)."""
+    return render_statements(registry.account_id, registry.template_access(template))

@@ -16,7 +16,10 @@ moto does the bookkeeping (repositories, policies, STS credentials, accounts); t
   (with optional IAM eventual consistency);
 - `readback.py`: policy read-back as real ECR writes it (Jackson pretty printing, account ids as root ARNs,
   one-item lists collapsed, keys reordered), see `ecr_policy_text`;
-- `fastpath.py`: the hot policy calls answered from moto's backend directly.
+- `fastpath.py`: the hot policy calls answered from moto's backend directly;
+- `templates.py`: repository creation templates (moto has none of the four calls), with ECR's validation
+  and errors, and a sandbox-only create-on-push (`EcrEmulator.push_image`, `POST /_sandbox/push`) that
+  creates a repository through the matching template.
 
 AWS Organizations calls (`X-Amz-Target: AWSOrganizationsV20161128.<Action>`) are counted with the ECR
 calls and pass `organizations.py` (who may ask, injected faults) on their way to moto's organizations;

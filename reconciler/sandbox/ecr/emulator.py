@@ -3,6 +3,7 @@ direct access to moto's state."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,8 @@ from reconciler.sandbox.ecr.call import ACCOUNT_HEADER, BYPASS_HEADER
 from reconciler.sandbox.ecr.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulatorConfig
 from reconciler.sandbox.ecr.middleware import EcrMiddleware
 from reconciler.sandbox.ecr.organizations import DEFAULT_ORGANIZATION, OrganizationSpec, seed_organization
+from reconciler.sandbox.ecr.templates import create_through_template
+from reconciler.sandbox.ecr.templates import store as template_store
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
@@ -197,6 +200,29 @@ class EcrEmulator(Served):
         """An AWS Organization with nested OUs and member accounts (default: the one the shipped policies/
         names), managed from `spec.management_account` (see organizations.py)."""
         seed_organization(spec)
+
+    def push_image(
+        self, name: str, *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION
+    ) -> str | None:
+        """Sandbox-only create-on-push: a push to a missing repository creates it through the matching
+        creation template applied for CREATE_ON_PUSH (longest prefix, else ROOT), with the template's
+        policy; returns that template's prefix (None: the repository existed). No template: SandboxError
+        RepositoryNotFoundException, as ECR refuses the push. Also `POST /_sandbox/push`."""
+        return create_through_template(account_id, region, name).template
+
+    def put_template(
+        self, template: dict[str, Any], *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION
+    ) -> None:
+        """Store a creation template as given (ECR's JSON shape, `prefix` included), without validation."""
+        templates = template_store(account_id, region)
+        now = time.time()
+        templates[template["prefix"]] = {"createdAt": now, "updatedAt": now} | dict(template)
+
+    def stored_templates(
+        self, *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION
+    ) -> dict[str, dict[str, Any]]:
+        """The creation templates as stored (before read-back rewriting), by prefix: a deep copy."""
+        return copy.deepcopy(template_store(account_id, region))
 
     def repository_names(
         self, *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION

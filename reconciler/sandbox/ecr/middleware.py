@@ -20,7 +20,7 @@ from reconciler.sandbox.ecr.call import (
     parse_params,
     read_body,
 )
-from reconciler.sandbox.ecr.config import EcrEmulatorConfig
+from reconciler.sandbox.ecr.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulatorConfig
 from reconciler.sandbox.ecr.counters import Counters
 from reconciler.sandbox.ecr.fastpath import direct_policy_calls
 from reconciler.sandbox.ecr.faults import Dice, Failures, Hangs
@@ -28,6 +28,7 @@ from reconciler.sandbox.ecr.latency import cut_short, latency
 from reconciler.sandbox.ecr.organizations import ORGANIZATIONS_TARGET_PREFIX, OrganizationsRules
 from reconciler.sandbox.ecr.paging import describe_pages
 from reconciler.sandbox.ecr.readback import read_back
+from reconciler.sandbox.ecr.templates import create_through_template, creation_templates
 from reconciler.sandbox.ecr.throttling import Throttling
 from reconciler.sandbox.ecr.validation import PolicyValidation
 
@@ -57,7 +58,7 @@ class EcrMiddleware:
         # module directories twice a call (2-3 ms, serialized), which would cap the emulator at a few
         # hundred calls a second whatever the clients' concurrency.
         self._answer = chain(
-            [describe_pages, self._validation, read_back, direct_policy_calls],
+            [creation_templates, describe_pages, self._validation, read_back, direct_policy_calls],
             moto_ecr(ecr_app or inner),
         )
         # Every other ECR call meets the knobs first, in this order.
@@ -158,6 +159,18 @@ class EcrMiddleware:
 
     # -- admin endpoints --
 
+    @staticmethod
+    def _push(options: Any) -> dict[str, Any]:
+        """Sandbox-only create-on-push (templates.py): `{"repository": NAME, "account_id"?, "region"?}`."""
+        if not isinstance(options, dict) or not isinstance(options.get("repository"), str):
+            raise ValueError('expected {"repository": NAME} (and optionally account_id, region)')
+        created = create_through_template(
+            str(options.get("account_id") or DEFAULT_ACCOUNT_ID),
+            str(options.get("region") or DEFAULT_REGION),
+            options["repository"],
+        )
+        return {"repository": created.repository, "template": created.template}
+
     def _admin(self, environ: WSGIEnvironment, start_response: StartResponse, path: str) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         status, payload = "200 OK", None
@@ -176,6 +189,8 @@ class EcrMiddleware:
                     )
                 self.configure(**knobs)
                 payload = self.config.to_json()
+            elif path == "/_sandbox/push" and method == "POST":
+                payload = self._push(json.loads(read_body(environ) or b"{}"))
             elif path == "/_sandbox/reset-stats" and method == "POST":
                 self.reset_stats()
                 payload = self.stats()
@@ -191,6 +206,8 @@ class EcrMiddleware:
                 status, payload = "404 NOT FOUND", {"message": f"no sandbox endpoint {method} {path}"}
         except (ValueError, TypeError) as exc:
             status, payload = "400 BAD REQUEST", {"message": str(exc)}
+        except SandboxError as error:
+            status, payload = "400 BAD REQUEST", {"__type": error.code, "message": error.message}
         body = json.dumps(payload).encode()
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
