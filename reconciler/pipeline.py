@@ -39,6 +39,7 @@ class Scope:
 
     registry: str | None = None
     repositories: tuple[str, ...] = ()  # fnmatch globs; empty means every managed repository
+    # The targets for repositories created from now on: the provider config and the creation templates.
     include_provider: bool = True
 
     def selects_repository(self, name: str) -> bool:

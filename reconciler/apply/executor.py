@@ -1,4 +1,5 @@
-"""Apply a plan: provider config first (so new repositories get the policy), then repositories.
+"""Apply a plan: provider config and creation templates first (so new repositories get the policy), then
+repositories.
 
 Per write: run the last gate on the exact text being sent (the desired registry's `managed_sids` tell our
 statements, which must be pull only, from foreign ones, which must not be public); with a saved plan, check
@@ -12,15 +13,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler.apply.journal import Journal, Result, WriteRecord
 from reconciler.desired.model import NullplatformTarget, Registry
 from reconciler.errors import GuardViolation, ReconcilerError
+from reconciler.live import templates as shapes
 from reconciler.live.state import REPOSITORY_NOT_FOUND, LivePolicy
-from reconciler.plan.build import saved_change_problem, saved_provider_problem
+from reconciler.plan.build import saved_change_problem, saved_provider_problem, saved_template_problem
 from reconciler.plan.fingerprint import live_fingerprint
-from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, RepositoryChange
+from reconciler.plan.model import (
+    Action,
+    Plan,
+    ProviderChange,
+    RegistryPlan,
+    RepositoryChange,
+    TemplateChange,
+)
 from reconciler.policy import guard
 
 WRITE_ACTIONS = (Action.CREATE, Action.UPDATE, Action.DELETE)
@@ -34,6 +43,18 @@ class RepositoryWriter(Protocol):
     def set_policy(self, repository: str, text: str) -> str: ...
 
     def delete_policy(self, repository: str) -> None: ...
+
+
+class TemplateWriter(Protocol):
+    """What the executor needs for creation templates (reconciler.live.ecr.EcrClient)."""
+
+    def read_template(self, prefix: str) -> dict[str, Any] | None: ...
+
+    def create_template(self, request: dict[str, Any]) -> None: ...
+
+    def update_template(self, request: dict[str, Any]) -> None: ...
+
+    def delete_template(self, prefix: str) -> None: ...
 
 
 class ProviderWriter(Protocol):
@@ -103,7 +124,11 @@ def count_changes(plan: Plan, include_provider: bool) -> int:
         for r in plan.registries
         if include_provider and r.provider is not None and r.provider.action in WRITE_ACTIONS
     )
-    return repositories + providers
+    # Creation templates go with the provider config: both are for repositories created from now on.
+    templates = sum(
+        1 for r in plan.registries for t in r.templates if include_provider and t.action in WRITE_ACTIONS
+    )
+    return repositories + providers + templates
 
 
 def check_blast_radius(plan: Plan, options: ApplyOptions) -> None:
@@ -127,7 +152,9 @@ class Executor:
         journal: Journal,
         options: ApplyOptions,
         on_done: Callable[[], None] | None = None,
+        templates: TemplateWriter | None = None,
     ) -> None:
+        self.templates = templates
         self.registry = registry
         self.desired = desired
         self.role_arn = role_arn
@@ -146,6 +173,7 @@ class Executor:
         after: str | None,
         result: str,
         error: str | None = None,
+        applied_for: tuple[tuple[str, ...] | None, tuple[str, ...] | None] = (None, None),
     ) -> Outcome:
         if result != Result.DRY_RUN:
             self.journal.record(
@@ -161,6 +189,8 @@ class Executor:
                     after=after,
                     result=result,
                     error=error,
+                    applied_for_before=None if applied_for[0] is None else list(applied_for[0]),
+                    applied_for_after=None if applied_for[1] is None else list(applied_for[1]),
                 )
             )
         return Outcome(self.registry.registry, target, name, action.value, result, error)
@@ -216,6 +246,57 @@ class Executor:
                 problem = f"the plan file names provider {change.provider_id}, but {target.nrn} holds {found}"
         if problem is not None:
             raise GuardViolation(problem)
+
+    def apply_template(self, change: TemplateChange) -> Outcome | None:
+        """One creation template: last gate, (saved plan) re-derivation, a fresh read (the write sends every
+        field back, ../shared/reference.md "ECR"), stale unless it still is what was planned, write, read
+        back and verify (the policy and appliedFor as written, every other field as it was)."""
+        if change.action not in WRITE_ACTIONS:
+            return None
+        deleting = change.action == Action.DELETE
+        after = None if deleting else change.after
+        applied_for_after = None if deleting else change.applied_for_after
+        applied_for = (change.applied_for_before, applied_for_after)
+
+        def record(result: str, error: str | None = None, before: str | None = change.before) -> Outcome:
+            return self._record(
+                "template", change.prefix, change.action, before, after, result, error, applied_for
+            )
+
+        if self.templates is None:
+            return record(Result.FAILED, "no ECR client for creation templates")
+        try:
+            if not deleting:
+                if after is None:
+                    raise GuardViolation("the plan has no policy text for this template")
+                guard.check_text(after, self.desired.owns_sid)
+            if self.options.match_rendering:
+                problem = saved_template_problem(self.desired, change)
+                if problem is not None:
+                    raise GuardViolation(problem)
+            current = self.templates.read_template(change.prefix)
+            stale = _template_stale(change, current)
+            if stale is not None:
+                return record(Result.STALE, stale, shapes.policy_of(current))
+            if self.options.dry_run:
+                return record(Result.DRY_RUN)
+            record(Result.PENDING)
+            if change.action == Action.CREATE and after is not None:
+                self.templates.create_template(
+                    shapes.create_request(change.prefix, after, change.applied_for_after)
+                )
+            elif change.action == Action.UPDATE and after is not None and current is not None:
+                self.templates.update_template(
+                    shapes.update_request(current, after, change.applied_for_after)
+                )
+            else:
+                self.templates.delete_template(change.prefix)
+            problem = _template_not_as_written(change, current, self.templates.read_template(change.prefix))
+        except ReconcilerError as exc:
+            return record(Result.FAILED, str(exc))
+        if problem is not None:
+            return record(Result.FAILED, problem)
+        return record(Result.APPLIED)
 
     def apply_repository(self, change: RepositoryChange) -> Outcome:
         try:
@@ -291,6 +372,15 @@ class Executor:
                 outcome = self.apply_provider(provider)
                 if outcome is not None:
                     summary.outcomes.append(outcome)
+        # Templates before repositories, like the provider config: a template applies only to repositories
+        # created after it is set, and every repository created before that is in the listing that follows.
+        for template in self.registry.templates if self.options.include_provider else ():
+            if template.action == Action.ERROR:
+                summary.plan_errors.append(self._plan_error("template", template.prefix, template.error))
+            else:
+                outcome = self.apply_template(template)
+                if outcome is not None:
+                    summary.outcomes.append(outcome)
         writes: list[RepositoryChange] = []
         for change in self.registry.changes:
             if change.action == Action.ERROR:
@@ -300,6 +390,50 @@ class Executor:
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
             summary.outcomes.extend(pool.map(self.apply_repository, writes))
         return summary
+
+
+def _template_stale(change: TemplateChange, current: dict[str, Any] | None) -> str | None:
+    """Why the template is no longer what the change was planned against, or None."""
+    if change.action == Action.CREATE:
+        return None if current is None else "a template with this prefix was created since the plan"
+    if current is None:
+        return "the template was deleted since the plan"
+    if live_fingerprint(shapes.policy_of(current)) != change.live_fingerprint:
+        return "the template's policy changed since the plan; plan again"
+    if shapes.applied_for_of(current) != change.applied_for_before:
+        return "the template's appliedFor changed since the plan; plan again"
+    if change.action == Action.DELETE:
+        # Only a template that holds nothing but what the apply set goes: never lose someone's settings.
+        extra = shapes.set_since_created(current)
+        if extra:
+            return f"the template also has {', '.join(extra)} set since it was created; left as it is"
+    return None
+
+
+def _template_not_as_written(
+    change: TemplateChange, before: dict[str, Any] | None, written: dict[str, Any] | None
+) -> str | None:
+    """What the read-back shows went wrong with a template write, or None (names, never values)."""
+    call = {
+        Action.CREATE: "CreateRepositoryCreationTemplate",
+        Action.UPDATE: "UpdateRepositoryCreationTemplate",
+    }
+    if change.action == Action.DELETE:
+        return (
+            None if written is None else "after DeleteRepositoryCreationTemplate the template is still there"
+        )
+    name = call[change.action]
+    if written is None:
+        return f"after {name} there is no template with this prefix"
+    problems = []
+    # By meaning: ECR may hand a policy back reformatted (../shared/reference.md, "ECR").
+    if live_fingerprint(shapes.policy_of(written)) != live_fingerprint(change.after):
+        problems.append("repositoryPolicy is not what was written")
+    if shapes.applied_for_of(written) != change.applied_for_after:
+        problems.append("appliedFor is not what was written")
+    if before is not None:
+        problems += [f"{field} changed" for field in shapes.changed_fields(before, written)]
+    return f"after {name}: " + "; ".join(problems) if problems else None
 
 
 def merge_summaries(summaries: Sequence[ApplySummary]) -> ApplySummary:

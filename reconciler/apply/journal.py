@@ -33,8 +33,8 @@ class WriteRecord:
     account_id: str
     region: str
     role_arn: str | None
-    target: str  # "repository" or "provider"
-    name: str  # repository name, or provider id
+    target: str  # "repository", "provider" or "template"
+    name: str  # repository name, provider id, or creation template prefix
     action: str  # create / update / delete; "error": failed while planning, nothing was written
     before: str | None
     after: str | None
@@ -42,6 +42,9 @@ class WriteRecord:
     error: str | None = None
     time: str = ""
     format: str = REPORT_FORMAT
+    # Creation templates only: appliedFor before and after (None: there was, or is, no template).
+    applied_for_before: list[str] | None = None
+    applied_for_after: list[str] | None = None
 
 
 def now() -> str:

@@ -1,10 +1,11 @@
 """Put back what an apply changed, from its write report.
 
-For each repository, and each nullplatform provider config, the report shows written, the live policy must
-still mean what the apply wrote (the last `after`); then the `before` of the first write in that chain is
-put back (or, for a repository, the policy deleted if there was none). A target changed by anyone since is
-skipped and named: restore never overwrites someone else's change. Restores are journaled too, so a restore
-can itself be restored.
+For each repository, nullplatform provider config and creation template the report shows written, the live
+policy must still mean what the apply wrote (the last `after`); then the `before` of the first write in that
+chain is put back (for a repository with no policy before, the policy is deleted; for a template that did
+not exist, the template, if it holds nothing else). A target changed by anyone since is skipped and named:
+restore never overwrites someone else's change. Restores are journaled too, so a restore can itself be
+restored.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from reconciler.plan.fingerprint import live_fingerprint
 
 REPOSITORY = "repository"
 PROVIDER = "provider"
+TEMPLATE = "template"
+# Targets for repositories created from now on (a --repository restore leaves them alone), put back first.
+_FOR_NEW_REPOSITORIES = (PROVIDER, TEMPLATE)
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,14 @@ class RestoreTarget:
     expected_live: str | None  # the last `after` written by the reconciler
     restore_to: str | None  # the `before` of the first write (None: there was no policy)
     uncertain: bool = False  # the last write was in flight when the run died: it may not have landed
-    target: str = REPOSITORY  # or PROVIDER
+    target: str = REPOSITORY  # or PROVIDER, TEMPLATE
+    # Templates only: appliedFor now (as the apply left it) and to put back (None: there was no template).
+    expected_applied_for: tuple[str, ...] | None = None
+    restore_applied_for: tuple[str, ...] | None = None
 
 
 def _selected(record: WriteRecord, globs: Sequence[str]) -> bool:
-    if record.target == PROVIDER:
+    if record.target in _FOR_NEW_REPOSITORIES:
         return not globs
     return record.target == REPOSITORY and (not globs or any(fnmatchcase(record.name, g) for g in globs))
 
@@ -52,9 +59,10 @@ def restore_targets(records: Sequence[WriteRecord], globs: Sequence[str] = ()) -
             continue
         per_target[(record.registry, record.target, record.name)].append(record)
     targets: list[RestoreTarget] = []
-    # Providers first, as apply writes them (then the order of the names).
+    # Providers, then templates, as apply writes them (then the order of the names).
+    order = {PROVIDER: 0, TEMPLATE: 1}
     for (registry, target, name), lines in sorted(
-        per_target.items(), key=lambda i: (i[0][1] != PROVIDER, i[0])
+        per_target.items(), key=lambda i: (order.get(i[0][1], 2), i[0])
     ):
         # What landed, or may have: applied writes, and a write in flight when the run died.
         writes = [r for r in final_records(lines) if r.result in (Result.APPLIED, Result.PENDING)]
@@ -78,6 +86,12 @@ def restore_targets(records: Sequence[WriteRecord], globs: Sequence[str] = ()) -
                 restore_to=writes[first].before,
                 uncertain=last.result == Result.PENDING,
                 target=target,
+                expected_applied_for=_applied_for(last.applied_for_after),
+                restore_applied_for=_applied_for(writes[first].applied_for_before),
             )
         )
     return targets
+
+
+def _applied_for(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)

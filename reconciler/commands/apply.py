@@ -68,6 +68,8 @@ def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> Plan:
                 "than policies/ holds now; plan again"
             )
         changes = tuple(c for c in registry_plan.changes if scope.selects_repository(c.repository))
+        # Templates go with the provider config (a --repository run leaves both alone).
+        templates = registry_plan.templates if scope.include_provider else ()
         kept.append(
             RegistryPlan(
                 registry=registry_plan.registry,
@@ -79,6 +81,7 @@ def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> Plan:
                 unchanged=registry_plan.unchanged,
                 error=registry_plan.error,
                 gone=tuple(n for n in registry_plan.gone if scope.selects_repository(n)),
+                templates=templates,
             )
         )
     return Plan(plan.created_at, plan.desired_fingerprint, tuple(kept))
@@ -104,15 +107,17 @@ def execute(
         for registry_plan, registry in zip(plan.registries, registries, strict=True):
             writes = count_changes(Plan(plan.created_at, "", (registry_plan,)), include_provider=False)
             progress = Progress(f"writing {registry.name}", writes, enabled=tuning.progress)
+            ecr = ecr_client(registry, tuning)
             executor = Executor(
                 registry_plan,
                 desired=registry,
                 role_arn=registry.role_arn,
-                ecr=ecr_client(registry, tuning),
+                ecr=ecr,
                 provider=nullplatform,
                 journal=journal,
                 options=options,
                 on_done=progress.advance,
+                templates=ecr,
             )
             summaries.append(executor.run())
     return merge_summaries(summaries)

@@ -1,6 +1,7 @@
 """`reconciler restore`: put back the policies an apply report recorded.
 
-A restore is a saved plan in disguise: each repository, and each nullplatform provider config, goes from
+A restore is a saved plan in disguise: each repository, nullplatform provider config and creation template
+goes from
 what the apply wrote back to what it found, through the same executor (re-read and skip if changed since,
 last gate, journal). The provider is written as apply writes it: only the `setup` group, its policy
 replaced (reconciler.live.nullplatform).
@@ -14,16 +15,24 @@ from pathlib import Path
 
 from reconciler.apply.executor import ApplyOptions
 from reconciler.apply.journal import default_report_path, read_journal
-from reconciler.apply.restore import PROVIDER, RestoreTarget, restore_targets
+from reconciler.apply.restore import PROVIDER, TEMPLATE, RestoreTarget, restore_targets
 from reconciler.commands.apply import execute, print_summary
 from reconciler.commands.options import add_tuning_arguments, tuning_from
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
 from reconciler.errors import ReconcilerError
 from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
+from reconciler.live.templates import policy_of
 from reconciler.pipeline import Scope, Tuning, ecr_client
 from reconciler.plan.fingerprint import live_fingerprint
-from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, RepositoryChange
+from reconciler.plan.model import (
+    Action,
+    Plan,
+    ProviderChange,
+    RegistryPlan,
+    RepositoryChange,
+    TemplateChange,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +68,24 @@ def _provider_change(target: RestoreTarget) -> ProviderChange:
     )
 
 
+def _template_change(target: RestoreTarget) -> TemplateChange:
+    """Back to the template as it was: its policy and appliedFor, or no template (deleted) when the apply
+    created it. Every other field of the template is left as it is now."""
+    if target.restore_applied_for is None:
+        action = Action.DELETE
+    else:
+        action = Action.CREATE if target.expected_applied_for is None else Action.UPDATE
+    return TemplateChange(
+        prefix=target.name,
+        action=action,
+        before=target.expected_live,
+        after=target.restore_to,
+        applied_for_before=target.expected_applied_for,
+        applied_for_after=target.restore_applied_for or (),
+        live_fingerprint=live_fingerprint(target.expected_live),
+    )
+
+
 def _registry(first: RestoreTarget, provider: RestoreTarget | None) -> Registry:
     nullplatform = None if provider is None else NullplatformTarget(nrn="", provider_id=provider.name)
     return Registry(
@@ -79,7 +106,8 @@ def restore_plan(targets: list[RestoreTarget]) -> tuple[Plan, list[Registry]]:
     registries: list[Registry] = []
     for name, items in sorted(grouped.items()):
         first = items[0]
-        repositories = tuple(_change(t) for t in items if t.target != PROVIDER)
+        repositories = tuple(_change(t) for t in items if t.target not in (PROVIDER, TEMPLATE))
+        templates = tuple(_template_change(t) for t in items if t.target == TEMPLATE)
         # A registry has one provider config; a report appended to by runs against another provider id
         # gets a registry plan per extra provider, with no repositories.
         providers: list[RestoreTarget | None] = [t for t in items if t.target == PROVIDER] or [None]
@@ -93,19 +121,25 @@ def restore_plan(targets: list[RestoreTarget]) -> tuple[Plan, list[Registry]]:
                     "restore",
                     change,
                     repositories if index == 0 else (),
+                    templates=templates if index == 0 else (),
                 )
             )
             registries.append(_registry(first, provider))
     return Plan(created_at="", desired_fingerprint="restore", registries=tuple(plans)), registries
 
 
-def _without_policy_before(targets: list[RestoreTarget]) -> tuple[list[RestoreTarget], list[RestoreTarget]]:
+def _kept_policy(target: RestoreTarget) -> bool:
     """Provider configs that had no policy before the apply are left alone: the provider write only ever
     sets `setup.policy`, never removes it nor writes null there (a null in `setup` reads like a hidden
-    secret, see reconciler.live.nullplatform)."""
-    kept = [t for t in targets if not (t.target == PROVIDER and t.restore_to is None)]
-    left = [t for t in targets if t.target == PROVIDER and t.restore_to is None]
-    return kept, left
+    secret, see reconciler.live.nullplatform). So are templates that existed with no policy: whether an
+    Update without `repositoryPolicy` removes it is not documented (../shared/reference.md, "ECR")."""
+    if target.target == PROVIDER:
+        return target.restore_to is None
+    return target.target == TEMPLATE and target.restore_to is None and target.restore_applied_for is not None
+
+
+def _without_policy_before(targets: list[RestoreTarget]) -> tuple[list[RestoreTarget], list[RestoreTarget]]:
+    return [t for t in targets if not _kept_policy(t)], [t for t in targets if _kept_policy(t)]
 
 
 def _live_policy(target: RestoreTarget, tuning: Tuning, clients: dict[str, EcrClient]) -> str | None:
@@ -115,6 +149,8 @@ def _live_policy(target: RestoreTarget, tuning: Tuning, clients: dict[str, EcrCl
     if target.registry not in clients:
         _, (registry,) = restore_plan([target])
         clients[target.registry] = ecr_client(registry, tuning)
+    if target.target == TEMPLATE:
+        return policy_of(clients[target.registry].read_template(target.name))
     live = clients[target.registry].read_policy(target.name)
     if live.error is not None:
         raise ReconcilerError(live.error)
@@ -144,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
     targets, left = _without_policy_before(restore_targets(read_journal(args.report), args.repository))
     for target in left:
         print(
-            f"{target.registry}/{target.name} (provider): it had no policy before the apply, and restore "
-            "never removes a provider's policy: left as it is"
+            f"{target.registry}/{target.name} ({target.target}): it had no policy before the apply, and "
+            f"restore never removes a {target.target}'s policy: left as it is"
         )
     targets = _landed(targets, tuning)
     plan, registries = restore_plan(targets)
@@ -154,8 +190,10 @@ def run(args: argparse.Namespace) -> int:
     )
     out = Path(args.out) if args.out else default_report_path("restore")
     providers = sum(1 for t in targets if t.target == PROVIDER)
-    repositories = len(targets) - providers
-    print(f"Restoring {repositories} repositories and {providers} provider configs from {args.report}")
+    templates = sum(1 for t in targets if t.target == TEMPLATE)
+    repositories = len(targets) - providers - templates
+    also = f", {templates} creation templates" if templates else ""
+    print(f"Restoring {repositories} repositories{also} and {providers} provider configs from {args.report}")
     summary = execute(
         plan, registries, scope=Scope(include_provider=True), tuning=tuning, options=options, report=out
     )

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--show",
         action="store_true",
-        help="print each registry's rendered policies: the provider config and one per override",
+        help="print each registry's rendered policies: the provider config, one per override and template",
     )
 
 
@@ -122,6 +122,14 @@ def show(registry: Registry) -> str:
     for override in registry.overrides:
         lines.append(f"# override at line {override.line}: {', '.join(override.repositories)}")
         lines.append(policy_text(render_policy(registry.account_id, override.pull_access)))
+    for template in registry.creation_templates:
+        access = "its own access" if template.pull_access else "the default access"
+        lines.append(
+            f"# creation template {template.prefix} at line {template.line} "
+            f"({', '.join(template.applied_for)}): {access}"
+        )
+        if template.pull_access:
+            lines.append(policy_text(render_policy(registry.account_id, template.pull_access)))
     return "\n".join(lines)
 
 

@@ -360,6 +360,63 @@ class EcrClient:
             log.debug("set the policy of %s", self._where(repository))
             return answer.get("policyText") or text
 
+    # -- repository creation templates (reconciler.live.templates shapes the requests) --
+
+    def _where_template(self, prefix: str) -> str:
+        return f"creation template {prefix} in {self._where()}"
+
+    def list_templates(self) -> list[dict[str, Any]]:
+        """Every repository creation template of the registry, following nextToken with the largest page
+        (DescribeRepositoryCreationTemplates: maxResults 1-1000, ../shared/reference.md "ECR")."""
+        templates: list[dict[str, Any]] = []
+        token: str | None = None
+        try:
+            while True:
+                extra = {"nextToken": token} if token else {}
+                page = self._client.describe_repository_creation_templates(maxResults=LIST_PAGE_SIZE, **extra)
+                templates.extend(dict(t) for t in page.get("repositoryCreationTemplates", []))
+                token = page.get("nextToken")
+                if not token:
+                    break
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(EcrError, exc, "DescribeRepositoryCreationTemplates", self._where()) from exc
+        return templates
+
+    def read_template(self, prefix: str) -> dict[str, Any] | None:
+        """One template as ECR answers it, or None when there is no template with this prefix."""
+        try:
+            page = self._client.describe_repository_creation_templates(prefixes=[prefix])
+        except (ClientError, BotoCoreError) as exc:
+            where = self._where_template(prefix)
+            raise _failure(EcrError, exc, "DescribeRepositoryCreationTemplates", where) from exc
+        found = [dict(t) for t in page.get("repositoryCreationTemplates", []) if t.get("prefix") == prefix]
+        return found[0] if found else None
+
+    def create_template(self, request: dict[str, Any]) -> None:
+        """CreateRepositoryCreationTemplate; `request` as templates.create_request shapes it."""
+        try:
+            self._client.create_repository_creation_template(**request)
+        except (ClientError, BotoCoreError) as exc:
+            where = self._where_template(str(request.get("prefix")))
+            raise _failure(EcrWriteError, exc, "CreateRepositoryCreationTemplate", where) from exc
+
+    def update_template(self, request: dict[str, Any]) -> None:
+        """UpdateRepositoryCreationTemplate; `request` carries every field (templates.update_request)."""
+        try:
+            self._client.update_repository_creation_template(**request)
+        except (ClientError, BotoCoreError) as exc:
+            where = self._where_template(str(request.get("prefix")))
+            raise _failure(EcrWriteError, exc, "UpdateRepositoryCreationTemplate", where) from exc
+
+    def delete_template(self, prefix: str) -> None:
+        """DeleteRepositoryCreationTemplate (restore of a template an apply created)."""
+        try:
+            self._client.delete_repository_creation_template(prefix=prefix)
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(
+                EcrWriteError, exc, "DeleteRepositoryCreationTemplate", self._where_template(prefix)
+            ) from exc
+
     def delete_policy(self, repository: str) -> None:
         """Remove a repository's policy; a policy that is already gone counts as success."""
         try:

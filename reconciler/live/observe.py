@@ -1,4 +1,5 @@
-"""Read the live state of one registry: its managed repositories' policies and its provider config."""
+"""Read the live state of one registry: its managed repositories' policies, its provider config and its
+repository creation templates."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
+from reconciler.live.templates import observe_templates
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +71,15 @@ def observe_registry(
     every read costs a call against the account's shared ECR budget.
     """
     provider = observe_provider(registry, nullplatform) if include_provider else None
+    # Creation templates, like the provider config, are for repositories created from now on: read (and
+    # written) before the repositories, which then include everything created before the templates were set.
+    templates = observe_templates(registry, ecr) if include_provider else ()
     try:
         names = ecr.list_repositories()
     except ReconcilerError as exc:
-        return LiveRegistry(name=registry.name, provider=provider, error=str(exc), stats=ecr.calls())
+        return LiveRegistry(
+            name=registry.name, provider=provider, error=str(exc), stats=ecr.calls(), templates=templates
+        )
     in_scope = [
         name
         for name in names
@@ -96,4 +103,10 @@ def observe_registry(
     if on_progress is not None:
         on_progress(0, total)
     policies = ecr.read_policies(in_scope, on_done=advance)
-    return LiveRegistry(name=registry.name, policies=tuple(policies), provider=provider, stats=ecr.calls())
+    return LiveRegistry(
+        name=registry.name,
+        policies=tuple(policies),
+        provider=provider,
+        stats=ecr.calls(),
+        templates=templates,
+    )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from reconciler.apply.journal import WriteRecord
 from reconciler.plan.access_changes import gains, losses
-from reconciler.plan.model import Action, Plan, RegistryPlan, RepositoryChange
+from reconciler.plan.model import Action, Plan, RegistryPlan, RepositoryChange, TemplateChange
 
 GITHUB_COMMENT_LIMIT = 65_536
 # Room for the marker, header and truncation note, which are added outside the budgeted sections.
@@ -65,6 +65,20 @@ def _note_groups(registry: RegistryPlan) -> list[str]:
     return lines
 
 
+def _template_line(template: TemplateChange) -> list[str]:
+    where = f"creation template `{_escape(template.prefix)}`"
+    if template.action == Action.ERROR:
+        return [f"- ❌ {where}: {_escape(template.error or '')}"]
+    if template.action == Action.NOOP:
+        return [f"- ✅ {where}: no changes"]
+    detail = (
+        "; ".join([*template.applied_for_lines(), *template.difference.lines()]) or "no change in meaning"
+    )
+    what = "" if template.action == Action.CREATE else " `repositoryPolicy`"
+    lines = [f"- {_ICONS[template.action]} **{template.action}** {where}{what}: {_escape(detail)}"]
+    return lines + [f"- ℹ️ {where} also grants {_escape(n)} (not ours, kept)" for n in template.notes]
+
+
 def _registry_section(registry: RegistryPlan) -> list[str]:
     title = f"{registry.registry} ({registry.account_id}, {registry.region})"
     lines = ["<details>", f"<summary><b>{_escape(title)}</b></summary>", ""]
@@ -83,6 +97,8 @@ def _registry_section(registry: RegistryPlan) -> list[str]:
                 f"- {_ICONS[provider.action]} **{provider.action}** {where} `setup.policy`: {detail}"
             )
             lines += [f"- ℹ️ {where} also grants {_escape(n)} (not ours, kept)" for n in provider.notes]
+    for template in registry.templates:
+        lines += _template_line(template)
     lines += _group_lines(registry)
     lines += _note_groups(registry)
     lines.append(f"- ✅ {len(registry.unchanged)} repositories already in line")

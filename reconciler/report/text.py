@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.plan.access_changes import gains, losses
-from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan
+from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, TemplateChange
 
 _SYMBOLS = {
     Action.CREATE: ("+", "32"),
@@ -32,6 +32,21 @@ def _provider_lines(provider: ProviderChange, colour: bool) -> list[str]:
     ]
 
 
+def _template_lines(template: TemplateChange, colour: bool) -> list[str]:
+    where = f"creation template {template.prefix}"
+    if template.action == Action.NOOP:
+        return [f"  {where}: no changes"]
+    if template.action == Action.ERROR:
+        return [f"  {_mark(Action.ERROR, colour)} {where}: {template.error}"]
+    what = "create" if template.action == Action.CREATE else f"{template.action} repositoryPolicy"
+    return [
+        f"  {_mark(template.action, colour)} {where}: {what}",
+        *(f"      {line}" for line in template.applied_for_lines()),
+        *(f"      {line}" for line in template.difference.lines()),
+        *_note_lines(template.notes),
+    ]
+
+
 def _note_lines(notes: tuple[str, ...]) -> list[str]:
     return [f"      note: also grants {note} (not ours, kept)" for note in notes]
 
@@ -56,6 +71,8 @@ def registry_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
     lines += access_lines(registry, colour)
     if registry.provider is not None:
         lines += _provider_lines(registry.provider, colour)
+    for template in registry.templates:
+        lines += _template_lines(template, colour)
     for change in registry.changes:
         mark = _mark(change.action, colour)
         if change.action == Action.ERROR:
