@@ -14,6 +14,7 @@ from reconciler.sandbox.ecr.call import ACCOUNT_HEADER, BYPASS_HEADER
 from reconciler.sandbox.ecr.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulatorConfig
 from reconciler.sandbox.ecr.middleware import EcrMiddleware
 from reconciler.sandbox.ecr.organizations import DEFAULT_ORGANIZATION, OrganizationSpec, seed_organization
+from reconciler.sandbox.ecr.templates import DEFAULTS as TEMPLATE_DEFAULTS
 from reconciler.sandbox.ecr.templates import create_through_template
 from reconciler.sandbox.ecr.templates import store as template_store
 
@@ -213,10 +214,12 @@ class EcrEmulator(Served):
     def put_template(
         self, template: dict[str, Any], *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION
     ) -> None:
-        """Store a creation template as given (ECR's JSON shape, `prefix` included), without validation."""
+        """Store a creation template as given (ECR's JSON shape, `prefix` included), without validation;
+        the fields it leaves out hold ECR's defaults, as after a create."""
         templates = template_store(account_id, region)
         now = time.time()
-        templates[template["prefix"]] = {"createdAt": now, "updatedAt": now} | dict(template)
+        defaults = copy.deepcopy(TEMPLATE_DEFAULTS) | {"createdAt": now, "updatedAt": now}
+        templates[template["prefix"]] = defaults | copy.deepcopy(template)
 
     def stored_templates(
         self, *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION

@@ -57,7 +57,7 @@ DESCRIBE_MAX_PAGE = 1000
 _PREFIX = re.compile(PREFIX_PATTERN)
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/.+")
 # The optional fields, and what a template holds when they are not set (ECR's defaults).
-_DEFAULTS: dict[str, Any] = {
+DEFAULTS: dict[str, Any] = {
     "encryptionConfiguration": {"encryptionType": "AES256"},
     "resourceTags": [],
     "imageTagMutability": "MUTABLE",
@@ -191,8 +191,8 @@ def _fields(params: dict[str, Any]) -> dict[str, Any]:
     for name in _OPTIONAL:
         if name in params:
             fields[name] = params[name]
-        elif name in _DEFAULTS:
-            fields[name] = json.loads(json.dumps(_DEFAULTS[name]))
+        elif name in DEFAULTS:
+            fields[name] = json.loads(json.dumps(DEFAULTS[name]))
     if "appliedFor" in params:
         fields["appliedFor"] = list(dict.fromkeys(params["appliedFor"]))
     return fields
