@@ -210,6 +210,7 @@ def _print_banner(sandbox: Sandbox) -> None:
         f"# nullplatform ECR provider {sandbox.provider_id} at {sandbox.nrn}",
         "# (its ci.access_key and ci.secret_key read as null, as on the real API; stored intact)",
         f"# stats: curl {sandbox.ecr.url}/_sandbox/stats",
+        f'# create-on-push: curl -d \'{{"repository": "team-a/new"}}\' {sandbox.ecr.url}/_sandbox/push',
     ]
     if sandbox.github_api is not None:
         lines.append(f"# GitHub API: {sandbox.github_api.url}")

@@ -90,7 +90,7 @@ def test_a_missing_template_is_created_with_the_rendered_policy(
     assert "+ creation template ROOT: create" in plan and "applied for REPLICATION, CREATE_ON_PUSH" in plan
     assert "creation templates: 2 to create" in plan
 
-    code, out, err = cli(capsys, templated, "apply")
+    code, _out, err = cli(capsys, templated, "apply")
 
     assert code == 0, err
     templates = templated.ecr.stored_templates()
@@ -193,7 +193,7 @@ def test_restore_leaves_a_created_template_that_someone_added_settings_to(
         lifecyclePolicy=LIFECYCLE,
     )
 
-    code, stdout, err = run_cli(
+    code, _stdout, err = run_cli(
         capsys, "restore", "--report", str(templated.report), "--out", str(templated.tmp / "r.jsonl"), *FAST
     )
 
