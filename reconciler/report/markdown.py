@@ -74,8 +74,7 @@ def _template_line(template: TemplateChange) -> list[str]:
     detail = (
         "; ".join([*template.applied_for_lines(), *template.difference.lines()]) or "no change in meaning"
     )
-    what = "" if template.action == Action.CREATE else " `repositoryPolicy`"
-    lines = [f"- {_ICONS[template.action]} **{template.action}** {where}{what}: {_escape(detail)}"]
+    lines = [f"- {_ICONS[template.action]} **{template.action}** {where}: {_escape(detail)}"]
     return lines + [f"- ℹ️ {where} also grants {_escape(n)} (not ours, kept)" for n in template.notes]
 
 

@@ -38,9 +38,8 @@ def _template_lines(template: TemplateChange, colour: bool) -> list[str]:
         return [f"  {where}: no changes"]
     if template.action == Action.ERROR:
         return [f"  {_mark(Action.ERROR, colour)} {where}: {template.error}"]
-    what = "create" if template.action == Action.CREATE else f"{template.action} repositoryPolicy"
     return [
-        f"  {_mark(template.action, colour)} {where}: {what}",
+        f"  {_mark(template.action, colour)} {where}: {template.action}",
         *(f"      {line}" for line in template.applied_for_lines()),
         *(f"      {line}" for line in template.difference.lines()),
         *_note_lines(template.notes),

@@ -114,7 +114,7 @@ def test_an_existing_template_gets_the_new_policy_and_keeps_the_rest_byte_for_by
     before = templated.ecr.stored_templates()["ROOT"]
 
     code, plan, _ = cli(capsys, templated, "plan")
-    assert "~ creation template ROOT: update repositoryPolicy" in plan
+    assert "~ creation template ROOT: update" in plan
     assert "applied for: add CREATE_ON_PUSH" in plan and "add account 444455556666" in plan
     code, _, err = cli(capsys, templated, "apply")
 

@@ -118,12 +118,10 @@ def test_plan_json_round_trip_counts_and_reports() -> None:
     assert Plan.from_json(plan.to_json()) == plan
 
     text = render_text(plan)
-    assert "~ creation template ROOT: update repositoryPolicy\n      applied for: add CREATE_ON_PUSH" in text
+    assert "~ creation template ROOT: update\n      applied for: add CREATE_ON_PUSH" in text
     assert "+ creation template payments: create\n      applied for CREATE_ON_PUSH" in text
     markdown = render_markdown(plan)
-    assert (
-        "**update** creation template `ROOT` `repositoryPolicy`: applied for: add CREATE_ON_PUSH" in markdown
-    )
+    assert "**update** creation template `ROOT`: applied for: add CREATE_ON_PUSH" in markdown
 
 
 def test_a_plan_file_without_templates_still_reads() -> None:
