@@ -1,7 +1,7 @@
-"""The only GitHub client: the sticky pull-request comment, the job summary, annotations.
+"""The only GitHub client: the sticky pull-request comment, the drift tracking issue, the job summary.
 
-Stdlib HTTP on purpose: three REST calls do not justify a dependency. The token is sent only as a header
-and never appears in an error message.
+Stdlib HTTP on purpose: a handful of REST calls do not justify a dependency. The token is sent only as a
+header and never appears in an error message.
 """
 
 from __future__ import annotations
@@ -32,6 +32,31 @@ class GitHubError(ReconcilerError):
 class Comment:
     id: int
     body: str
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    title: str
+    body: str
+    state: str  # open | closed
+    labels: tuple[str, ...]
+    html_url: str
+    created_at: str
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Issue:
+        return Issue(
+            number=int(data["number"]),
+            title=str(data.get("title") or ""),
+            body=str(data.get("body") or ""),
+            state=str(data.get("state") or ""),
+            labels=tuple(
+                str(label["name"] if isinstance(label, dict) else label) for label in data.get("labels") or []
+            ),
+            html_url=str(data.get("html_url") or ""),
+            created_at=str(data.get("created_at") or ""),
+        )
 
 
 class GitHubClient:
@@ -83,7 +108,7 @@ class GitHubClient:
                     body = response.read()
                     return (json.loads(body) if body else None), response.headers.get("Link", "")
             except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}"
+                last = f"HTTP {exc.code}{_message(exc)}"
                 if exc.code not in _RETRY_STATUSES:
                     raise GitHubError(f"GitHub {method} {path} failed: {last}") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
@@ -95,15 +120,22 @@ class GitHubClient:
     def _url(self, path: str) -> str:
         return f"{self.api_url}/repos/{self.repository}{path}"
 
-    def list_comments(self, number: int) -> list[Comment]:
-        comments: list[Comment] = []
-        url: str | None = self._url(f"/issues/{number}/comments?per_page=100")
-        while url:
-            page, link = self._request("GET", url)
-            comments += [Comment(int(c["id"]), str(c.get("body") or "")) for c in page or []]
+    def _pages(self, url: str) -> list[Any]:
+        """Every item of a listing, following GitHub's `Link: <...>; rel="next"` header."""
+        items: list[Any] = []
+        next_url: str | None = url
+        while next_url:
+            page, link = self._request("GET", next_url)
+            items += page or []
             match = _NEXT_LINK.search(link)
-            url = match.group(1) if match else None
-        return comments
+            next_url = match.group(1) if match else None
+        return items
+
+    def list_comments(self, number: int) -> list[Comment]:
+        return [
+            Comment(int(c["id"]), str(c.get("body") or ""))
+            for c in self._pages(self._url(f"/issues/{number}/comments?per_page=100"))
+        ]
 
     def create_comment(self, number: int, body: str) -> int:
         created, _ = self._request("POST", self._url(f"/issues/{number}/comments"), {"body": body})
@@ -116,6 +148,41 @@ class GitHubClient:
         pulls, _ = self._request("GET", self._url(f"/commits/{sha}/pulls"))
         return [int(p["number"]) for p in pulls or []]
 
+    def list_issues(self, label: str, state: str = "open") -> list[Issue]:
+        """Issues carrying `label`, oldest first; pull requests (which the issues API also lists) left out.
+
+        Listing by label rather than the search API: search is eventually consistent, so an issue opened
+        by yesterday's run might not be found and a second one would be opened.
+        """
+        query = urllib.parse.urlencode(
+            {"labels": label, "state": state, "sort": "created", "direction": "asc", "per_page": 100}
+        )
+        return [
+            Issue.from_json(item)
+            for item in self._pages(self._url(f"/issues?{query}"))
+            if "pull_request" not in item
+        ]
+
+    def create_issue(self, title: str, body: str, labels: tuple[str, ...] = ()) -> Issue:
+        created, _ = self._request(
+            "POST", self._url("/issues"), {"title": title, "body": body, "labels": list(labels)}
+        )
+        return Issue.from_json(created)
+
+    def update_issue(
+        self,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        state: str | None = None,
+        state_reason: str | None = None,
+    ) -> Issue:
+        fields = {"title": title, "body": body, "state": state, "state_reason": state_reason}
+        payload = {key: value for key, value in fields.items() if value is not None}
+        updated, _ = self._request("PATCH", self._url(f"/issues/{number}"), payload)
+        return Issue.from_json(updated)
+
     def upsert_comment(self, number: int, body: str, marker: str) -> int:
         """Edit our earlier comment (found by its hidden marker) or add one; returns its id."""
         for comment in self.list_comments(number):
@@ -123,6 +190,17 @@ class GitHubClient:
                 self.update_comment(comment.id, body)
                 return comment.id
         return self.create_comment(number, body)
+
+
+def _message(error: urllib.error.HTTPError) -> str:
+    """GitHub's own words for a refusal ("Issues are disabled for this repo"), which say what to fix.
+    Only its `message` field: a response never echoes the request's headers, so the token can't be in it."""
+    try:
+        data = json.loads(error.read() or b"{}")
+    except (OSError, ValueError):
+        return ""
+    message = data.get("message") if isinstance(data, dict) else None
+    return f" ({str(message)[:200]})" if message else ""
 
 
 def pull_request_number(event_path: str | None) -> int | None:
@@ -182,4 +260,14 @@ def write_step_summary(markdown: str) -> bool:
         return False
     with open(path, "a", encoding="utf-8") as summary:
         summary.write(markdown + "\n")
+    return True
+
+
+def write_output(name: str, value: str) -> bool:
+    """Set a step output (`$GITHUB_OUTPUT`) when running in GitHub Actions; True when written."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path or "\n" in value:
+        return False
+    with open(path, "a", encoding="utf-8") as outputs:
+        outputs.write(f"{name}={value}\n")
     return True

@@ -1,4 +1,4 @@
-"""A double of GitHub's issue-comment REST endpoints (pull requests are issues for comments):
+"""A double of GitHub's issue and issue-comment REST endpoints (pull requests are issues for comments):
 
 - `GET /repos/{owner}/{repo}/issues/{number}/comments?per_page=&page=`: oldest first, per_page 1..100
   (default 30), a `Link` header with next/last/first/prev like GitHub's;
@@ -6,7 +6,17 @@
 - `PATCH /repos/{owner}/{repo}/issues/comments/{id}` `{"body": ...}` -> 200; `DELETE` -> 204;
 - `GET /repos/{owner}/{repo}/commits/{sha}/pulls`: the pull requests that merged a commit (registered
   with `merge_commit`);
-- bodies over 65,536 characters -> 422 "Validation Failed" (as GitHub answers);
+- `GET /repos/{owner}/{repo}/issues?state=open|closed|all&labels=a,b&sort=created|updated&direction=
+  asc|desc&per_page=&page=`: issues having every label (default: open, newest first, 30 a page), paged
+  with a `Link` header; pull requests registered with `add_pull_request` are listed too, with a
+  `pull_request` key, as GitHub lists them;
+- `POST /repos/{owner}/{repo}/issues` `{"title", "body", "labels"}` -> 201 (labels that don't exist are
+  created, as they are for a token with write access); no title -> 422;
+- `GET /repos/{owner}/{repo}/issues/{number}` -> 200, 404;
+  `PATCH` of it `{"title", "body", "state": "open"|"closed", "state_reason", "labels"}` -> 200;
+- issues turned off for the repository (`issues_enabled = False`) -> 410 "Issues are disabled for this
+  repo" on every issue route;
+- bodies (comments and issues) over 65,536 characters -> 422 "Validation Failed" (as GitHub answers);
 - `Authorization: Bearer <token>` or `token <token>` must carry the configured token (401 "Bad
   credentials" otherwise); a read-only token (what fork pull requests get) can read but writing
   answers 403 "Resource not accessible by integration".
@@ -32,13 +42,16 @@ DEFAULT_PER_PAGE = 30
 MAX_PER_PAGE = 100
 BOT_LOGIN = "github-actions[bot]"
 DOCS = "https://docs.github.com/rest/issues/comments"
+ISSUES_DOCS = "https://docs.github.com/rest/issues/issues"
 
 
 class GithubApi(RestService):
-    """The GitHub comments double; a context manager. Route keys for counters and `fail_next`:
+    """The GitHub issues and comments double; a context manager. Route keys for counters and `fail_next`:
     "GET /repos/{owner}/{repo}/issues/{number}/comments", "POST" of the same,
-    "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", "DELETE ...". `fail_next(502, 2)` gives
-    two 502s then normal answers; `fail_next(500, None)` fails every request until reset."""
+    "PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", "DELETE ...",
+    "GET /repos/{owner}/{repo}/issues", "POST" of the same, "GET /repos/{owner}/{repo}/issues/{number}",
+    "PATCH" of the same. `fail_next(502, 2)` gives two 502s then normal answers; `fail_next(500, None)`
+    fails every request until reset."""
 
     service_name = "github"
 
@@ -62,6 +75,9 @@ class GithubApi(RestService):
         self._where: dict[int, tuple[str, str, int]] = {}
         self._next_id = 1_000_001
         self._merged: dict[tuple[str, str, str], list[int]] = {}  # (owner, repo, sha) -> PR numbers
+        self._issues: dict[tuple[str, str, int], dict[str, Any]] = {}  # issues and pull requests
+        self._sequence = 0  # creation order: timestamps have one-second resolution
+        self.issues_enabled = True
         super().__init__(host=host, port=port, seed=seed)
 
     def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
@@ -73,6 +89,10 @@ class GithubApi(RestService):
             (comment, "PATCH", self._update),
             (comment, "DELETE", self._delete),
             ("/repos/<owner>/<repo>/commits/<sha>/pulls", "GET", self._pulls),
+            ("/repos/<owner>/<repo>/issues", "GET", self._list_issues),
+            ("/repos/<owner>/<repo>/issues", "POST", self._create_issue),
+            ("/repos/<owner>/<repo>/issues/<int:number>", "GET", self._get_issue),
+            ("/repos/<owner>/<repo>/issues/<int:number>", "PATCH", self._update_issue),
         ]
 
     def environment(self) -> dict[str, str]:
@@ -88,6 +108,9 @@ class GithubApi(RestService):
             self._where.clear()
             self._next_id = 1_000_001
             self._merged.clear()
+            self._issues.clear()
+            self._sequence = 0
+        self.issues_enabled = True
         self.faults.reset()
         self.latency_ms = 0.0
         self.reset_stats()
@@ -100,6 +123,71 @@ class GithubApi(RestService):
         """Record that pull request `number` was merged as commit `sha`."""
         with self._lock:
             self._merged.setdefault((owner, repo, sha), []).append(number)
+
+    def add_pull_request(self, owner: str, repo: str, number: int, title: str = "a change") -> None:
+        """A pull request, which the issues listing shows too (with a `pull_request` key)."""
+        self._new_issue(owner, repo, title, "", [], "someone", number=number)
+        with self._lock:
+            pull = {"url": f"{self.url}/repos/{owner}/{repo}/pulls/{number}"}
+            self._issues[(owner, repo, number)]["pull_request"] = pull
+
+    def add_issue(
+        self, owner: str, repo: str, title: str, body: str = "", labels: tuple[str, ...] = ()
+    ) -> int:
+        """An issue opened by someone else (directly, no HTTP); returns its number."""
+        return int(self._new_issue(owner, repo, title, body, list(labels), "someone")["number"])
+
+    def issues(self, owner: str, repo: str, *, state: str = "all") -> list[dict[str, Any]]:
+        """The repository's issues (pull requests left out), oldest first (copies)."""
+        with self._lock:
+            found = [
+                copy.deepcopy(issue)
+                for (o, r, _), issue in self._issues.items()
+                if (o, r) == (owner, repo) and "pull_request" not in issue
+            ]
+        found.sort(key=lambda issue: issue["_sequence"])
+        return [issue for issue in found if state == "all" or issue["state"] == state]
+
+    def _new_issue(
+        self,
+        owner: str,
+        repo: str,
+        title: str,
+        body: str,
+        labels: list[str],
+        login: str,
+        number: int | None = None,
+    ) -> dict[str, Any]:
+        with self._lock:
+            if number is None:
+                used = [n for (o, r, n) in [*self._issues, *self._threads] if (o, r) == (owner, repo)]
+                used += [
+                    n
+                    for (o, r, _), numbers in self._merged.items()
+                    if (o, r) == (owner, repo)
+                    for n in numbers
+                ]
+                number = max(used, default=0) + 1
+            self._sequence += 1
+            now = _timestamp()
+            issue = {
+                "id": 2_000_000 + self._sequence,
+                "number": number,
+                "title": title,
+                "body": body,
+                "state": "open",
+                "state_reason": None,
+                "labels": [{"name": name} for name in dict.fromkeys(labels)],
+                "user": {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"},
+                "url": f"{self.url}/repos/{owner}/{repo}/issues/{number}",
+                "html_url": f"https://github.com/{owner}/{repo}/issues/{number}",
+                "created_at": now,
+                "updated_at": now,
+                "closed_at": None,
+                "_sequence": self._sequence,
+            }
+            self._issues[(owner, repo, number)] = issue
+            return copy.deepcopy(issue)
 
     def comments(self, owner: str, repo: str, number: int) -> list[dict[str, Any]]:
         """The thread's comments, oldest first (copies)."""
@@ -169,25 +257,8 @@ class GithubApi(RestService):
         denied = self._auth(request, write=False)
         if denied is not None:
             return denied
-        try:
-            per_page = min(max(int(request.args.get("per_page", DEFAULT_PER_PAGE)), 1), MAX_PER_PAGE)
-            page = max(int(request.args.get("page", 1)), 1)
-        except ValueError:
-            return self.error(400, "per_page and page must be integers")
-        everything = self.comments(owner, repo, number)
-        last = max((len(everything) + per_page - 1) // per_page, 1)
-        chunk = everything[(page - 1) * per_page : page * per_page]
         base = f"{self.url}/repos/{owner}/{repo}/issues/{number}/comments"
-
-        def link(target: int, rel: str) -> str:
-            return f'<{base}?{urlencode({"per_page": per_page, "page": target})}>; rel="{rel}"'
-
-        links = []
-        if page > 1:
-            links += [link(page - 1, "prev"), link(1, "first")]
-        if page < last:
-            links += [link(page + 1, "next"), link(last, "last")]
-        return json_response(chunk, 200, [("Link", ", ".join(links))] if links else [])
+        return self._page(self.comments(owner, repo, number), request, base, {})
 
     def _create(self, request: Request, owner: str, repo: str, number: int) -> Response:
         denied = self._auth(request, write=True)
@@ -221,6 +292,145 @@ class GithubApi(RestService):
             numbers = list(self._merged.get((owner, repo, sha), []))
         return json_response([{"number": n, "state": "closed", "merge_commit_sha": sha} for n in numbers])
 
+    def _issues_on(self, request: Request) -> Response | None:
+        if not self.issues_enabled:
+            return self.error(410, "Issues are disabled for this repo")
+        return None
+
+    def _page(
+        self, items: list[dict[str, Any]], request: Request, base: str, query: dict[str, str]
+    ) -> Response:
+        """One page of `items`, with GitHub's `Link` header (next/last/first/prev)."""
+        try:
+            per_page = min(max(int(request.args.get("per_page", DEFAULT_PER_PAGE)), 1), MAX_PER_PAGE)
+            page = max(int(request.args.get("page", 1)), 1)
+        except ValueError:
+            return self.error(400, "per_page and page must be integers")
+        last = max((len(items) + per_page - 1) // per_page, 1)
+        chunk = items[(page - 1) * per_page : page * per_page]
+
+        def link(target: int, rel: str) -> str:
+            return f'<{base}?{urlencode(query | {"per_page": per_page, "page": target})}>; rel="{rel}"'
+
+        links = []
+        if page > 1:
+            links += [link(page - 1, "prev"), link(1, "first")]
+        if page < last:
+            links += [link(page + 1, "next"), link(last, "last")]
+        return json_response(chunk, 200, [("Link", ", ".join(links))] if links else [])
+
+    def _list_issues(self, request: Request, owner: str, repo: str) -> Response:
+        denied = self._auth(request, write=False) or self._issues_on(request)
+        if denied is not None:
+            return denied
+        state = request.args.get("state", "open")
+        sort = request.args.get("sort", "created")
+        direction = request.args.get("direction", "desc")
+        if state not in ("open", "closed", "all") or sort not in ("created", "updated", "comments"):
+            return self.error(422, "Validation Failed")
+        if direction not in ("asc", "desc"):
+            return self.error(422, "Validation Failed")
+        wanted = {name.strip() for name in request.args.get("labels", "").split(",") if name.strip()}
+        with self._lock:
+            found = [
+                copy.deepcopy(issue)
+                for (o, r, _), issue in self._issues.items()
+                if (o, r) == (owner, repo)
+                and (state == "all" or issue["state"] == state)
+                and wanted <= {label["name"] for label in issue["labels"]}
+            ]
+        key = "_sequence" if sort != "updated" else "updated_at"
+        found.sort(key=lambda issue: (issue[key], issue["_sequence"]), reverse=direction == "desc")
+        query = {k: v for k, v in request.args.items() if k not in ("page", "per_page")}
+        base = f"{self.url}/repos/{owner}/{repo}/issues"
+        return self._page([_public(issue) for issue in found], request, base, query)
+
+    def _issue_fields(self, request: Request, *, creating: bool) -> dict[str, Any] | Response:
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            return self.error(400, "Problems parsing JSON")
+        if creating and not isinstance(payload.get("title"), str | int):
+            return self.error(422, 'Invalid request.\n\n"title" wasn\'t supplied.')
+        body = payload.get("body")
+        if body is not None and not isinstance(body, str):
+            return self.error(422, "Validation Failed")
+        if isinstance(body, str) and len(body) > MAX_COMMENT_LENGTH:
+            return json_response(
+                {
+                    "message": "Validation Failed",
+                    "errors": [
+                        {
+                            "resource": "Issue",
+                            "code": "custom",
+                            "field": "body",
+                            "message": f"body is too long (maximum is {MAX_COMMENT_LENGTH} characters)",
+                        }
+                    ],
+                    "documentation_url": ISSUES_DOCS,
+                },
+                422,
+            )
+        state = payload.get("state")
+        if state is not None and state not in ("open", "closed"):
+            return self.error(422, "Validation Failed")
+        labels = payload.get("labels")
+        if labels is not None and not (
+            isinstance(labels, list) and all(isinstance(label, str) for label in labels)
+        ):
+            return self.error(422, "Validation Failed")
+        return payload
+
+    def _create_issue(self, request: Request, owner: str, repo: str) -> Response:
+        denied = self._auth(request, write=True) or self._issues_on(request)
+        if denied is not None:
+            return denied
+        fields = self._issue_fields(request, creating=True)
+        if not isinstance(fields, dict):
+            return fields
+        issue = self._new_issue(
+            owner,
+            repo,
+            str(fields["title"]),
+            str(fields.get("body") or ""),
+            fields.get("labels") or [],
+            self.login,
+        )
+        return json_response(_public(issue), 201)
+
+    def _get_issue(self, request: Request, owner: str, repo: str, number: int) -> Response:
+        denied = self._auth(request, write=False) or self._issues_on(request)
+        if denied is not None:
+            return denied
+        with self._lock:
+            issue = self._issues.get((owner, repo, number))
+            if issue is None:
+                return self.error(404, "Not Found")
+            return json_response(_public(copy.deepcopy(issue)))
+
+    def _update_issue(self, request: Request, owner: str, repo: str, number: int) -> Response:
+        denied = self._auth(request, write=True) or self._issues_on(request)
+        if denied is not None:
+            return denied
+        fields = self._issue_fields(request, creating=False)
+        if not isinstance(fields, dict):
+            return fields
+        with self._lock:
+            issue = self._issues.get((owner, repo, number))
+            if issue is None:
+                return self.error(404, "Not Found")
+            for key in ("title", "body"):
+                if key in fields and fields[key] is not None:
+                    issue[key] = str(fields[key])
+            if fields.get("labels") is not None:
+                issue["labels"] = [{"name": name} for name in dict.fromkeys(fields["labels"])]
+            if fields.get("state") is not None and fields["state"] != issue["state"]:
+                issue["state"] = fields["state"]
+                closed = fields["state"] == "closed"
+                issue["closed_at"] = _timestamp() if closed else None
+                issue["state_reason"] = fields.get("state_reason") or ("completed" if closed else "reopened")
+            issue["updated_at"] = _timestamp()
+            return json_response(_public(copy.deepcopy(issue)))
+
     def _delete(self, request: Request, owner: str, repo: str, comment_id: int) -> Response:
         denied = self._auth(request, write=True)
         if denied is not None:
@@ -233,6 +443,11 @@ class GithubApi(RestService):
         from werkzeug.wrappers import Response
 
         return Response(status=204)
+
+
+def _public(issue: dict[str, Any]) -> dict[str, Any]:
+    """An issue as the API answers it (without the double's bookkeeping)."""
+    return {key: value for key, value in issue.items() if not key.startswith("_")}
 
 
 def _timestamp() -> str:

@@ -290,3 +290,56 @@ def test_github_faults_then_ok_and_counters(github: GithubApi) -> None:
     stats = github.stats()
     assert stats["requests"] == {"GET /repos/{owner}/{repo}/issues/{number}/comments": 5}
     assert stats["total_errors"] == 4
+
+
+ISSUES = "/repos/acme/policies/issues"
+
+
+def test_github_issues_create_list_by_label_edit_and_close(github: GithubApi) -> None:
+    github.add_pull_request("acme", "policies", 7)  # the issues listing shows pull requests too
+    status, created, _ = call(
+        github.url, "POST", ISSUES, {"title": "Drift", "body": "b", "labels": ["drift"]}, github.token
+    )
+    assert status == 201 and created["number"] == 8 and created["state"] == "open"
+    assert created["labels"] == [{"name": "drift"}] and created["user"]["login"] == "github-actions[bot]"
+    github.add_issue("acme", "policies", "unrelated", labels=("bug",))
+    _, listed, _ = call(github.url, "GET", ISSUES + "?labels=drift", token=github.token)
+    assert [i["number"] for i in listed] == [8]
+    _, everything, _ = call(github.url, "GET", ISSUES, token=github.token)
+    assert [i["number"] for i in everything] == [9, 8, 7]  # newest first, the pull request included
+    assert "pull_request" in everything[2] and "_sequence" not in everything[0]
+    path = f"{ISSUES}/8"
+    status, edited, _ = call(github.url, "PATCH", path, {"body": "new"}, github.token)
+    assert status == 200 and edited["body"] == "new" and edited["title"] == "Drift"
+    status, closed, _ = call(github.url, "PATCH", path, {"state": "closed"}, github.token)
+    assert closed["state"] == "closed" and closed["state_reason"] == "completed" and closed["closed_at"]
+    assert call(github.url, "GET", ISSUES + "?labels=drift", token=github.token)[1] == []
+    _, closed_list, _ = call(github.url, "GET", ISSUES + "?labels=drift&state=closed", token=github.token)
+    assert [i["number"] for i in closed_list] == [8]
+    assert [i["title"] for i in github.issues("acme", "policies")] == ["Drift", "unrelated"]
+    assert call(github.url, "GET", f"{ISSUES}/99", token=github.token)[0] == 404
+    assert call(github.url, "PATCH", f"{ISSUES}/99", {"body": "x"}, github.token)[0] == 404
+
+
+def test_github_issues_paging_and_errors(github: GithubApi) -> None:
+    for index in range(5):
+        github.add_issue("acme", "policies", f"issue {index}", labels=("drift",))
+    query = "?labels=drift&direction=asc&per_page=2"
+    _, page, headers = call(github.url, "GET", ISSUES + query + "&page=2", token=github.token)
+    assert [i["title"] for i in page] == ["issue 2", "issue 3"]
+    assert "labels=drift" in headers["Link"] and 'page=3>; rel="next"' in headers["Link"]
+    assert call(github.url, "POST", ISSUES, {"body": "no title"}, github.token)[0] == 422
+    status, body, _ = call(
+        github.url, "POST", ISSUES, {"title": "t", "body": "x" * (MAX_COMMENT_LENGTH + 1)}, github.token
+    )
+    assert status == 422 and "too long" in body["errors"][0]["message"]
+    assert call(github.url, "PATCH", f"{ISSUES}/1", {"state": "gone"}, github.token)[0] == 422
+    github.read_only_tokens.add("fork-token")
+    try:
+        assert call(github.url, "POST", ISSUES, {"title": "t"}, token="fork-token")[0] == 403
+    finally:
+        github.read_only_tokens.discard("fork-token")
+    github.issues_enabled = False
+    status, body, _ = call(github.url, "GET", ISSUES, token=github.token)
+    assert status == 410 and body["message"] == "Issues are disabled for this repo"
+    assert github.stats()["requests"]["GET /repos/{owner}/{repo}/issues"] == 2
