@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "access": ("reconciler.commands.access", "who can pull what: an audit of every live repository policy"),
     "restore": ("reconciler.commands.restore", "put back the policies an apply report recorded"),
     "comment": ("reconciler.commands.comment", "post or update the sticky pull-request comment"),
+    "drift-issue": ("reconciler.commands.drift_issue", "open, update or close the one drift tracking issue"),
     "registries": ("reconciler.desired.registries", "list the registries in policies/ (for a CI matrix)"),
     "sandbox": ("reconciler.sandbox.command", "run the emulated ECR and nullplatform API locally"),
     "demo": ("reconciler.sandbox.demo", "run the whole flow against the embedded sandbox"),

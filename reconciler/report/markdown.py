@@ -162,8 +162,10 @@ def render_markdown(
     marker: str = "",
     full_plan_hint: str = "",
     provenance: str = "",
+    limit: int = GITHUB_COMMENT_LIMIT,
 ) -> str:
-    """The comment body; always at most GITHUB_COMMENT_LIMIT characters.
+    """The comment body; always at most `limit` characters (GitHub's limit, or less when it is one part of
+    a larger body, such as the drift issue).
 
     `provenance`: a line saying which commit was planned, by which run (the PR comment sets it).
     """
@@ -174,7 +176,7 @@ def render_markdown(
     if marker:
         head.insert(0, marker)
     body = "\n".join(head)
-    budget = GITHUB_COMMENT_LIMIT - _RESERVED - len(body)
+    budget = limit - _RESERVED - len(body)
     sections: list[str] = []
     truncated = 0
     for registry in plan.registries:
@@ -193,7 +195,7 @@ def render_markdown(
     if truncated:
         hint = full_plan_hint or "the full plan (`plan.json`) and the job summary"
         body += f"\n> ⚠️ This plan is too long for one comment; {truncated} section(s) were cut. See {hint}.\n"
-    return body[:GITHUB_COMMENT_LIMIT]
+    return body[:limit]
 
 
 def render_report_markdown(records: Sequence[WriteRecord], *, title: str, marker: str = "") -> str:
