@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 from reconciler.commands.options import add_scope_arguments, add_tuning_arguments, tuning_from
 from reconciler.desired.model import Registry
@@ -60,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the repositories principals of this account may pull, and by which statements",
     )
     parser.add_argument("--format", choices=("text", "markdown", "json", "csv"), default="text")
+    parser.add_argument(
+        "--out", metavar="FILE", help="also save the report as JSON (one read for a summary and an artifact)"
+    )
     parser.add_argument(
         "--fail-on",
         type=_kinds,
@@ -150,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         tuple(audit_registry(r, args.repository, tuning, args.account, organizations) for r in registries),
         account=args.account,
     )
+    if args.out:
+        Path(args.out).write_text(render(report, "json"), encoding="utf-8")
     sys.stdout.write(render(report, args.format))
     for error in report.errors():
         print(f"error: {error}", file=sys.stderr)

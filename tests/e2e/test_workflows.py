@@ -1,7 +1,8 @@
 """Each workflow's steps played in order against the sandbox and the GitHub API double.
 
 What a user relies on: a PR gets one plan comment (edited on the next push, none for forks), merging
-applies and comments the result, backfill honours dry_run and its globs, drift fails on a hand edit.
+applies and comments the result, backfill honours dry_run and its globs, drift keeps one tracking issue
+(opened on a hand edit, edited while it lasts, closed when clean) and self-heals only repositories.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def runner(world: World, github: GithubApi, runtime_venv: Path) -> MakeRunner:
     """Runners for the user's repository: its policies/ (the world's), our workflows and install action;
     the reconciler comes from the runtime install, as on GitHub."""
 
-    def make(event_name: str, event: dict, **kwargs: object) -> Runner:
+    def make(
+        event_name: str, event: dict, variables: dict[str, str] | None = None, **kwargs: object
+    ) -> Runner:
         if event_name == "pull_request":
             kwargs.setdefault("changed_files", ("policies/main.yaml",))
         env = machine_env(
@@ -52,7 +55,7 @@ def runner(world: World, github: GithubApi, runtime_venv: Path) -> MakeRunner:
                 "NULLPLATFORM_PLAN_API_KEY": world.nullplatform.api_key,
                 "NULLPLATFORM_APPLY_API_KEY": world.nullplatform.api_key,
             },
-            variables={"AWS_PLAN_ROLE_ARN": PLAN_ROLE, "AWS_APPLY_ROLE_ARN": APPLY_ROLE},
+            variables={"AWS_PLAN_ROLE_ARN": PLAN_ROLE, "AWS_APPLY_ROLE_ARN": APPLY_ROLE} | (variables or {}),
             repository=f"{OWNER}/{REPO}",
             token=github.token,
             project=ROOT,
@@ -211,12 +214,138 @@ def test_backfill_max_changes_refuses(world: World, github: GithubApi, runner: M
     assert "more than --max-changes 3" in results["backfill"].output()
 
 
-def test_drift_fails_when_someone_changes_a_policy_by_hand(
+DRIFT_MARKER = "<!-- ecr-policy-reconciler:drift -->"
+
+
+def drift_issues(github: GithubApi, state: str = "all") -> list[dict]:
+    return [i for i in github.issues(OWNER, REPO, state=state) if DRIFT_MARKER in i["body"]]
+
+
+def hand_edit(world: World, name: str = "team-03/app") -> None:
+    world.ecr.put_policy(name, json.dumps({"Version": "2012-10-17", "Statement": [LAMBDA]}))
+
+
+def test_drift_workflow_opens_edits_and_closes_one_tracking_issue(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
     ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
-    world.ecr.put_policy("team-03/app", json.dumps({"Version": "2012-10-17", "Statement": [LAMBDA]}))
-    results = runner("schedule", {}).run(WORKFLOWS / "drift.yml")
+    hand_edit(world)
+    drift = runner("schedule", {}, run_id=101)
+    results = drift.run(WORKFLOWS / "drift.yml")
+    ok(results, "registries", "plan")  # planning found drift: that is the drift job's verdict
+    assert results["plan"].assumed_roles == [PLAN_ROLE]
+    assert results["verdict"].result == "skipped" and results["heal"].result == "skipped"  # self-heal off
     assert results["drift"].result == "failure"
     assert "live ECR policies no longer match" in results["drift"].output()
+    assert "team-03/app" in results["plan"].summary and "team-03/app" in results["drift"].summary
+    (issue,) = drift_issues(github)
+    assert issue["state"] == "open" and "team-03/app" in issue["body"]
+    assert "https://github.com/acme/ecr-policies/actions/runs/101" in issue["body"]
+    # The access audit: in the plan job's summary, and its JSON as an artifact.
+    assert "ECR access audit" in results["plan"].summary
+    assert drift.artifacts is not None
+    audit = json.loads((drift.artifacts / "access-main" / "access-main.json").read_text())
+    assert "team-03/app" in json.dumps(audit)
+
+    # The next day, still drifted: the same issue is edited.
+    results = runner("schedule", {}, run_id=102).run(WORKFLOWS / "drift.yml")
+    assert results["drift"].result == "failure"
+    (edited,) = drift_issues(github)
+    assert edited["number"] == issue["number"] and "actions/runs/102" in edited["body"]
+    assert "actions/runs/101" in edited["body"]  # first seen
+
+    # Fixed by apply: the next drift run comments and closes it; the run passes.
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    results = runner("schedule", {}, run_id=103).run(WORKFLOWS / "drift.yml")
+    ok(results, "registries", "plan", "drift")
+    (closed,) = drift_issues(github)
+    assert closed["state"] == "closed"
+    (comment,) = github.comments(OWNER, REPO, closed["number"])
+    assert comment["body"].startswith("✅ Resolved") and "actions/runs/103" in comment["body"]
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) > 0  # only from the applies
+
+
+def test_drift_workflow_without_drift_opens_nothing(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    writes = world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0)
+    drift = runner("schedule", {}, variables={"DRIFT_SELF_HEAL": "true"})
+    results = drift.run(WORKFLOWS / "drift.yml")
+    ok(results, "registries", "plan", "verdict", "drift")
+    assert "clean" in results["verdict"].output() and results["heal"].result == "skipped"
+    assert "No drift" in results["drift"].summary and "no open drift issue" in results["drift"].output()
+    assert github.issues(OWNER, REPO) == []
+    assert "ECR access audit" in results["plan"].summary
+    assert drift.artifacts is not None and (drift.artifacts / "access-main" / "access-main.json").exists()
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == writes
+
+
+def test_self_heal_converges_and_the_next_drift_run_closes_the_issue(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    hand_edit(world)
+    hand_edit(world, "team-06/app")
+    heal_on = {"DRIFT_SELF_HEAL": "true"}
+    results = runner("schedule", {}, variables=heal_on, run_id=201).run(WORKFLOWS / "drift.yml")
+    ok(results, "registries", "plan", "verdict", "heal", "drift")  # healed: the run passes
+    assert "healable" in results["verdict"].output()
+    assert results["heal"].environment == "production" and results["heal"].assumed_roles == [APPLY_ROLE]
+    for name in ("team-03/app", "team-06/app"):  # ours back, Lambda's kept
+        sids = {statement["Sid"] for statement in stored(world.ecr, name)["Statement"]}
+        assert sids == {"LambdaECRImageRetrievalPolicy", "AllowPullOrganizationPaths", "AllowPullAccounts"}
+    (issue,) = drift_issues(github)
+    assert issue["state"] == "open"  # recorded; closed once a drift run has seen it clean
+    assert "Applied in `production` in this run: 2 of 2 repositories" in issue["body"]
+    assert "`main/team-03/app`" in issue["body"] and "`main/team-06/app`" in issue["body"]
+
+    results = runner("schedule", {}, variables=heal_on, run_id=202).run(WORKFLOWS / "drift.yml")
+    ok(results, "registries", "plan", "verdict", "drift")
+    assert results["heal"].result == "skipped"
+    (closed,) = drift_issues(github)
+    assert closed["number"] == issue["number"] and closed["state"] == "closed"
+
+
+def test_self_heal_never_runs_when_a_person_must_decide(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """The provider config drifted (it holds an old policy), and later policies/ fails validation."""
+    heal_on = {"DRIFT_SELF_HEAL": "true"}
+    results = runner("schedule", {}, variables=heal_on).run(WORKFLOWS / "drift.yml")
+    ok(results, "plan", "verdict")
+    assert "drift" in results["verdict"].output() and results["heal"].result == "skipped"
+    assert results["drift"].result == "failure"
+    (issue,) = drift_issues(github)
+    assert "On, but it did not run" in issue["body"] and "provider config" in issue["body"]
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0
+
+    (world.policies / "main.yaml").write_text("registry:\n  name: main\n  account_id: 123456789012\n")
+    results = runner("schedule", {}, variables=heal_on).run(WORKFLOWS / "drift.yml")
+    assert results["registries"].result == "failure"
+    assert results["plan"].result == "skipped" and results["verdict"].result == "skipped"
+    assert results["heal"].result == "skipped" and results["drift"].result == "failure"
+    (edited,) = drift_issues(github)
+    assert edited["number"] == issue["number"] and "did not pass validation" in edited["body"]
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0
+
+
+def test_drift_workflow_fails_loudly_when_github_refuses_with_the_plan_in_the_summary(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    hand_edit(world)
+    github.fail_next(403, None, routes=["POST /repos/{owner}/{repo}/issues"])
+    results = runner("schedule", {}).run(WORKFLOWS / "drift.yml")
+    assert results["drift"].result == "failure"
+    assert "could not update the drift issue" in results["drift"].output()
     assert "team-03/app" in results["drift"].summary
+    assert github.issues(OWNER, REPO) == []
+
+
+def test_only_the_drift_job_may_write_issues() -> None:
+    jobs = yaml.safe_load((WORKFLOWS / "drift.yml").read_text())["jobs"]
+    writers = [name for name, job in jobs.items() if job.get("permissions", {}).get("issues") == "write"]
+    assert writers == ["drift"]
+    assert jobs["heal"]["environment"] == "production"
+    assert jobs["heal"]["concurrency"]["group"] == "ecr-policy-writes"  # never next to apply or backfill
+    assert "id-token" not in jobs["drift"]["permissions"]  # the issue job holds no AWS role

@@ -206,6 +206,7 @@ class JobResult:
     steps: list[StepResult] = field(default_factory=list)
     summary: str = ""
     assumed_roles: list[str] = field(default_factory=list)
+    environment: str = ""  # the deployment environment the job ran in (`environment:`), if any
 
     def output(self) -> str:
         return "\n".join(s.output for s in self.steps)
@@ -226,6 +227,7 @@ class Runner:
     repository: str = "acme/ecr-policies"
     sha: str = "0" * 40
     token: str = ""
+    run_id: int = 1
     # What the pull request changed (paths in the repository), for a checkout with history.
     changed_files: tuple[str, ...] = ()
     project: Path | None = None  # this project: its .github (workflows and actions) is checked out too
@@ -288,7 +290,11 @@ class Runner:
         instances = [
             self._instance(name, job, self._context(results, needs, matrix={axis: v}), event) for v in values
         ]
-        combined = JobResult(name, "failure" if any(i.result == "failure" for i in instances) else "success")
+        combined = JobResult(
+            name,
+            "failure" if any(i.result == "failure" for i in instances) else "success",
+            environment=str(job.get("environment") or ""),
+        )
         for instance in instances:
             combined.steps += instance.steps
             combined.summary += instance.summary
@@ -301,7 +307,7 @@ class Runner:
         workdir.mkdir(parents=True)
         summary = workdir.parent / f"{workdir.name}.summary.md"
         summary.touch()
-        result = JobResult(name, "success")
+        result = JobResult(name, "success", environment=str(job.get("environment") or ""))
         steps: dict[str, Any] = {}
         context.values["steps"] = steps
         for index, step in enumerate(job["steps"]):
@@ -367,6 +373,8 @@ class Runner:
                 "GITHUB_EVENT_PATH": str(event),
                 "GITHUB_REPOSITORY": self.repository,
                 "GITHUB_SHA": self.sha,
+                "GITHUB_SERVER_URL": "https://github.com",
+                "GITHUB_RUN_ID": str(self.run_id),
                 "GITHUB_STEP_SUMMARY": str(summary),
                 "GITHUB_OUTPUT": str(output),
                 "GITHUB_WORKSPACE": str(self.workspace),
