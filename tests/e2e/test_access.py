@@ -256,3 +256,16 @@ def test_an_organization_that_cannot_be_read_is_an_error_naming_the_role(
     code, _, err = access(audited, capsys)
     assert code == 1
     assert "AWS Organizations refused the run's own credentials" in err and "organization.role_arn" in err
+
+
+def test_out_saves_the_json_report_from_the_same_read(
+    audited: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the drift workflow does: markdown for the job summary and JSON for an artifact, one read."""
+    _, as_json, _ = access(audited, capsys, "--format", "json")
+    audited.ecr.reset_stats()
+    out = audited.tmp / "access.json"
+    code, markdown, _ = access(audited, capsys, "--format", "markdown", "--out", str(out))
+    assert code == 0 and markdown.startswith("### ECR access audit")
+    assert json.loads(out.read_text()) == json.loads(as_json)
+    assert audited.ecr.stats()["requests"]["GetRepositoryPolicy"] == len(audited.seeded)

@@ -1,11 +1,11 @@
-"""Secrets never leave the process: plan, apply, comment and restore run with recognisable fake credentials
-(nullplatform API key, AWS secret key and session token, GitHub token, the provider's CI access and secret
-keys, and the bearer tokens nullplatform issues), on the happy path and on failure paths (a provider write
-that keeps failing, one refused for a null in `setup`, one whose PATCH loses a group, AccessDenied on a
-repository, GitHub refusing the comment). The nullplatform double masks the CI keys on read, as the real
-API does: they must also stay stored, never overwritten. None of them may appear
-in stdout, stderr, the plan files, the apply and restore reports, the job summary, the comment bodies
-GitHub received, or any log record at DEBUG.
+"""Secrets never leave the process: plan, apply, comment, drift-issue and restore run with recognisable
+fake credentials (nullplatform API key, AWS secret key and session token, GitHub token, the provider's CI
+access and secret keys, and the bearer tokens nullplatform issues), on the happy path and on failure paths
+(a provider write that keeps failing, one refused for a null in `setup`, one whose PATCH loses a group,
+AccessDenied on a repository, GitHub refusing the comment and the issue). The nullplatform double masks
+the CI keys on read, as the real API does: they must also stay stored, never overwritten. None of them may
+appear in stdout, stderr, the plan files, the apply and restore reports, the job summary, the comment and
+issue bodies GitHub received, or any log record at DEBUG.
 """
 
 from __future__ import annotations
@@ -128,6 +128,8 @@ def test_no_secret_appears_in_any_output_file_comment_or_log(
     for fmt in ("json", "markdown"):
         assert cli("plan", "--policies", policies, "--format", fmt, *FAST) == 0
     assert cli("comment", "--plan", plan) == 0
+    assert cli("drift-issue", "--plan", plan, "--self-heal") == 2  # the drift tracking issue
+    issues = [i["title"] + i["body"] for i in github.issues("acme", "ecr-policies")]
     assert cli("apply", "--policies", policies, "--plan", plan, "--report", report, *FAST) == 0
     assert cli("comment", "--report", report, "--key", "apply") == 0
     assert cli("restore", "--report", report, "--out", str(tmp_path / "restore.jsonl"), *FAST) == 0
@@ -155,6 +157,7 @@ def test_no_secret_appears_in_any_output_file_comment_or_log(
     assert cli("plan", "--policies", policies, *FAST) == 1
     github.fail_next(500, None)
     assert cli("comment", "--plan", plan) == 1
+    assert cli("drift-issue", "--plan", plan) == 1
     monkeypatch.setenv("GITHUB_TOKEN", GITHUB_TOKEN + "-wrong")  # rejected: 401 Bad credentials
     github.reset()
     assert cli("comment", "--plan", plan) == 1
@@ -165,6 +168,8 @@ def test_no_secret_appears_in_any_output_file_comment_or_log(
     files = sorted(p for p in tmp_path.rglob("*") if p.is_file() and p.name != "event.json")
     assert {p.name for p in files} >= {"plan.json", "apply.jsonl", "failed.jsonl", "summary.md"}
     comments = [c["body"] for c in github.comments("acme", "ecr-policies", 7)] + sent
+    assert len(issues) == 1
+    comments += issues
     places: dict[str, str] = {
         "stdout/stderr": "\n".join(outputs),
         **{f"file {p.relative_to(tmp_path)}": p.read_text(encoding="utf-8") for p in files},
