@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.errors import ReconcilerError
-from reconciler.plan.drift import Assessment, Verdict, assess, healing
+from reconciler.plan.drift import Verdict, assess, healing
 from reconciler.plan.model import Plan
 from reconciler.report.drift_issue import (
     LABEL,
@@ -37,6 +39,8 @@ from reconciler.report.drift_issue import (
 from reconciler.report.github import GitHubClient, Issue, write_output, write_step_summary
 
 EXIT_DRIFT = 2
+# The issue body for a first-seen time (known only once the open issue has been read).
+BodyFor = Callable[..., str]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,31 +115,14 @@ def _close_resolved(client: GitHubClient, label: str, now: Seen) -> str:
     return f"no drift; closed {', '.join(closed)}" if closed else "no drift; no open drift issue"
 
 
-class _BodyFor:
-    """The issue body for a given first-seen time (known only once the open issue has been read)."""
-
-    def __init__(self, plan: Plan, assessment: Assessment, heal: SelfHeal, errors: list[str], now: Seen):
-        self.plan, self.assessment, self.heal, self.errors, self.now = plan, assessment, heal, errors, now
-
-    def __call__(self, first: Seen | None) -> str:
-        return render_issue_body(
-            self.plan,
-            self.assessment,
-            last_seen=self.now,
-            first=first,
-            heal=self.heal,
-            run_errors=self.errors,
-        )
-
-
-def _track(client: GitHubClient, args: argparse.Namespace, body_for: _BodyFor, now: Seen) -> Issue:
+def _track(client: GitHubClient, args: argparse.Namespace, body_for: BodyFor, now: Seen) -> Issue:
     """Edit the open tracking issue (the oldest, if several) or open one; close any others as duplicates."""
     issues = _ours(client, args.label)
     if not issues:
-        return client.create_issue(TITLE, body_for(now), (args.label,))
+        return client.create_issue(TITLE, body_for(first=now), (args.label,))
     kept, *duplicates = issues
     first = first_seen(kept.body) or Seen(kept.created_at)
-    updated = client.update_issue(kept.number, title=TITLE, body=body_for(first))
+    updated = client.update_issue(kept.number, title=TITLE, body=body_for(first=first))
     for duplicate in duplicates:
         client.create_comment(duplicate.number, f"Duplicate of #{kept.number}, where this drift is tracked.")
         client.update_issue(duplicate.number, state="closed", state_reason="not_planned")
@@ -153,12 +140,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     heal = _self_heal(args, plan)
     now = _now()
+    body_for: BodyFor | None = None
     if assessment.verdict == Verdict.CLEAN:
         summary = f"### ECR policy drift\n\n✅ No drift: {plan.summary_line()}\n"
-        body_for = None
     else:
-        body_for = _BodyFor(plan, assessment, heal, list(args.error), now)
-        summary = body_for(None)
+        body_for = partial(
+            render_issue_body, plan, assessment, last_seen=now, heal=heal, run_errors=list(args.error)
+        )
+        summary = body_for(first=None)  # when drift was first seen is known once the issue is read
     if not write_step_summary(summary):
         sys.stdout.write(summary + "\n")
     healed = heal.healing is not None and heal.healing.complete and assessment.verdict == Verdict.HEALABLE
