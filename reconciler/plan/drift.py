@@ -3,7 +3,8 @@
 Self-heal is for one case only: the desired state is sound (validated, every registry planned, every
 principal check passed, nothing failed to read) and the only differences are repositories out of line.
 Anything else needs a person: an error means the desired state or the run is in doubt, and a drifted
-nullplatform provider config was changed in nullplatform itself, by someone who may have meant it.
+nullplatform provider config or creation template (what new repositories get) was changed in nullplatform
+or ECR itself, by someone who may have meant it.
 """
 
 from __future__ import annotations
@@ -33,14 +34,18 @@ class Assessment:
 def assess(plan: Plan, run_errors: Sequence[str] = ()) -> Assessment:
     """`run_errors`: what failed outside the plans (validation, a registry that produced no plan)."""
     reasons = list(run_errors)
-    failed = plan.count(Action.ERROR) + sum(
-        1 for r in plan.registries if r.error or (r.provider and r.provider.action == Action.ERROR)
-    )
-    if failed:
-        reasons.append(f"{failed} target(s) could not be planned (see Errors in the plan)")
+    # An error action without its message still counts: writing next to it would be a guess.
+    provider_failed = any(r.provider and r.provider.action == Action.ERROR for r in plan.registries)
+    if plan.has_errors or provider_failed:
+        reasons.append("some targets could not be planned (see the errors in the plan)")
     if plan.provider_changes:
         reasons.append(
             "the nullplatform provider config differs from policies/: it was changed in nullplatform, "
+            "so a person decides"
+        )
+    if plan.template_changes:
+        reasons.append(
+            "a repository creation template differs from policies/: it was changed in ECR, "
             "so a person decides"
         )
     if reasons:

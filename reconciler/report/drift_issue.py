@@ -2,21 +2,20 @@
 
 One issue for as long as drift lasts: found by MARKER (and the label, which the command lists by), edited
 in place every run, closed with a comment when a run is clean. Its body holds when drift was first and
-last seen, who would gain or lose pull if `policies/` were applied again, how to fix it, what self-heal
-did, and the grouped plan, all within GitHub's 65,536 characters (the limit for comments applies to issue
-bodies too). Only what the plan file holds goes in: never a policy text, a credential or a provider
-attribute.
+last seen, the grouped plan led by who would lose and gain pull if `policies/` were applied again (the
+pull-request comment's own rendering), how to fix it and what self-heal did, all within GitHub's 65,536
+characters (the limit for comments applies to issue bodies too). Only what the plan file holds goes in:
+never a policy text, a credential or a provider attribute.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reconciler.plan.drift import Assessment, Healing, Verdict
-from reconciler.plan.model import Action, Plan, RegistryPlan
+from reconciler.plan.model import Plan
 from reconciler.report.markdown import GITHUB_COMMENT_LIMIT, render_markdown
 
 MARKER = "<!-- ecr-policy-reconciler:drift -->"
@@ -58,56 +57,9 @@ def _short(text: str) -> str:
     return _escape(text if len(text) <= _TEXT_SHOWN else text[: _TEXT_SHOWN - 1] + "…")
 
 
-def _repositories(count: int) -> str:
-    return f"{count} repository" if count == 1 else f"{count} repositories"
-
-
 def _capped(lines: list[str], what: str) -> list[str]:
     extra = len(lines) - _LINES_SHOWN
     return lines[:_LINES_SHOWN] + ([f"- … and {extra} more {what} (see the plan below)"] if extra > 0 else [])
-
-
-def access_changes(registry: RegistryPlan) -> list[tuple[str, int, int]]:
-    """(principal, repositories on which it gains pull, on which it loses pull) if the registry's changes
-    were applied, from each change's `difference`. The one place that derives them: the plan model is to
-    carry them itself (`access_changes` per registry), and then this reads them from there."""
-    gains: dict[str, int] = defaultdict(int)
-    losses: dict[str, int] = defaultdict(int)
-    for change in registry.changes:
-        if change.action == Action.ERROR:
-            continue
-        difference = change.difference
-        for account in difference.accounts_added:
-            gains[f"account {account}"] += 1
-        for account in difference.accounts_removed:
-            losses[f"account {account}"] += 1
-        for path in difference.paths_added:
-            gains[f"OU path {path}"] += 1
-        for path in difference.paths_removed:
-            losses[f"OU path {path}"] += 1
-    return [(p, gains[p], losses[p]) for p in sorted(set(gains) | set(losses))]
-
-
-def _access_section(plan: Plan) -> list[str]:
-    losses: list[str] = []
-    gains: list[str] = []
-    for registry in plan.registries:
-        for principal, gained, lost in access_changes(registry):
-            where = f"in `{_escape(registry.registry)}`"
-            if lost:
-                losses.append(f"- {_escape(principal)} would lose pull on {_repositories(lost)} {where}")
-            if gained:
-                gains.append(f"- {_escape(principal)} would gain pull on {_repositories(gained)} {where}")
-    lines = ["### Who would gain or lose pull if `policies/` were applied again", ""]
-    if not losses and not gains:
-        return [*lines, "Nobody: the differences change no account's or OU path's access.", ""]
-    if losses:
-        # Losses first and loud: a hand-made grant that someone relies on would be taken away.
-        shown = [f"> {line}" for line in _capped(losses, "losses")]
-        lines += ["> [!WARNING]", "> Re-applying would take pull away:", *shown, ""]
-    if gains:
-        lines += [*_capped(gains, "gains"), ""]
-    return lines
 
 
 def _fix_section(plan: Plan, assessment: Assessment) -> list[str]:
@@ -121,10 +73,11 @@ def _fix_section(plan: Plan, assessment: Assessment) -> list[str]:
         "`dry_run: false`), or run `reconciler apply`. Repositories created without a policy get one the "
         "same way.",
     ]
-    if plan.provider_changes:
+    if plan.provider_changes or plan.template_changes:
         lines.append(
-            "- **The nullplatform provider config differs**: backfill writes repositories only; the apply "
-            "workflow (a merge to `policies/`) or `reconciler apply` writes the provider config."
+            "- **The nullplatform provider config or a creation template differs**: backfill writes "
+            "repositories only; the apply workflow (a merge to `policies/`) or `reconciler apply` writes "
+            "them."
         )
     if assessment.reasons and plan.has_errors:
         lines.append("- **Errors** below must be fixed first: their repositories were not planned.")
@@ -185,9 +138,9 @@ def render_issue_body(
         data = " ".join(part for part in (first.time, first.run_url) if part)
         head.append(f"<!-- ecr-policy-reconciler:drift-first-seen {data} -->")
     head += [
-        "Live ECR repository policies (or the nullplatform provider config) no longer match `policies/`, "
-        "or the drift check could not finish. This issue is kept up to date by the drift workflow and closed "
-        "by the first clean run.",
+        "Live ECR policies (of repositories, the nullplatform provider config or creation templates) no "
+        "longer match `policies/`, or the drift check could not finish. This issue is kept up to date by the "
+        "drift workflow and closed by the first clean run.",
         "",
         "| | |",
         "|---|---|",
@@ -196,18 +149,15 @@ def render_issue_body(
         head.append(f"| First seen | {first.markdown()} |")
     head += [f"| Last seen | {last_seen.markdown()} |", f"| Plan | {_escape(plan.summary_line())} |", ""]
     head += _errors_section(run_errors)
-    head += _access_section(plan)
-    head += _fix_section(plan, assessment)
-    head += _heal_section(assessment, heal)
-    text = "\n".join(head) + "\n"
-    remaining = GITHUB_COMMENT_LIMIT - len(text) - _MARGIN
+    tail = ["", *_fix_section(plan, assessment), *_heal_section(assessment, heal)]
+    text, after = "\n".join(head) + "\n", "\n".join(tail)
     plan_part = render_markdown(
         plan,
-        title="Plan",
+        title="What applying `policies/` again would change",
         full_plan_hint="the drift run's job summary and its `plan-*` artifacts",
-        limit=remaining,
+        limit=GITHUB_COMMENT_LIMIT - len(text) - len(after) - _MARGIN,
     )
-    return (text + plan_part)[:GITHUB_COMMENT_LIMIT]
+    return (text + plan_part + after)[:GITHUB_COMMENT_LIMIT]
 
 
 def resolved_comment(last_seen: Seen, first: Seen | None) -> str:

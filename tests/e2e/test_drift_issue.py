@@ -76,7 +76,7 @@ def test_drift_opens_one_issue_then_edits_it_then_closes_it_when_clean(
     assert "team-03/app" in body and "1 to update" in body
     assert "| First seen |" in body and "actions/runs/1001" in body and "| Last seen |" in body
     # Re-applying gives account 111122223333 and the OU path back on that repository: gains, no loss.
-    assert "account 111122223333 would gain pull on 1 repository" in body
+    assert "account `111122223333` gains pull on 1 repository" in body
     assert "[!WARNING]" not in body
     assert "backfill" in body and "pull request" in body
     assert "Self-heal" in body and "DRIFT_SELF_HEAL=true" in body
@@ -144,8 +144,8 @@ def test_a_lost_grant_is_a_warning_up_front(
     (issue,) = gh_env.issues(OWNER, REPO)
     body = issue["body"]
     warning = body.index("> [!WARNING]")
-    assert "> - account 999900001111 would lose pull on 1 repository in `main`" in body
-    assert warning < body.index("### How to fix it") < body.index("### Plan")
+    assert "> - account `999900001111` loses pull on 1 repository" in body
+    assert body.index("| Last seen |") < warning < body.index("| Registry |") < body.index("### How to fix")
 
 
 def test_a_failing_github_call_fails_loudly_and_the_plan_stays_in_the_job_summary(

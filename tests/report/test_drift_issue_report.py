@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from reconciler.plan.drift import Verdict, assess, healing
-from reconciler.plan.model import Action, Difference, Plan, ProviderChange, RegistryPlan, RepositoryChange
+from reconciler.plan.model import (
+    Action,
+    Difference,
+    Plan,
+    ProviderChange,
+    RegistryPlan,
+    RepositoryChange,
+    TemplateChange,
+)
 from reconciler.report.drift_issue import (
     MARKER,
     Seen,
     SelfHeal,
-    access_changes,
     first_seen,
     render_issue_body,
 )
@@ -60,6 +69,26 @@ def test_errors_provider_drift_and_run_failures_need_a_person() -> None:
         "repository error": (plan(registry(change("a/app"), change("b/app", Action.ERROR))), (), "could not"),
         "registry error": (plan(registry(error="AccessDenied listing")), (), "could not"),
         "provider error": (plan(registry(change("a/app"), provider=Action.ERROR)), (), "could not"),
+        "creation template": (
+            plan(
+                replace(
+                    registry(change("a/app")),
+                    templates=(
+                        TemplateChange(
+                            "team",
+                            Action.UPDATE,
+                            "{}",
+                            "{}",
+                            ("PULL_THROUGH_CACHE",),
+                            ("CREATE_ON_PUSH",),
+                            "x",
+                        ),
+                    ),
+                )
+            ),
+            (),
+            "creation template",
+        ),
         "principal check": (plan(registry(change("a/app"))), ("ou-x is not in o-y",), "ou-x"),
         "validation, no plan": (plan(), ("policies/ did not pass validation",), "validation"),
     }
@@ -88,17 +117,22 @@ def test_healing_matches_planned_changes_with_the_apply_outcome() -> None:
     assert not healing(plan(registry()), {}).complete  # nothing healed is not "healed"
 
 
-def test_access_changes_count_gains_and_losses_per_principal() -> None:
-    changes = registry(
-        change("a/app", accounts_added=("111122223333",), accounts_removed=("999900001111",)),
-        change("b/app", Action.CREATE, accounts_added=("111122223333",), paths_added=("o-a/r-b/*",)),
-        change("c/app", Action.ERROR, accounts_added=("555555555555",)),  # not planned: no change
+def test_losses_lead_the_plan_as_in_the_pull_request_comment() -> None:
+    """The body reuses the PR comment's rendering: losses in a warning, then gains, then the plan."""
+    drifted = plan(
+        registry(
+            change("a/app", accounts_added=("111122223333",), accounts_removed=("999900001111",)),
+            change("b/app", Action.CREATE, accounts_added=("111122223333",)),
+        )
     )
-    assert access_changes(changes) == [
-        ("OU path o-a/r-b/*", 1, 0),
-        ("account 111122223333", 2, 0),
-        ("account 999900001111", 0, 1),
-    ]
+    body = render_issue_body(
+        drifted, assess(drifted), last_seen=Seen("2026-12-01T06:17:00Z"), first=None, heal=SelfHeal(False)
+    )
+    warning = body.index("> [!WARNING]")
+    assert "account `999900001111` loses pull on 1 repository" in body[warning:]
+    assert warning < body.index("account `111122223333` gains pull on 2 repositories")
+    assert body.index("| Registry |") < body.index("### How to fix it") < body.index("### Self-heal")
+    assert first_seen(body) is None
 
 
 def test_the_body_stays_within_githubs_limit_for_a_huge_plan() -> None:
@@ -119,7 +153,7 @@ def test_the_body_stays_within_githubs_limit_for_a_huge_plan() -> None:
     assert len(body) <= GITHUB_COMMENT_LIMIT
     assert body.startswith(MARKER) and first_seen(body) == first
     assert "100000 to update" in body and "section(s) were cut" in body
-    assert "… and 99980 more losses" in body and "… and 30 more errors" in body
+    assert "… and 30 more errors" in body and "### How to fix it" in body and "### Self-heal" in body
     assert body.count("<details>") == body.count("</details>")
 
 
