@@ -147,7 +147,7 @@ def render_issue_body(
     ]
     if first is not None:
         head.append(f"| First seen | {first.markdown()} |")
-    head += [f"| Last seen | {last_seen.markdown()} |", f"| Plan | {_escape(plan.summary_line())} |", ""]
+    head += [f"| Last seen | {last_seen.markdown()} |", ""]
     head += _errors_section(run_errors)
     tail = ["", *_fix_section(plan, assessment), *_heal_section(assessment, heal)]
     text, after = "\n".join(head) + "\n", "\n".join(tail)
