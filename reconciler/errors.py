@@ -32,3 +32,12 @@ class ValidationFailed(ReconcilerError):
 
 class GuardViolation(ReconcilerError):
     """A policy broke a safety rule (public, non-pull, too large). Nothing was written."""
+
+
+class StaleTarget(ReconcilerError):
+    """The target no longer holds what the plan saw: nothing was written. `live` is what it holds now."""
+
+    def __init__(self, message: str, live: str | None = None) -> None:
+        super().__init__(message)
+        self.live = live
+

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from reconciler.apply.journal import Journal, Result, WriteRecord
 from reconciler.desired.model import NullplatformTarget, Registry
-from reconciler.errors import GuardViolation, ReconcilerError
+from reconciler.errors import GuardViolation, ReconcilerError, StaleTarget
 from reconciler.live import templates as shapes
 from reconciler.live.state import REPOSITORY_NOT_FOUND, LivePolicy
 from reconciler.plan.build import saved_change_problem, saved_provider_problem, saved_template_problem
@@ -64,7 +64,7 @@ class ProviderWriter(Protocol):
 
     def read_policy(self, provider_id: str) -> str | None: ...
 
-    def write_policy(self, provider_id: str, policy: str) -> None: ...
+    def write_policy(self, provider_id: str, policy: str, expected_before: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,9 @@ class Executor:
                     "provider", name, change.action, change.before, change.after, Result.DRY_RUN
                 )
             self._record("provider", name, change.action, change.before, change.after, Result.PENDING)
-            self.provider.write_policy(name, change.after)
+            self.provider.write_policy(name, change.after, change.before)
+        except StaleTarget as exc:
+            return self._record("provider", name, change.action, exc.live, change.after, Result.STALE, str(exc))
         except ReconcilerError as exc:
             return self._record(
                 "provider", name, change.action, change.before, change.after, Result.FAILED, str(exc)

@@ -24,7 +24,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reconciler.desired.model import NullplatformTarget
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, StaleTarget
+from reconciler.plan.fingerprint import live_fingerprint
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -385,7 +386,7 @@ class NullplatformClient:
         """The provider's own (not inherited: no_merge) `attributes.setup.policy`, or None if absent."""
         return self._policy_of(provider_id, self._attributes(provider_id))
 
-    def write_policy(self, provider_id: str, policy: str) -> None:
+    def write_policy(self, provider_id: str, policy: str, expected_before: str | None) -> None:
         """Set `setup.policy` by PATCHing the `setup` group alone, then verify by reading back.
 
         reference.md ("nullplatform API"): secret attributes (the ECR provider's `ci.access_key` and
@@ -395,19 +396,27 @@ class NullplatformClient:
         whether a partial group merges or replaces is undocumented, hence the whole `setup` group. A `null`
         in `setup` may be a masked secret that sending back would wipe: the write is refused. Only
         attribute paths are ever reported, never values (they include credentials).
+
+        `expected_before` is the policy the change was planned against: the policy in the read the PATCH
+        is built from must mean the same, or someone changed it since and StaleTarget is raised with
+        nothing sent.
         """
         path = f"/provider/{urllib.parse.quote(provider_id, safe='')}"
         before = self._attributes(provider_id)
-        setup = before.get("setup")
-        setup = {} if setup is None else setup
-        if not isinstance(setup, dict):
-            raise ReconcilerError(f"nullplatform provider {provider_id}: attributes.setup is not an object")
+        current = self._policy_of(provider_id, before)  # refuses a `setup` that is not an object
+        setup: dict[str, Any] = before.get("setup") or {}
         nulls = [p for p in _null_paths(setup, "setup") if p != "setup.policy"]
         if nulls:
             raise ReconcilerError(
                 f"nullplatform provider {provider_id}: not written: {', '.join(nulls)} read(s) as null "
                 "(the API answers null for a secret it hides), and the whole setup group must be sent "
                 "back, which would store null over it; give it a value in nullplatform, then apply again"
+            )
+        if live_fingerprint(current) != live_fingerprint(expected_before):
+            raise StaleTarget(
+                f"nullplatform provider {provider_id}: setup.policy changed since it was read for the plan; "
+                "not written (plan again)",
+                live=current,
             )
         sent = {**json.loads(json.dumps(setup)), "policy": policy}
         self._request("PATCH", path, {"attributes": {"setup": sent}})

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, StaleTarget
 from reconciler.live import nullplatform as nullplatform_module
 from reconciler.live.nullplatform import NullplatformClient, base_url
 from reconciler.live.observe import observe_provider
@@ -203,7 +203,7 @@ def test_write_policy_sends_only_setup_and_keeps_every_other_attribute(
     provider_id = api.add_provider(NRN, ATTRIBUTES)
     stored_ci = json.dumps(api.provider(provider_id)["attributes"]["ci"])
     sent = record_patches(api, monkeypatch)
-    client(api).write_policy(provider_id, NEW_POLICY)
+    client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
     expected = copy.deepcopy(ATTRIBUTES)
     expected["setup"]["policy"] = NEW_POLICY
     stored = api.provider(provider_id)["attributes"]  # the double's stored state, not a (masked) read
@@ -229,7 +229,7 @@ def test_write_policy_adds_a_missing_setup_section(api: NullplatformApi, merge_m
     api.configure(merge_mode=merge_mode)
     attributes = {"ci": ATTRIBUTES["ci"]}
     provider_id = api.add_provider(NRN, attributes)
-    client(api).write_policy(provider_id, NEW_POLICY)
+    client(api).write_policy(provider_id, NEW_POLICY, None)
     assert api.provider(provider_id)["attributes"] == {
         "ci": ATTRIBUTES["ci"],
         "setup": {"policy": NEW_POLICY},
@@ -246,7 +246,7 @@ def test_a_null_in_setup_refuses_the_write_naming_the_attribute(
     attributes["setup"]["role_arn"] = None
     provider_id = api.add_provider(NRN, attributes)
     with pytest.raises(ReconcilerError) as raised:
-        client(api).write_policy(provider_id, NEW_POLICY)
+        client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
     message = str(raised.value)
     assert message.startswith(
         f"nullplatform provider {provider_id}: not written: setup.role_arn read(s) as null"
@@ -264,7 +264,7 @@ def test_a_masked_secret_in_setup_refuses_the_write(api: NullplatformApi) -> Non
     }
     provider_id = api.add_provider(NRN, docker, slug="docker-server")
     with pytest.raises(ReconcilerError, match=r"not written: setup\.password read\(s\) as null"):
-        client(api).write_policy(provider_id, NEW_POLICY)
+        client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
     assert PATCH not in requests(api)
     assert api.provider(provider_id)["attributes"] == docker
 
@@ -277,7 +277,7 @@ def test_a_patch_that_drops_the_groups_not_sent_is_an_error(
     api.configure(merge_mode="replace")
     provider_id = api.add_provider(NRN, ATTRIBUTES)
     with pytest.raises(ReconcilerError) as raised:
-        client(api).write_policy(provider_id, NEW_POLICY)
+        client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
     assert str(raised.value) == f"nullplatform provider {provider_id}: after PATCH, ci gone; read gone"
     assert_no_secrets(raised.value, caplog.text, "us-east-1", "arn:aws:iam::123456789012:role/read")
 
@@ -319,7 +319,7 @@ def test_write_policy_detects_a_dropped_attribute_without_showing_it(
     lossy.lose = lose
     provider_id = lossy.add_provider(NRN, ATTRIBUTES)
     with pytest.raises(ReconcilerError) as raised:
-        client(lossy).write_policy(provider_id, NEW_POLICY)
+        client(lossy).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
     assert str(raised.value) == f"nullplatform provider {provider_id}: after PATCH, {named}"
     assert_no_secrets(raised.value, caplog.text)
 
@@ -337,7 +337,7 @@ def test_write_policy_detects_a_changed_value_without_showing_it(
 
     monkeypatch.setattr(api, "_combined", rewriting)
     with pytest.raises(ReconcilerError) as raised:
-        client(api).write_policy(provider_id, NEW_POLICY)
+        client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
     assert str(raised.value) == f"nullplatform provider {provider_id}: after PATCH, read.region changed"
 
 
@@ -345,7 +345,40 @@ def test_write_policy_detects_a_policy_that_did_not_land(lossy: LossyApi) -> Non
     lossy.lose = "policy"
     provider_id = lossy.add_provider(NRN, ATTRIBUTES)
     with pytest.raises(ReconcilerError, match=r"setup\.policy does not hold the written policy"):
-        client(lossy).write_policy(provider_id, NEW_POLICY)
+        client(lossy).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
+
+
+def test_write_policy_refuses_a_policy_changed_since_the_plan_and_sends_nothing(api: NullplatformApi) -> None:
+    # Someone edits the provider's policy in nullplatform between the plan's read and the write.
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    hand_edit = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "HandEdit",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::555566667777:root"},
+                    "Action": "ecr:BatchGetImage",
+                }
+            ],
+        }
+    )
+    edited = copy.deepcopy(ATTRIBUTES)
+    edited["setup"]["policy"] = hand_edit
+    api.set_attributes(provider_id, edited)
+    with pytest.raises(StaleTarget, match="setup.policy changed since it was read for the plan") as raised:
+        client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
+    assert raised.value.live == hand_edit  # what it holds now, for the report
+    assert PATCH not in requests(api)
+    assert api.provider(provider_id)["attributes"] == edited
+
+
+def test_write_policy_compares_the_policy_it_expects_by_meaning(api: NullplatformApi) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    reformatted = json.dumps(json.loads(OLD_POLICY), indent=4)  # the same policy, other bytes
+    client(api).write_policy(provider_id, NEW_POLICY, reformatted)
+    assert api.provider(provider_id)["attributes"]["setup"]["policy"] == NEW_POLICY
 
 
 # -- tokens, retries ---------------------------------------------------------------------------------------
@@ -381,7 +414,7 @@ def test_server_errors_are_retried_with_backoff(api: NullplatformApi, no_sleep: 
     api.fail_next(503, count=2, routes=[GET])
     api.fail_next(502, count=1, routes=[PATCH])
     np = client(api, backoff=0.5)
-    np.write_policy(provider_id, NEW_POLICY)
+    np.write_policy(provider_id, NEW_POLICY, OLD_POLICY)
     assert requests(api) == {TOKEN: 1, GET: 4, PATCH: 2}
     assert len(no_sleep) == 3
     assert 0.25 <= no_sleep[0] <= 0.5 and 0.5 <= no_sleep[1] <= 1.0  # exponential, jittered
@@ -447,7 +480,7 @@ def provoke(api: NullplatformApi) -> list[Callable[[], object]]:
     def dropped() -> object:
         api.configure(merge_mode="replace")
         try:
-            return client(api).write_policy(dropping, NEW_POLICY)
+            return client(api).write_policy(dropping, NEW_POLICY, OLD_POLICY)
         finally:
             api.reset_knobs()
 
@@ -458,7 +491,7 @@ def provoke(api: NullplatformApi) -> list[Callable[[], object]]:
     def exhausted() -> object:
         api.fail_next(503, count=None, routes=[PATCH])
         try:
-            return client(api, max_attempts=2).write_policy(provider_id, NEW_POLICY)
+            return client(api, max_attempts=2).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
         finally:
             api.reset_knobs()
 
@@ -467,8 +500,8 @@ def provoke(api: NullplatformApi) -> list[Callable[[], object]]:
         second_401,
         exhausted,
         lambda: client(api).read_policy("no-such-provider"),
-        lambda: client(api).write_policy(odd, NEW_POLICY),
-        lambda: client(api).write_policy(nulled, NEW_POLICY),
+        lambda: client(api).write_policy(odd, NEW_POLICY, OLD_POLICY),
+        lambda: client(api).write_policy(nulled, NEW_POLICY, None),
         dropped,
         lambda: client(api).find_provider_id(NullplatformTarget("organization=1:account=7")),
         lambda: NullplatformClient("http://127.0.0.1:9", FAKE_KEY, max_attempts=1).read_policy(provider_id),

@@ -125,9 +125,11 @@ def record_writes(monkeypatch: pytest.MonkeyPatch) -> Writes:
         writes.deletes.append(repository)
         delete_policy(self, repository)
 
-    def recording_provider(self: NullplatformClient, provider_id: str, policy: str) -> None:
+    def recording_provider(
+        self: NullplatformClient, provider_id: str, policy: str, expected_before: str | None
+    ) -> None:
         writes.providers.append((provider_id, policy))
-        write_policy(self, provider_id, policy)
+        write_policy(self, provider_id, policy, expected_before)
 
     monkeypatch.setattr(EcrClient, "set_policy", recording_set)
     monkeypatch.setattr(EcrClient, "delete_policy", recording_delete)
