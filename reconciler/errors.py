@@ -41,3 +41,14 @@ class StaleTarget(ReconcilerError):
         super().__init__(message)
         self.live = live
 
+
+class SentWriteError(ReconcilerError):
+    """A write failed after its request went out (or may have): it may have landed."""
+
+    sent = True
+
+
+def was_sent(error: BaseException) -> bool:
+    """True when a failed write's request went out (or may have), so the write may have landed: restore
+    must check the live policy for it as for a write in flight (`sent` on the error says so)."""
+    return getattr(error, "sent", False) is True

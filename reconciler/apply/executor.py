@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from reconciler.apply.journal import Journal, Result, WriteRecord
 from reconciler.desired.model import NullplatformTarget, Registry
-from reconciler.errors import GuardViolation, ReconcilerError, StaleTarget
+from reconciler.errors import GuardViolation, ReconcilerError, StaleTarget, was_sent
 from reconciler.live import templates as shapes
 from reconciler.live.state import REPOSITORY_NOT_FOUND, LivePolicy
 from reconciler.plan.build import saved_change_problem, saved_provider_problem, saved_template_problem
@@ -174,6 +174,7 @@ class Executor:
         result: str,
         error: str | None = None,
         applied_for: tuple[tuple[str, ...] | None, tuple[str, ...] | None] = (None, None),
+        sent: bool = False,
     ) -> Outcome:
         if result != Result.DRY_RUN:
             self.journal.record(
@@ -191,6 +192,7 @@ class Executor:
                     error=error,
                     applied_for_before=None if applied_for[0] is None else list(applied_for[0]),
                     applied_for_after=None if applied_for[1] is None else list(applied_for[1]),
+                    sent=sent,
                 )
             )
         return Outcome(self.registry.registry, target, name, action.value, result, error)
@@ -231,10 +233,19 @@ class Executor:
             self._record("provider", name, change.action, change.before, change.after, Result.PENDING)
             self.provider.write_policy(name, change.after, change.before)
         except StaleTarget as exc:
-            return self._record("provider", name, change.action, exc.live, change.after, Result.STALE, str(exc))
+            return self._record(
+                "provider", name, change.action, exc.live, change.after, Result.STALE, str(exc)
+            )
         except ReconcilerError as exc:
             return self._record(
-                "provider", name, change.action, change.before, change.after, Result.FAILED, str(exc)
+                "provider",
+                name,
+                change.action,
+                change.before,
+                change.after,
+                Result.FAILED,
+                str(exc),
+                sent=was_sent(exc),
             )
         return self._record("provider", name, change.action, change.before, change.after, Result.APPLIED)
 
@@ -260,9 +271,11 @@ class Executor:
         applied_for_after = None if deleting else change.applied_for_after
         applied_for = (change.applied_for_before, applied_for_after)
 
-        def record(result: str, error: str | None = None, before: str | None = change.before) -> Outcome:
+        def record(
+            result: str, error: str | None = None, before: str | None = change.before, sent: bool = False
+        ) -> Outcome:
             return self._record(
-                "template", change.prefix, change.action, before, after, result, error, applied_for
+                "template", change.prefix, change.action, before, after, result, error, applied_for, sent
             )
 
         if self.templates is None:
@@ -295,9 +308,9 @@ class Executor:
                 self.templates.delete_template(change.prefix)
             problem = _template_not_as_written(change, current, self.templates.read_template(change.prefix))
         except ReconcilerError as exc:
-            return record(Result.FAILED, str(exc))
+            return record(Result.FAILED, str(exc), sent=was_sent(exc))
         if problem is not None:
-            return record(Result.FAILED, problem)
+            return record(Result.FAILED, problem, sent=True)  # the call succeeded: it landed, not as asked
         return record(Result.APPLIED)
 
     def apply_repository(self, change: RepositoryChange) -> Outcome:
@@ -351,7 +364,8 @@ class Executor:
             # Deleted since it was read: it needs no policy any more. Stale, as with a saved plan.
             gone = getattr(exc, "code", None) == REPOSITORY_NOT_FOUND
             result = Result.STALE if gone else Result.FAILED
-            return self._record("repository", name, change.action, before, after, result, str(exc))
+            sent = was_sent(exc) and not gone
+            return self._record("repository", name, change.action, before, after, result, str(exc), sent=sent)
         return self._record("repository", name, change.action, before, after, Result.APPLIED)
 
     def _plan_error(self, target: str, name: str, error: str | None) -> Outcome:

@@ -45,6 +45,9 @@ class WriteRecord:
     # Creation templates only: appliedFor before and after (None: there was, or is, no template).
     applied_for_before: list[str] | None = None
     applied_for_after: list[str] | None = None
+    # On a `failed` line: the request went out (or may have) before it failed, so the write may have
+    # landed; restore checks the live policy for it as for a `pending` line.
+    sent: bool = False
 
 
 def now() -> str:

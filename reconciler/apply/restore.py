@@ -37,7 +37,9 @@ class RestoreTarget:
     name: str  # the repository name, or the provider id
     expected_live: str | None  # the last `after` written by the reconciler
     restore_to: str | None  # the `before` of the first write (None: there was no policy)
-    uncertain: bool = False  # the last write was in flight when the run died: it may not have landed
+    # The last write was in flight when the run died, or failed after its request went out: it may not
+    # have landed.
+    uncertain: bool = False
     target: str = REPOSITORY  # or PROVIDER, TEMPLATE
     # Templates only: appliedFor now (as the apply left it) and to put back (None: there was no template).
     expected_applied_for: tuple[str, ...] | None = None
@@ -64,8 +66,9 @@ def restore_targets(records: Sequence[WriteRecord], globs: Sequence[str] = ()) -
     for (registry, target, name), lines in sorted(
         per_target.items(), key=lambda i: (order.get(i[0][1], 2), i[0])
     ):
-        # What landed, or may have: applied writes, and a write in flight when the run died.
-        writes = [r for r in final_records(lines) if r.result in (Result.APPLIED, Result.PENDING)]
+        # What landed, or may have: applied writes, a write in flight when the run died, and a failed
+        # write whose request went out (a timeout after sending, a read-back that did not match).
+        writes = [r for r in final_records(lines) if _may_have_landed(r)]
         if not writes:
             continue
         # Walk back while each write started from what the previous one left.
@@ -84,13 +87,19 @@ def restore_targets(records: Sequence[WriteRecord], globs: Sequence[str] = ()) -
                 name=name,
                 expected_live=last.after,
                 restore_to=writes[first].before,
-                uncertain=last.result == Result.PENDING,
+                uncertain=last.result != Result.APPLIED,
                 target=target,
                 expected_applied_for=_applied_for(last.applied_for_after),
                 restore_applied_for=_applied_for(writes[first].applied_for_before),
             )
         )
     return targets
+
+
+def _may_have_landed(record: WriteRecord) -> bool:
+    if record.result == Result.FAILED:
+        return record.sent
+    return record.result in (Result.APPLIED, Result.PENDING)
 
 
 def _applied_for(values: list[str] | None) -> tuple[str, ...] | None:

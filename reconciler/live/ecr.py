@@ -73,7 +73,14 @@ class EcrError(ReconcilerError):
 
 
 class EcrWriteError(EcrError):
-    """SetRepositoryPolicy or DeleteRepositoryPolicy failed; nothing can be assumed about the repository."""
+    """SetRepositoryPolicy or DeleteRepositoryPolicy failed; nothing can be assumed about the repository.
+
+    `sent`: the request went out, or may have, without a definite refusal (a read timeout, a dropped
+    connection, a 5xx or a throttle after retries: an earlier attempt may have been processed), so the
+    write may have landed.
+    """
+
+    sent = False
 
 
 def _error_parts(exc: Exception, operation: str) -> tuple[str, str, bool]:
@@ -95,7 +102,11 @@ def _error_parts(exc: Exception, operation: str) -> tuple[str, str, bool]:
 def _failure(kind: type[EcrError], exc: Exception, operation: str, where: str, note: str = "") -> EcrError:
     """The error to raise for a failed call: the operation, where, AWS's code and message, and a note."""
     code, message, retryable = _error_parts(exc, operation)
-    return kind(f"{operation} failed for {where}: {code}: {message}{note}", code=code, retryable=retryable)
+    error = kind(f"{operation} failed for {where}: {code}: {message}{note}", code=code, retryable=retryable)
+    if isinstance(error, EcrWriteError):
+        # What botocore retries is what may have reached ECR (a definite error answer is not retried).
+        error.sent = retryable
+    return error
 
 
 def _is_principal_not_found(exc: ClientError) -> bool:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reconciler.desired.model import NullplatformTarget
-from reconciler.errors import ReconcilerError, StaleTarget
+from reconciler.errors import ReconcilerError, SentWriteError, StaleTarget
 from reconciler.plan.fingerprint import live_fingerprint
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+class _Refused(ReconcilerError):
+    """The API answered the request with a refusal (4xx): it did not take effect."""
 
 
 class _Retry(Exception):
@@ -307,11 +311,11 @@ class NullplatformClient:
                     self._token(stale=token)
                     continue
                 if status == 401:
-                    raise ReconcilerError(
+                    raise _Refused(
                         f"nullplatform {method} {path}: 401 Unauthorized even with a fresh token; "
                         "check NULLPLATFORM_API_KEY and its roles"
                     ) from None
-                raise ReconcilerError(f"nullplatform {method} {path}: HTTP {status}{message}") from None
+                raise _Refused(f"nullplatform {method} {path}: HTTP {status}{message}") from None
 
     # -- provider config ------------------------------------------------------------------------------
 
@@ -399,7 +403,8 @@ class NullplatformClient:
 
         `expected_before` is the policy the change was planned against: the policy in the read the PATCH
         is built from must mean the same, or someone changed it since and StaleTarget is raised with
-        nothing sent.
+        nothing sent. A failure once the PATCH may have gone out (a timeout, a 5xx, a read-back that does
+        not show what was written) is a SentWriteError: the write may have landed.
         """
         path = f"/provider/{urllib.parse.quote(provider_id, safe='')}"
         before = self._attributes(provider_id)
@@ -419,14 +424,24 @@ class NullplatformClient:
                 live=current,
             )
         sent = {**json.loads(json.dumps(setup)), "policy": policy}
-        self._request("PATCH", path, {"attributes": {"setup": sent}})
+        try:
+            self._request("PATCH", path, {"attributes": {"setup": sent}})
+        except _Refused:
+            raise  # answered with a refusal: nothing changed
+        except ReconcilerError as exc:
+            # Timeouts, resets and 5xx: the PATCH may have been applied all the same.
+            raise SentWriteError(str(exc)) from None
         expected = {**before, "setup": sent}
-        after = self._attributes(provider_id)
+        try:
+            after = self._attributes(provider_id)
+            landed = self._policy_of(provider_id, after)
+        except ReconcilerError as exc:
+            raise SentWriteError(f"{exc} (reading back after the PATCH)") from None
         problems: list[str] = []
-        if self._policy_of(provider_id, after) != policy:
+        if landed != policy:
             problems.append("setup.policy does not hold the written policy")
         # A masked secret reads null before and after: equal, so expected masking is not a change.
         problems.extend(_differences(expected, after, skip={"setup.policy"}))
         if problems:
-            raise ReconcilerError(f"nullplatform provider {provider_id}: after PATCH, {'; '.join(problems)}")
+            raise SentWriteError(f"nullplatform provider {provider_id}: after PATCH, {'; '.join(problems)}")
         log.info("nullplatform provider %s: setup.policy updated", provider_id)

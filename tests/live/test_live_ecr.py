@@ -199,6 +199,22 @@ def test_other_write_errors_are_not_retried(aws_env: EcrEmulator) -> None:
         client.set_policy("nope", policy())
     assert missing.value.code == "RepositoryNotFoundException"
     assert requests(aws_env) == {"SetRepositoryPolicy": 2}
+    # Refused outright: the write did not land, and the error says it was not sent.
+    assert not raised.value.sent and not missing.value.sent
+
+
+def test_a_write_cut_by_the_read_timeout_may_have_landed_and_says_so(aws_env: EcrEmulator) -> None:
+    # ECR answers after the client gave up: the policy lands all the same.
+    aws_env.create_repository("slow")
+    aws_env.configure(hang_actions={"SetRepositoryPolicy"}, hang_seconds=0.6)
+    client = EcrClient(registry(), read_timeout=0.2, max_attempts=1)
+    with pytest.raises(EcrWriteError) as raised:
+        client.set_policy("slow", policy())
+    assert raised.value.code == "ReadTimeoutError" and raised.value.sent
+    deadline = time.monotonic() + 10
+    while aws_env.stored_policy("slow") is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert aws_env.stored_policy("slow") == policy()
 
 
 def test_delete_policy_treats_an_absent_policy_as_done(aws_env: EcrEmulator) -> None:

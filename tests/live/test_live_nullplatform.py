@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
-from reconciler.errors import ReconcilerError, StaleTarget
+from reconciler.errors import ReconcilerError, StaleTarget, was_sent
 from reconciler.live import nullplatform as nullplatform_module
 from reconciler.live.nullplatform import NullplatformClient, base_url
 from reconciler.live.observe import observe_provider
@@ -279,6 +279,7 @@ def test_a_patch_that_drops_the_groups_not_sent_is_an_error(
     with pytest.raises(ReconcilerError) as raised:
         client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
     assert str(raised.value) == f"nullplatform provider {provider_id}: after PATCH, ci gone; read gone"
+    assert was_sent(raised.value)  # the PATCH landed: the report must let restore find it
     assert_no_secrets(raised.value, caplog.text, "us-east-1", "arn:aws:iam::123456789012:role/read")
 
 
@@ -367,7 +368,7 @@ def test_write_policy_refuses_a_policy_changed_since_the_plan_and_sends_nothing(
     edited = copy.deepcopy(ATTRIBUTES)
     edited["setup"]["policy"] = hand_edit
     api.set_attributes(provider_id, edited)
-    with pytest.raises(StaleTarget, match="setup.policy changed since it was read for the plan") as raised:
+    with pytest.raises(StaleTarget, match=r"setup\.policy changed since it was read for the plan") as raised:
         client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
     assert raised.value.live == hand_edit  # what it holds now, for the report
     assert PATCH not in requests(api)
@@ -379,6 +380,24 @@ def test_write_policy_compares_the_policy_it_expects_by_meaning(api: Nullplatfor
     reformatted = json.dumps(json.loads(OLD_POLICY), indent=4)  # the same policy, other bytes
     client(api).write_policy(provider_id, NEW_POLICY, reformatted)
     assert api.provider(provider_id)["attributes"]["setup"]["policy"] == NEW_POLICY
+
+
+def test_a_patch_that_may_have_landed_says_so_and_a_refused_one_does_not(api: NullplatformApi) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    api.fail_next(503, count=None, routes=[PATCH])  # gave up: an attempt may have been processed
+    with pytest.raises(ReconcilerError, match="gave up after 2 attempts") as gave_up:
+        client(api, max_attempts=2).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
+    assert was_sent(gave_up.value)
+    api.reset_knobs()
+    api.fail_next(400, count=1, routes=[PATCH])  # answered with a refusal: nothing changed
+    with pytest.raises(ReconcilerError, match="HTTP 400") as refused:
+        client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
+    assert not was_sent(refused.value)
+    api.fail_next(503, count=None, routes=[GET])  # before the PATCH: nothing sent
+    with pytest.raises(ReconcilerError) as unread:
+        client(api, max_attempts=2).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
+    assert not was_sent(unread.value)
+    assert PATCH in requests(api)
 
 
 # -- tokens, retries ---------------------------------------------------------------------------------------

@@ -117,10 +117,69 @@ def test_a_hung_policy_write_is_cut_by_the_read_timeout_and_reported_as_failed(
     assert "Read timeout" in err
     records = [r for r in final_records(read_journal(site.report)) if r.name == "foreign/mixed"]
     assert [r.result for r in records] == ["failed"] and "Read timeout" in (records[0].error or "")
+    assert records[0].sent  # a timeout after sending: it may have landed, and restore will look
     assert journal(site)["team-04/app"] == "applied"
 
     site.ecr.reset_knobs()  # the hung requests are answered with an error: the write never lands
     assert site.ecr.stored_policy("foreign/mixed") == site.seeded["foreign/mixed"]
+    finish(site, writes, capsys)
+
+
+def test_a_policy_write_that_lands_after_its_read_timeout_is_put_back_by_restore(
+    site: Site, writes: Writes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ECR processes the write after the client gave up on it: `failed` in the report, yet it landed.
+    tune_ecr(monkeypatch, **(SHORT | {"max_attempts": 1}))
+    site.ecr.configure(
+        hang_actions={"SetRepositoryPolicy"}, hang_repositories={"team-01/app"}, hang_seconds=1
+    )
+    code, _out, err = site.apply(capsys)
+    assert code == 1 and "failed: main/team-01/app (repository): SetRepositoryPolicy failed" in err
+    (record,) = [r for r in final_records(read_journal(site.report)) if r.name == "team-01/app"]
+    assert (record.result, record.sent) == ("failed", True)
+    deadline = time.monotonic() + BOUND
+    while equivalent(site.stored("team-01/app"), json.loads(OLD)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert equivalent(site.stored("team-01/app"), json.loads(DESIRED))  # it landed after all
+    site.ecr.reset_knobs()
+
+    code, out, err = site.cli(
+        capsys, "restore", "--report", str(site.report), "--out", str(site.tmp / "r.jsonl"), *FAST
+    )
+    assert code == 0, out + err
+    assert equivalent(site.stored("team-01/app"), json.loads(OLD))  # put back, like every applied write
+    assert equivalent(site.stored("team-04/app"), json.loads(OLD))
+    finish(site, writes, capsys)
+
+
+def test_a_provider_patch_that_landed_but_failed_its_read_back_is_put_back_by_restore(
+    site: Site, writes: Writes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_backoff_sleep(monkeypatch)
+    request = NullplatformClient._request
+    down_after_patch = [True]
+
+    def then_down(self: NullplatformClient, method: str, path: str, body: Any = None) -> Any:
+        answer = request(self, method, path, body)
+        if method == "PATCH" and down_after_patch[0]:
+            site.nullplatform.fail_next(503, None, routes=[GET_PROVIDER])  # the read-back fails
+        return answer
+
+    monkeypatch.setattr(NullplatformClient, "_request", then_down)
+    code, _out, err = site.apply(capsys)
+    assert code == 1
+    assert f"failed: main/{site.provider_id} (provider)" in err and "reading back after the PATCH" in err
+    (record,) = [r for r in final_records(read_journal(site.report)) if r.target == "provider"]
+    assert (record.result, record.sent) == ("failed", True)
+    assert site.provider_attributes()["setup"]["policy"] == DESIRED  # the PATCH landed
+    down_after_patch[0] = False
+    site.nullplatform.reset_knobs()
+
+    code, out, err = site.cli(
+        capsys, "restore", "--report", str(site.report), "--out", str(site.tmp / "r.jsonl"), *FAST
+    )
+    assert code == 0, out + err
+    assert site.provider_attributes()["setup"]["policy"] == OLD
     finish(site, writes, capsys)
 
 
