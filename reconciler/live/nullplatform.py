@@ -376,9 +376,17 @@ class NullplatformClient:
 
     @staticmethod
     def _policy_of(provider_id: str, attributes: dict[str, Any]) -> str | None:
-        setup = attributes.get("setup")
+        if "setup" not in attributes:
+            return None  # only a missing group is empty
+        setup = attributes["setup"]
         if setup is None:
-            return None
+            # The whole group may be a secret the API hides (it answers null for those): its policy is
+            # not known, and sending `setup` back would store over whatever it holds.
+            raise ReconcilerError(
+                f"nullplatform provider {provider_id}: attributes.setup reads as null (the API answers null "
+                "for a secret it hides); not read nor written: give it a value in nullplatform, then apply "
+                "again"
+            )
         if not isinstance(setup, dict):
             raise ReconcilerError(f"nullplatform provider {provider_id}: attributes.setup is not an object")
         policy = setup.get("policy")
@@ -408,7 +416,7 @@ class NullplatformClient:
         """
         path = f"/provider/{urllib.parse.quote(provider_id, safe='')}"
         before = self._attributes(provider_id)
-        current = self._policy_of(provider_id, before)  # refuses a `setup` that is not an object
+        current = self._policy_of(provider_id, before)  # refuses a `setup` that is null or not an object
         setup: dict[str, Any] = before.get("setup") or {}
         nulls = [p for p in _null_paths(setup, "setup") if p != "setup.policy"]
         if nulls:

@@ -257,6 +257,22 @@ def test_a_null_in_setup_refuses_the_write_naming_the_attribute(
     assert_no_secrets(raised.value, caplog.text, "us-east-1", "arn:aws:iam::123456789012:role/read")
 
 
+def test_setup_reading_null_is_refused_on_read_and_write_while_a_missing_one_is_empty(
+    api: NullplatformApi,
+) -> None:
+    # Only a missing group is empty: a null one may be a whole group the API hides.
+    nulled = {"ci": ATTRIBUTES["ci"], "setup": None}
+    provider_id = api.add_provider(NRN, nulled)
+    with pytest.raises(ReconcilerError, match=r"attributes\.setup reads as null"):
+        client(api).read_policy(provider_id)
+    with pytest.raises(ReconcilerError, match=r"attributes\.setup reads as null"):
+        client(api).write_policy(provider_id, NEW_POLICY, None)
+    assert PATCH not in requests(api)
+    assert api.provider(provider_id)["attributes"] == nulled
+    missing = api.add_provider("organization=1:account=9", {"ci": ATTRIBUTES["ci"]})
+    assert client(api).read_policy(missing) is None
+
+
 def test_a_masked_secret_in_setup_refuses_the_write(api: NullplatformApi) -> None:
     # The docker-server specification keeps its secret in `setup`: sending the group back would wipe it.
     docker = {
