@@ -37,6 +37,7 @@ from reconciler.policy.conditions import (
     unknown,
 )
 from reconciler.policy.normalize import statements_of
+from reconciler.policy.restriction import restricts
 
 # A docker pull needs both (GetAuthorizationToken is not a repository-policy action).
 PULL_NEEDS: tuple[str, ...] = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
@@ -84,32 +85,6 @@ ORG_NOT_CONFIGURED = "the organization is not configured (add `organization:` to
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ARN = re.compile(r"^arn:[a-z-]+:(?:iam|sts)::(\d{12}):(.+)$")
-# Condition keys that tie a wildcard principal to accounts or an organization (guard.py uses the same set).
-_RESTRICTING_KEYS = frozenset(
-    {
-        PRINCIPAL_ACCOUNT,
-        PRINCIPAL_ORG_ID,
-        PRINCIPAL_ORG_PATHS,
-        "aws:principalarn",
-        "aws:sourceaccount",
-        "aws:sourceorgid",
-        "aws:sourceorgpaths",
-    }
-)
-# Positive operators only: negated ones, ...IfExists and ForAllValues (true when the key is absent)
-# restrict nothing.
-_RESTRICTING_OPERATORS = frozenset(
-    {
-        "stringequals",
-        "stringlike",
-        "foranyvalue:stringequals",
-        "foranyvalue:stringlike",
-        "arnequals",
-        "arnlike",
-    }
-)
-# A value that matches everything (or every organization) restricts nothing.
-_MATCH_ALL = re.compile(r"^[*?]*$|^o-[*?]*(/.*)?$|^arn:[^:]*:[^:]*::[*?]*:")
 
 
 class Verdict(StrEnum):
@@ -451,23 +426,10 @@ def _named_accounts(statement: _Statement) -> set[str]:
 
 
 def _restricted(statement: _Statement) -> bool:
-    """True when a condition ties the statement to accounts or an organization (a positive operator on a
-    principal/source account or organization key, with values that do not match everything)."""
-    condition = statement.condition
-    if not isinstance(condition, dict):
-        return False
-    for name, clauses in condition.items():
-        if str(name).lower() not in _RESTRICTING_OPERATORS or not isinstance(clauses, dict):
-            continue
-        for key, raw in clauses.items():
-            values = condition_values(raw) or []
-            if (
-                str(key).lower() in _RESTRICTING_KEYS
-                and values
-                and not any(_MATCH_ALL.match(v) for v in values)
-            ):
-                return True
-    return False
+    """True when a condition ties the statement to accounts or an organization: the guard's own test
+    (reconciler.policy.restriction: pinned shapes only), so what the audit calls public is what the guard
+    refuses to write."""
+    return restricts(statement.condition)
 
 
 def _grants_pull(statement: _Statement) -> bool:

@@ -1,8 +1,10 @@
 """The safety rules every written policy must pass, split by who authored each statement.
 
 - Every Allow statement of a written text, whoever wrote it: never anyone at all. A `*` principal (or
-  `{"AWS": "*"}`) needs an organization or account condition; `NotPrincipal` in an Allow is "everyone but
-  the listed" (../shared/reference.md, "IAM evaluation") and is refused outright.
+  `{"AWS": "*"}`) needs an organization or account condition of a pinned shape (a 12-digit account, an
+  organization id, an OU path under a literal organization id: reconciler.policy.restriction);
+  `NotPrincipal` in an Allow is "everyone but the listed" (../shared/reference.md, "IAM evaluation") and
+  is refused outright.
 - Statements we author (rendered, or whose Sid matches `managed_sids`): pull only as well (no `NotAction`,
   no action but pull).
 - The whole text: at most ECR's 10,240 characters.
@@ -17,31 +19,17 @@ Checked when rendering (validate), when planning, and again on the exact text ri
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from reconciler.errors import GuardViolation
 from reconciler.policy.normalize import statements_of
 from reconciler.policy.ownership import SidOwner
 from reconciler.policy.render import PULL_ACTIONS
+from reconciler.policy.restriction import restricting_clauses
 
 # ECR rejects policy text over 10,240 characters (../shared/reference.md, "ECR").
 MAX_POLICY_CHARS = 10_240
 PULL = frozenset({a.lower() for a in PULL_ACTIONS} | {"ecr:listimages", "ecr:getrepositorypolicy"})
-
-# The condition keys that tie a wildcard principal to an organization or account.
-_RESTRICTING_KEYS = {
-    "aws:principalorgpaths",
-    "aws:principalorgid",
-    "aws:principalaccount",
-    "aws:sourceaccount",
-    "aws:sourceorgid",
-    "aws:sourceorgpaths",
-}
-# ForAllValues is left out on purpose: it is true when the key is absent from the request.
-_RESTRICTING_OPERATORS = {"stringequals", "stringlike", "foranyvalue:stringequals", "foranyvalue:stringlike"}
-# A value that matches everything (or every organization) restricts nothing.
-_MATCH_ALL = re.compile(r"^[*?]*$|^o-[*?]*(/.*)?$")
 
 
 def as_list(value: Any) -> list[Any]:
@@ -58,23 +46,9 @@ def is_wildcard_principal(statement: dict[str, Any]) -> bool:
 
 
 def restricting_condition(statement: dict[str, Any]) -> dict[str, list[str]]:
-    """The organization/account keys (as written) and values that restrict a wildcard principal."""
-    condition = statement.get("Condition")
-    found: dict[str, list[str]] = {}
-    if not isinstance(condition, dict):
-        return found
-    for operator, clauses in condition.items():
-        if str(operator).lower() not in _RESTRICTING_OPERATORS or not isinstance(clauses, dict):
-            continue
-        for key, values in clauses.items():
-            items = as_list(values)
-            if (
-                str(key).lower() in _RESTRICTING_KEYS
-                and items
-                and all(isinstance(v, str) and not _MATCH_ALL.match(v) for v in items)
-            ):
-                found[str(key)] = [str(v) for v in items]
-    return found
+    """The organization/account keys (as written) and values that restrict a wildcard principal: pinned
+    shapes only (reconciler.policy.restriction, shared with the access audit)."""
+    return restricting_clauses(statement.get("Condition"))
 
 
 def is_public(statement: dict[str, Any]) -> bool:

@@ -154,3 +154,62 @@ def test_ours_must_be_pull_only_and_nothing_may_be_public(statement: dict, fragm
     assert any(fragment in problem for problem in found), found
     with pytest.raises(GuardViolation, match="refusing"):
         check_text(json.dumps(_doc(statement)), _owns)
+
+
+# Conditions that look restricting but match every organization or account, and the pinned shapes that do
+# restrict. The guard (what may be written) and the access audit (what is public) must agree on each.
+MATCH_EVERYONE = [
+    {"StringLike": {"aws:PrincipalOrgID": "o*"}},
+    {"StringLike": {"aws:PrincipalOrgID": "o-*"}},
+    {"StringEquals": {"aws:PrincipalOrgID": "o-short"}},
+    {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "*/*"}},
+    {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o*"}},
+    {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3d4e5*"}},
+    {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": ["o-a1b2c3d4e5/*", "*"]}},
+    {"StringLike": {"aws:PrincipalAccount": [f"*{d}" for d in range(10)]}},
+    {"StringLike": {"aws:PrincipalAccount": "1*"}},
+    {"StringLike": {"aws:PrincipalAccount": "????????????"}},
+    {"StringEquals": {"aws:PrincipalAccount": "${aws:PrincipalAccount}"}},
+    {"StringEquals": {"aws:PrincipalAccount": []}},
+    {"StringEquals": {"aws:PrincipalAccount": 111122223333}},
+    {"StringEquals": {"aws:SourceAccount": "${aws:SourceAccount}"}},
+    {"StringLike": {"aws:SourceOrgID": "o-*"}},
+    {"ArnLike": {"aws:PrincipalArn": "arn:*"}},
+    {"stringequals": {"aws:PrincipalAccount": "111122223333"}},
+    {"StringEqualsIgnoreCase": {"aws:PrincipalAccount": "111122223333"}},
+]
+RESTRICTING = [
+    {"StringEquals": {"aws:PrincipalAccount": ["123456789012", "111122223333"]}},
+    {"StringEquals": {"AWS:PRINCIPALACCOUNT": "111122223333"}},  # key names are case-insensitive
+    {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}},
+    {"ForAnyValue:StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}},
+    {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3d4e5/*/ou-ab12-cdef3456/*"}},
+    {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3d4e5/r-ab12/ou-ab12-cdef3456/"}},
+    {"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3d4e5/*"}},
+    {"StringEquals": {"aws:SourceAccount": "111122223333"}},
+    {"StringEquals": {"aws:SourceOrgID": "o-a1b2c3d4e5"}},
+    # One pinned clause is enough: all clauses must hold.
+    {"StringEquals": {"aws:PrincipalAccount": "111122223333"}, "StringLike": {"aws:PrincipalOrgID": "o*"}},
+]
+
+
+@pytest.mark.parametrize("condition", MATCH_EVERYONE, ids=str)
+def test_a_condition_that_matches_everyone_restricts_nothing(condition: dict) -> None:
+    from reconciler.policy.access import Kind, findings
+
+    statement = _star(condition, action="ecr:*")
+    found = violations(_doc(statement), _owns)
+    assert any("public" in problem for problem in found), found
+    with pytest.raises(GuardViolation, match="public"):
+        check_text(json.dumps(_doc(statement)), _owns)
+    assert Kind.PUBLIC in {f.kind for f in findings(_doc(statement), "123456789012")}  # the audit agrees
+
+
+@pytest.mark.parametrize("condition", RESTRICTING, ids=str)
+def test_pinned_account_and_organization_conditions_restrict(condition: dict) -> None:
+    from reconciler.policy.access import Kind, findings
+
+    statement = _star(condition, action="ecr:*")
+    assert violations(_doc(statement), _owns) == []
+    check_text(json.dumps(_doc(statement)), _owns)
+    assert Kind.PUBLIC not in {f.kind for f in findings(_doc(statement), "123456789012")}
