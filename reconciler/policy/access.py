@@ -191,10 +191,12 @@ def _arn_account(arn: str) -> str:
 
 
 def _principals(value: Any) -> _Principals:
-    if value == "*":
+    # Read as the guard reads it (guard.is_wildcard_principal): anything but an object of principal lists,
+    # and any value with a wildcard in it (`arn:aws:iam::*:root`, `" *"`), is everyone.
+    if not isinstance(value, dict) or any(
+        not isinstance(v, str) or "*" in v or "?" in v for values in value.values() for v in _as_list(values)
+    ):
         return _Principals(wildcard=True)
-    if not isinstance(value, dict):
-        return _Principals(others=tuple(str(v) for v in _as_list(value)))
     accounts: set[str] = set()
     arns: set[str] = set()
     services: list[str] = []
@@ -203,8 +205,6 @@ def _principals(value: Any) -> _Principals:
         for item in _as_list(values):
             text = str(item)
             if kind == "AWS":
-                if text == "*":
-                    return _Principals(wildcard=True)
                 match = _ARN.match(text)
                 if _ACCOUNT.match(text):
                     accounts.add(text)

@@ -37,12 +37,18 @@ def as_list(value: Any) -> list[Any]:
 
 
 def is_wildcard_principal(statement: dict[str, Any]) -> bool:
+    """Does the Principal (fail-closed) take in anyone? `"*"`; a missing Principal; anything that is not an
+    object of principal lists (a list, `" *"`, null); and any value with `*` or `?` in it
+    (`arn:aws:iam::*:root`, `"**"`): IAM names no principal with a wildcard, so such a value is read as
+    the widest thing it could mean rather than guessed."""
     principal = statement.get("Principal")
-    if principal == "*":
+    if not isinstance(principal, dict):
         return True
-    if isinstance(principal, dict):
-        return any(v == "*" for values in principal.values() for v in as_list(values))
-    return principal is None
+    return any(
+        not isinstance(v, str) or "*" in v or "?" in v
+        for values in principal.values()
+        for v in as_list(values)
+    )
 
 
 def restricting_condition(statement: dict[str, Any]) -> dict[str, list[str]]:
@@ -71,6 +77,26 @@ def beyond_pull(statement: dict[str, Any]) -> list[str]:
     )
 
 
+# IAM's statement elements and a policy's top-level ones, spelled as IAM spells them. Anything else (a
+# case variant such as "effect" or "notaction", a typo) is refused: IAM would not read it as the rule the
+# checks here look for, so a check could pass on a statement that means something else.
+STATEMENT_KEYS = frozenset(
+    {
+        "Sid",
+        "Effect",
+        "Principal",
+        "NotPrincipal",
+        "Action",
+        "NotAction",
+        "Resource",
+        "NotResource",
+        "Condition",
+    }
+)
+POLICY_KEYS = frozenset({"Version", "Id", "Statement"})
+EFFECTS = ("Allow", "Deny")
+
+
 def _ours(statement: dict[str, Any], owns_sid: SidOwner | None) -> bool:
     if owns_sid is None:
         return True
@@ -84,20 +110,34 @@ def violations(document: Any, owns_sid: SidOwner | None = None) -> list[str]:
     `owns_sid` tells our statements from foreign ones; None means every statement is ours (a rendered text).
     """
     problems: list[str] = []
+    if not isinstance(document, dict):
+        return ["the policy is not a JSON object"]
+    unknown = sorted(str(k) for k in document if k not in POLICY_KEYS)
+    if unknown:
+        problems.append(f"the policy has elements IAM does not know: {', '.join(unknown)}")
     for index, statement in enumerate(statements_of(document)):
         if not isinstance(statement, dict):
             problems.append(f"statement {index + 1} is not an object")
             continue
-        if statement.get("Effect") != "Allow":
-            continue
         label = f"statement {statement.get('Sid') or index + 1!s}"
+        unknown = sorted(str(k) for k in statement if k not in STATEMENT_KEYS)
+        if unknown:
+            problems.append(f"{label} has elements IAM does not know: {', '.join(unknown)}")
+        effect = statement.get("Effect")
+        if effect not in EFFECTS:
+            problems.append(f"{label} has Effect {effect!r}: it must be exactly Allow or Deny")
+        ours = _ours(statement, owns_sid)
+        if ours and "Action" not in statement:
+            problems.append(f"{label} has no Action: ours must name the pull actions")
+        if effect != "Allow":
+            continue
         if "NotPrincipal" in statement:
             problems.append(f"{label} uses NotPrincipal in an Allow: everyone but the listed (public)")
         elif is_public(statement):
             problems.append(
                 f"{label} allows any principal without an organization or account condition (public)"
             )
-        if not _ours(statement, owns_sid):
+        if not ours:
             continue
         extra = beyond_pull(statement)
         if extra == ["notaction"]:
@@ -105,6 +145,16 @@ def violations(document: Any, owns_sid: SidOwner | None = None) -> list[str]:
         elif extra:
             problems.append(f"{label} grants non-pull actions: {', '.join(extra)}")
     return problems
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: a key given twice is refused (which one a reader keeps differs)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise GuardViolation(f"policy text has the key {key!r} twice in one object")
+        found[key] = value
+    return found
 
 
 def check_text(text: str, owns_sid: SidOwner | None = None) -> None:
@@ -115,9 +165,11 @@ def check_text(text: str, owns_sid: SidOwner | None = None) -> None:
     if len(text) > MAX_POLICY_CHARS:
         raise GuardViolation(f"policy text is {len(text)} characters; ECR allows at most {MAX_POLICY_CHARS}")
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise GuardViolation(f"policy text is not valid JSON: {exc}") from exc
+    except GuardViolation as exc:
+        raise GuardViolation(f"refusing to write an unsafe policy: {exc}") from None
     found = violations(document, owns_sid)
     if found:
         raise GuardViolation("refusing to write an unsafe policy: " + "; ".join(found))

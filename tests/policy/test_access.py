@@ -302,3 +302,10 @@ def test_member_without_known_path_is_unresolved_and_outside_accounts_are_found(
 def test_no_policy() -> None:
     assert may_pull(None, A).verdict == Verdict.NO
     assert [f.kind for f in findings(None, OWNER)] == [Kind.NO_POLICY]
+
+
+@pytest.mark.parametrize("principal", [{"AWS": "arn:aws:iam::*:root"}, {"AWS": " *"}, ["*"], {"AWS": "**"}])
+def test_a_principal_with_a_wildcard_in_it_is_read_as_everyone_like_the_guard_does(principal: Any) -> None:
+    document = policy(allow("Open", principal))
+    assert Kind.PUBLIC in {f.kind for f in findings(document, OWNER)}
+    assert may_pull(document, C).verdict == Verdict.YES

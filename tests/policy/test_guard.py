@@ -213,3 +213,97 @@ def test_pinned_account_and_organization_conditions_restrict(condition: dict) ->
     assert violations(_doc(statement), _owns) == []
     check_text(json.dumps(_doc(statement)), _owns)
     assert Kind.PUBLIC not in {f.kind for f in findings(_doc(statement), "123456789012")}
+
+
+# Text the guard does not understand is refused (fail-closed), never skipped.
+OURS = {
+    "Sid": "AllowPull",
+    "Effect": "Allow",
+    "Principal": {"AWS": "111122223333"},
+    "Action": "ecr:BatchGetImage",
+}
+
+
+@pytest.mark.parametrize(
+    ("statement", "fragment"),
+    [
+        ({**_star(action="ecr:*"), "Effect": "allow"}, "Effect 'allow'"),
+        ({**_star(action="ecr:*"), "Effect": "Allow "}, "Effect 'Allow '"),
+        ({k: v for k, v in _star(action="ecr:*").items() if k != "Effect"}, "Effect None"),
+        (
+            {k: v for k, v in _star(action="ecr:*").items() if k != "Effect"} | {"effect": "Allow"},
+            "elements IAM does not know: effect",
+        ),
+        ({**LAMBDA, "Principal": {"AWS": "arn:aws:iam::*:root"}}, "public"),
+        ({**LAMBDA, "Principal": {"AWS": " *"}}, "public"),
+        ({**LAMBDA, "Principal": {"AWS": "**"}}, "public"),
+        ({**LAMBDA, "Principal": {"AWS": "11112222333?"}}, "public"),
+        ({**LAMBDA, "Principal": ["*"]}, "public"),
+        ({**LAMBDA, "Principal": " *"}, "public"),
+        ({**LAMBDA, "Principal": {"AWS": [["*"]]}}, "public"),
+        (
+            {k: v for k, v in LAMBDA.items() if k != "Principal"} | {"notprincipal": {"AWS": "x"}},
+            "elements IAM does not know: notprincipal",
+        ),
+    ],
+)
+def test_text_the_guard_does_not_understand_is_refused_whoever_wrote_it(
+    statement: dict, fragment: str
+) -> None:
+    found = violations(_doc(statement), _owns)  # foreign: the rules for everyone's statements
+    assert any(fragment in problem for problem in found), found
+    with pytest.raises(GuardViolation, match="refusing"):
+        check_text(json.dumps(_doc(statement)), _owns)
+
+
+@pytest.mark.parametrize(
+    ("statement", "fragment"),
+    [
+        ({k: v for k, v in OURS.items() if k != "Action"} | {"action": "ecr:*"}, "has no Action"),
+        (
+            {k: v for k, v in OURS.items() if k != "Action"} | {"notaction": "ecr:BatchGetImage"},
+            "has no Action",
+        ),
+        ({k: v for k, v in OURS.items() if k != "Action"}, "has no Action"),
+        ({**OURS, "Effect": "allow", "Action": "ecr:*"}, "Effect 'allow'"),
+    ],
+)
+def test_our_statements_must_say_what_they_grant_in_iams_own_words(statement: dict, fragment: str) -> None:
+    found = violations(_doc(statement), _owns)
+    assert any(fragment in problem for problem in found), found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"Version": "2012-10-17", "Statement": [{"Sid": "X", "Effect": "Allow", "Principal": "*", '
+        '"Principal": {"AWS": "111122223333"}, "Action": "ecr:BatchGetImage"}]}',
+        '{"Version": "2012-10-17", "Statement": [], "Statement": [{"Sid": "X", "Effect": "Allow", '
+        '"Principal": "*", "Action": "ecr:*"}]}',
+    ],
+)
+def test_a_key_given_twice_is_refused(text: str) -> None:
+    with pytest.raises(GuardViolation, match="twice in one object"):
+        check_text(text, _owns)
+
+
+def test_an_unknown_top_level_element_is_refused() -> None:
+    document = {"Version": "2012-10-17", "statement": [_star(action="ecr:*")]}
+    assert any("elements IAM does not know: statement" in p for p in violations(document, _owns))
+
+
+def test_what_ecr_hands_back_passes_ours_and_foreign_alike() -> None:
+    # ECR's read-back (reformatted: root ARNs, one-item lists as strings, sorted keys), with Lambda's
+    # service statement, a CI push grant, a Deny and a statement with no Sid: nothing legitimate breaks.
+    from reconciler.sandbox.ecr.readback import ecr_policy_text
+
+    document = render_policy(
+        "123456789012", PullAccess(("o-a1b2c3d4e5/*/ou-ab12-cdef3456/*",), ("111122223333",))
+    )
+    deny = {"Sid": "DenyPush", "Effect": "Deny", "Principal": "*", "Action": ["ecr:PutImage"]}
+    no_sid = {k: v for k, v in CI_PUSH.items() if k != "Sid"}
+    document["Statement"] += [LAMBDA, CI_PUSH, deny, no_sid]
+    text = ecr_policy_text(policy_text(document))
+    assert text != policy_text(document)
+    assert violations(json.loads(text), _owns) == []
+    check_text(text, _owns)
