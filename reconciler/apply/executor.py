@@ -180,8 +180,9 @@ class Executor:
             self.journal.record(
                 WriteRecord(
                     registry=self.registry.registry,
-                    account_id=self.registry.account_id,
-                    region=self.registry.region,
+                    # The desired registry's: the one the clients write to (a plan file's are not trusted).
+                    account_id=self.desired.account_id,
+                    region=self.desired.region,
                     role_arn=self.role_arn,
                     target=target,
                     name=name,

@@ -61,11 +61,19 @@ def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> Plan:
     for registry_plan in plan.registries:
         if scope.registry and registry_plan.registry != scope.registry:
             continue
-        current = registry_fingerprint(desired.registry(registry_plan.registry))
+        registry = desired.registry(registry_plan.registry)
+        current = registry_fingerprint(registry)
         if current != registry_plan.desired_fingerprint:
             raise ReconcilerError(
                 f"{path}: the plan for registry {registry_plan.registry!r} was made from other desired state "
                 "than policies/ holds now; plan again"
+            )
+        # The fingerprint covers policies/, not these two fields of the file: they must agree with it.
+        if (registry_plan.account_id, registry_plan.region) != (registry.account_id, registry.region):
+            raise ReconcilerError(
+                f"{path}: the plan for registry {registry_plan.registry!r} names account "
+                f"{registry_plan.account_id} in {registry_plan.region}, but policies/ says "
+                f"{registry.account_id} in {registry.region}; plan again"
             )
         changes = tuple(c for c in registry_plan.changes if scope.selects_repository(c.repository))
         # Templates go with the provider config (a --repository run leaves both alone).
@@ -73,8 +81,8 @@ def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> Plan:
         kept.append(
             RegistryPlan(
                 registry=registry_plan.registry,
-                account_id=registry_plan.account_id,
-                region=registry_plan.region,
+                account_id=registry.account_id,
+                region=registry.region,
                 desired_fingerprint=registry_plan.desired_fingerprint,
                 provider=registry_plan.provider if scope.include_provider else None,
                 changes=changes,

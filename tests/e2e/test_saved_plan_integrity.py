@@ -250,3 +250,41 @@ def test_an_untouched_saved_plan_is_applied_in_full(world: World, capsys: pytest
     planned = {c["repository"] for c in data["registries"][0]["changes"]}
     results = _results(world.report)
     assert {n for n, r in results.items() if r == "applied"} == planned | {world.provider_id}
+
+
+@pytest.mark.parametrize(("field", "value"), [("account_id", "999988887777"), ("region", "eu-west-1")])
+def test_a_plan_naming_another_account_or_region_is_refused_before_any_write(
+    field: str, value: str, world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _saved_plan(world, capsys)
+    data["registries"][0][field] = value
+    world.ecr.reset_stats()
+    world.nullplatform.reset_stats()
+    code, _, err = _apply_file(world, capsys, data)
+    assert code == 1
+    assert "the plan for registry 'main' names account" in err and "but policies/ says 123456789012" in err
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0
+    assert PATCH not in world.nullplatform.stats()["requests"]
+    assert not world.report.exists() or read_journal(world.report) == []
+
+
+def test_the_report_names_the_desired_registrys_account_and_region_not_the_plans(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The executor on its own (as restore runs it), given a plan whose account and region were edited.
+    data = _saved_plan(world, capsys)
+    data["registries"][0] |= {"account_id": "999988887777", "region": "eu-west-1", "error": "x"}
+    registry_plan = RegistryPlan.from_json(data["registries"][0])
+    desired = load_policies(world.policies).registry("main")
+    with Journal(world.report) as journal:
+        Executor(
+            registry_plan,
+            desired=desired,
+            role_arn=None,
+            ecr=ecr_client(desired, Tuning(progress=False, max_rps=500)),
+            provider=None,
+            journal=journal,
+            options=ApplyOptions(),
+        ).run()
+    (line,) = read_journal(world.report)
+    assert (line.account_id, line.region) == ("123456789012", "us-east-1")
