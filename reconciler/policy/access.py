@@ -504,13 +504,17 @@ def grants(document: Any) -> list[Grant]:
     return result
 
 
-def _beyond_pull(statement: _Statement) -> list[str]:
-    """What, beyond pull, the statement's actions let a principal do: ["push", "delete", ...]."""
+def _beyond_pull(statement: _Statement, denied_by: tuple[_Statement, ...] = ()) -> list[str]:
+    """What, beyond pull, the statement's actions let a principal do: ["push", "delete", ...]. `denied_by`:
+    Deny statements that apply to every principal of the statement (they revoke its pull grant): actions
+    they also deny are not counted."""
     if statement.not_action:
         return ["everything but " + ", ".join(statement.actions)]
-    kinds = [
-        kind for kind, actions in BEYOND_PULL.items() if any(_action_matches(statement, a) for a in actions)
-    ]
+
+    def granted(action: str) -> bool:
+        return _action_matches(statement, action) and not any(_action_matches(d, action) for d in denied_by)
+
+    kinds = [kind for kind, actions in BEYOND_PULL.items() if any(granted(a) for a in actions)]
     ecr_other = [
         a for a in statement.actions if a.lower().startswith("ecr:") and "*" not in a and "?" not in a
     ]
@@ -519,6 +523,7 @@ def _beyond_pull(statement: _Statement) -> list[str]:
         for a in ecr_other
         if a.lower() not in READ_ACTIONS
         and not any(a.lower() == b.lower() for v in BEYOND_PULL.values() for b in v)
+        and granted(a)
     ]
     return kinds + (["other: " + ", ".join(unknown_actions)] if unknown_actions else [])
 
@@ -552,20 +557,30 @@ def findings(document: Any, owner: str | None = None, org: OrgView | None = None
         if statement.effect != "Allow":
             continue
         grant = by_label.get(label)
-        if grant is not None and grant.status == "revoked":
-            continue
+        # A Deny that takes the statement's pull away leaves it whatever else it grants: only the
+        # pull-related findings go.
+        revoked = grant is not None and grant.status == "revoked"
+        denied_by = grant.denied_by if grant is not None and revoked else ()
+        revoking = tuple(d for d in statements if d.effect == "Deny" and d.label in denied_by)
+        extra = _beyond_pull(statement, revoking)
         wildcard = statement.not_principal is not None or (
             statement.principal is not None and statement.principal.wildcard
         )
-        if wildcard and not _restricted(statement) and (statement.actions or statement.not_action):
-            what = "pull" if _grants_pull(statement) else ", ".join(statement.actions)
-            found.append(
-                Finding(Kind.PUBLIC, label, f"anyone may {what} (no account or organization condition)")
-            )
-        extra = _beyond_pull(statement)
+        if (
+            wildcard
+            and not _restricted(statement)
+            and (statement.actions or statement.not_action)
+            and (extra or not revoked)
+        ):
+            why = "no account or organization condition"
+            if revoked:
+                what, why = "; ".join(extra), f"{why}; pull is denied by {', '.join(denied_by)}"
+            else:
+                what = "pull" if _grants_pull(statement) else ", ".join(statement.actions)
+            found.append(Finding(Kind.PUBLIC, label, f"anyone may {what} ({why})"))
         if extra and _cross_account(statement, owner):
             found.append(Finding(Kind.BEYOND_PULL, label, "other accounts may " + "; ".join(extra)))
-        if org is not None and org.members is not None and grant is not None:
+        if org is not None and org.members is not None and grant is not None and not revoked:
             outside = sorted(set(grant.accounts) - set(org.members) - {owner or ""})
             if outside:
                 found.append(

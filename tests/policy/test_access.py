@@ -309,3 +309,30 @@ def test_a_principal_with_a_wildcard_in_it_is_read_as_everyone_like_the_guard_do
     document = policy(allow("Open", principal))
     assert Kind.PUBLIC in {f.kind for f in findings(document, OWNER)}
     assert may_pull(document, C).verdict == Verdict.YES
+
+
+def test_a_deny_that_removes_pull_leaves_the_rest_of_a_public_statement_in_the_findings() -> None:
+    # Allow * ecr:* with Deny * BatchGetImage: nobody may pull, but anyone may still push, delete, ...
+    document = policy(allow("Open", action="ecr:*"), deny("NoPull", action="ecr:BatchGetImage"))
+    (grant,) = grants(document)
+    assert grant.status == "revoked"
+    by_kind = {f.kind: f for f in findings(document, OWNER)}
+    assert by_kind[Kind.PUBLIC].statement == "Open"
+    assert by_kind[Kind.PUBLIC].detail.startswith("anyone may push; delete; policy changes; settings")
+    assert "pull is denied by NoPull" in by_kind[Kind.PUBLIC].detail
+    assert Kind.BEYOND_PULL in by_kind
+    # Another account's ecr:* with its pull denied: still push and more for that account.
+    ci = {"AWS": f"arn:aws:iam::{A}:root"}
+    document = policy(allow("CiAll", ci, "ecr:*"), deny("NoPull", {"AWS": A}, "ecr:GetDownloadUrlForLayer"))
+    assert [f.kind for f in findings(document, OWNER)] == [Kind.BEYOND_PULL]
+
+
+def test_what_the_revoking_deny_also_denies_is_not_reported() -> None:
+    # Deny * ecr:* takes everything away: nothing public, nothing beyond pull.
+    document = policy(allow("Open", action="ecr:*"), deny("Closed", action="ecr:*"))
+    assert findings(document, OWNER) == []
+    # Deny * pull and push: what is left is delete, policy changes and settings.
+    push = ["ecr:PutImage", "ecr:*Layer*", "ecr:ReplicateImage", "ecr:BatchImportUpstreamImage"]
+    document = policy(allow("Open", action="ecr:*"), deny("NoPullPush", action=["ecr:BatchGetImage", *push]))
+    (public,) = [f for f in findings(document, OWNER) if f.kind == Kind.PUBLIC]
+    assert public.detail.startswith("anyone may delete; policy changes; settings (")
