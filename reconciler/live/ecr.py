@@ -222,6 +222,12 @@ class EcrClient:
         self._client.meta.events.register("response-received.ecr.*", self._response_received)
 
     def _before_send(self, event_name: str, **_: Any) -> None:
+        # A ticket still here is from an attempt whose response-received never fired (an exception got
+        # out in between): give its place back, or the window shrinks by one for good.
+        pending: tuple[str, Ticket] | None = getattr(self._sending, "ticket", None)
+        if pending is not None:
+            self._sending.ticket = None
+            self._pacers.pacer(pending[0]).release(pending[1], throttled=False, answered=False)
         action = event_name.rsplit(".", 1)[-1]
         self._sending.ticket = (action, self._pacers.pacer(action).acquire())
         with self._lock:

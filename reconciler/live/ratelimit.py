@@ -77,9 +77,13 @@ class AdaptiveRate:
         self._first_send: float | None = None
 
     @staticmethod
-    def _per_second(events: deque[float], now: float, since: float | None) -> float:
+    def _trim(events: deque[float], now: float) -> None:
         while events and events[0] <= now - WINDOW:
             events.popleft()
+
+    @staticmethod
+    def _per_second(events: deque[float], now: float, since: float | None) -> float:
+        AdaptiveRate._trim(events, now)
         span = WINDOW if since is None else min(WINDOW, max(now - since, 1e-3))
         return len(events) / span
 
@@ -98,6 +102,7 @@ class AdaptiveRate:
 
     def on_success(self, now: float) -> None:
         self._successes.append(now)
+        self._trim(self._successes, now)  # only the last window is ever read: keep no more
         if self.slow_start:
             rate = self.rate + SLOW_START_GAIN
         else:
@@ -139,6 +144,10 @@ DEFAULT_MAX_CONCURRENCY = 64
 _WINDOW_MARGIN = 2.0
 _FIRST_LATENCY = 0.05  # assumed before the first answer arrives
 _LATENCY_WEIGHT = 0.1  # exponentially weighted moving average of the answers' latency
+# The longest `acquire` waits for a place in the window before taking one anyway. A call holds its place
+# for one attempt, which the read timeout bounds; a place still held after this long was never given back
+# (a call whose outcome never came), and waiting on it would stall the run for good.
+MAX_WAIT = 120.0
 
 
 class Pacer:
@@ -158,8 +167,10 @@ class Pacer:
         start: float = START_RATE,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait: float = MAX_WAIT,
     ) -> None:
         self.fixed_rate = None if rate is None or rate <= 0 or adaptive else rate
+        self.max_wait = max_wait
         self.control = AdaptiveRate(rate, start=start) if rate is not None and rate > 0 and adaptive else None
         self.concurrency = concurrency
         self.max_concurrency = max(1, concurrency or max_concurrency)
@@ -248,9 +259,18 @@ class Pacer:
     # -- blocking, for threads --
 
     def acquire(self) -> Ticket:
+        # Real time, like the Condition's own waits (the injectable clock only moves when sleeping).
+        deadline = time.monotonic() + self.max_wait
         with self._ready:
-            while (slot := self.try_enter(self._clock())) is None:
+            slot = self.try_enter(self._clock())
+            while slot is None:
+                if time.monotonic() >= deadline:
+                    # The window is held by a place never given back: go over it by one rather than stall.
+                    self.in_flight += 1
+                    slot = self.slot(self._clock())
+                    break
                 self._ready.wait(0.05)  # re-check now and then: the window also grows with the rate
+                slot = self.try_enter(self._clock())
             cuts = self.cuts
         while True:
             wait = slot - self._clock()

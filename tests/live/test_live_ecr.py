@@ -284,3 +284,29 @@ def test_assumed_role_credentials_are_refreshed_before_they_expire(minutes: int,
         "RoleArn": "arn:aws:iam::210987654321:role/r",
         "RoleSessionName": "ecr-policy-reconciler",
     }
+
+
+def test_a_place_left_by_an_attempt_that_never_got_its_answer_is_given_back(
+    aws_env: EcrEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An exception that escapes botocore between before-send and response-received (here, once, while it
+    # turns the HTTP answer into a response: after its own try, so response-received never fires) leaves
+    # the pacer's place taken; the thread's next send gives it back.
+    import botocore.endpoint
+
+    aws_env.create_repository("app", policy_text=policy())
+    client = EcrClient(registry(), concurrency=2)
+    convert = botocore.endpoint.convert_to_response_dict
+    failures = [RuntimeError("escaped between before-send and response-received")]
+
+    def fail_once(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return convert(*args, **kwargs)
+
+    monkeypatch.setattr(botocore.endpoint, "convert_to_response_dict", fail_once)
+    with pytest.raises(RuntimeError):
+        client.read_policy("app")
+    assert client._pacers.pacer("GetRepositoryPolicy").in_flight == 1  # leaked until the next send
+    assert client.read_policy("app").text is not None
+    assert client._pacers.pacer("GetRepositoryPolicy").in_flight == 0

@@ -317,3 +317,28 @@ def test_latency_bound_the_calls_in_flight_open_up_to_the_cap() -> None:
     assert result.throttled == 0
     # Simulated seconds: 1.25 s at 1,600/s, plus the climb from START_RATE (about 3 s).
     assert result.elapsed < 4.5
+
+
+def test_successes_are_kept_for_one_window_only_without_any_throttle() -> None:
+    # Only the last second is ever read; a run that is never throttled must not keep every success.
+    control = AdaptiveRate(1000.0)
+    now = 100.0
+    for _ in range(5000):
+        control.on_send(now)
+        now += 0.001
+        control.on_success(now)
+    assert len(control._successes) <= 1001
+    assert control.admitted_rate(now) == pytest.approx(1000.0, rel=0.01)
+
+
+def test_acquire_takes_a_place_anyway_when_the_window_is_held_by_a_place_never_given_back() -> None:
+    pacer = Pacer(None, concurrency=1, max_wait=0.1)
+    pacer.acquire()  # leaked: its outcome never comes back
+    done: list[Ticket] = []
+    waiter = threading.Thread(target=lambda: done.append(pacer.acquire()), daemon=True)
+    waiter.start()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive() and len(done) == 1
+    assert pacer.in_flight == 2  # over the window by the leaked place, not stalled on it
+    pacer.release(done[0], throttled=False)
+    assert pacer.in_flight == 1
