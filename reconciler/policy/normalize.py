@@ -3,7 +3,8 @@
 Rules (Terraform's, see ../shared/reference.md "ECR"): statement order is ignored; `Action`, `Resource`,
 principal and condition values are sets (a string equals a one-item list); a 12-digit account id equals
 `arn:aws:iam::ID:root`; `"Principal": "*"` equals `{"AWS": "*"}` (IAM documents them as the same);
-action names and condition keys are case-insensitive; whitespace and key order never matter. `Version`,
+action names and condition keys are case-insensitive (two keys of one operator that differ only in case
+stay two conditions); whitespace and key order never matter. `Version`,
 `Sid`, `Effect` and condition operators are compared exactly.
 """
 
@@ -49,15 +50,20 @@ def _principal(value: Any) -> dict[str, list[str]]:
 def _condition(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
-    result: dict[str, dict[str, list[str]]] = {}
+    result: dict[str, dict[str, Any]] = {}
     for operator, clauses in value.items():
         if not isinstance(clauses, dict):
             result[str(operator)] = {"?": _as_set(clauses)}
             continue
-        merged: dict[str, list[str]] = {}
+        grouped: dict[str, list[list[str]]] = {}
         for key, v in clauses.items():
-            lowered = str(key).lower()
-            merged[lowered] = sorted(set(merged.get(lowered, [])) | set(_as_set(v)))
+            grouped.setdefault(str(key).lower(), []).append(_as_set(v))
+        merged: dict[str, Any] = {}
+        for lowered, sets in grouped.items():
+            # Keys differing only in case are two conditions that must both hold (AND), not one key's
+            # alternatives (OR): such a collision is its own canonical form (an object, where a single
+            # key has a list). Without one, the form is what it always was: fingerprints do not move.
+            merged[lowered] = sets[0] if len(sets) == 1 else {"all of": sorted(sets)}
         result[str(operator)] = dict(sorted(merged.items()))
     return dict(sorted(result.items()))
 

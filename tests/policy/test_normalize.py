@@ -152,3 +152,27 @@ def test_sid_and_version_are_compared_exactly() -> None:
 def test_no_policy_differs_from_empty_statement_list() -> None:
     assert not equivalent(None, {"Version": "2012-10-17", "Statement": []})
     assert equivalent(None, None)
+
+
+def _vpce(condition: dict[str, Any]) -> dict[str, Any]:
+    statement = {"Sid": "S", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"}
+    return {"Version": "2012-10-17", "Statement": [{**statement, "Condition": {"StringEquals": condition}}]}
+
+
+def test_condition_keys_differing_only_in_case_are_two_conditions_not_one_list() -> None:
+    # IAM ANDs the two keys (both must hold); one key's list is an OR: not the same access.
+    both = _vpce({"aws:SourceVpce": "vpce-a", "AWS:SourceVpce": "vpce-b"})
+    either = _vpce({"aws:SourceVpce": ["vpce-a", "vpce-b"]})
+    assert not equivalent(both, either)
+    # The collision is compared by meaning like everything else: AND does not care about order.
+    assert equivalent(both, _vpce({"AWS:SourceVpce": "vpce-b", "aws:SourceVpce": ["vpce-a"]}))
+    assert not equivalent(both, _vpce({"AWS:SourceVpce": "vpce-a", "aws:SourceVpce": "vpce-c"}))
+
+
+def test_without_a_collision_key_case_still_does_not_matter_and_the_form_is_unchanged() -> None:
+    upper = _vpce({"AWS:SOURCEVPCE": ["vpce-b", "vpce-a"]})
+    assert equivalent(upper, _vpce({"aws:sourcevpce": ["vpce-a", "vpce-b"]}))
+    assert not equivalent(upper, _vpce({"aws:SourceVpce": "vpce-a"}))
+    # The canonical form of a policy without a collision is what it always was (saved fingerprints hold).
+    text = canonical(_vpce({"aws:SourceVpce": ["vpce-b", "vpce-a"]}))
+    assert '"Condition":{"StringEquals":{"aws:sourcevpce":["vpce-a","vpce-b"]}}' in text
