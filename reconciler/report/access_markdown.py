@@ -11,20 +11,10 @@ from collections import defaultdict
 from reconciler.policy.access import Kind, Verdict
 from reconciler.policy.audit import AccessReport, RegistryAccess, RepositoryAccess
 from reconciler.report.access_text import HALF, findings_summary, grant_line
-from reconciler.report.markdown import GITHUB_COMMENT_LIMIT
+from reconciler.report.markdown import GITHUB_COMMENT_LIMIT, name_list
+from reconciler.report.markdown import escape as _escape
 
-_NAMES_SHOWN = 10
 _CUT_NOTE = "\n\n> ⚠️ Cut to fit {limit:,} characters; see the full report (`--format json` or `csv`).\n"
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _names(names: list[str]) -> str:
-    shown = ", ".join(names[:_NAMES_SHOWN])
-    extra = len(names) - _NAMES_SHOWN
-    return shown + (f" and {extra} more" if extra > 0 else "")
 
 
 def _fit(lines: list[str], limit: int = GITHUB_COMMENT_LIMIT) -> str:
@@ -77,7 +67,7 @@ def _findings(report: AccessReport) -> list[str]:
         groups[(finding.kind.value, finding.detail)].append(name + statement)
     lines = []
     for (kind, detail), names in sorted(groups.items()):
-        lines.append(f"- **{kind}** ({len(names)}) {_escape(detail)}: {_names(names)}")
+        lines.append(f"- **{kind}** ({len(names)}) {_escape(detail)}: {name_list(names)}")
     return lines
 
 
@@ -91,7 +81,7 @@ def _registry(registry: RegistryAccess) -> list[str]:
         groups[_grants_key(repo)].append(repo.repository)
     for key, names in sorted(groups.items(), key=lambda g: -len(g[1])):
         lines.append(f"- {len(names)} {'repository' if len(names) == 1 else 'repositories'}: {_escape(key)}")
-        lines.append(f"  - {_names([f'`{n}`' for n in names])}")
+        lines.append(f"  - {name_list([f'`{n}`' for n in names])}")
     lines += [f"> {_escape(note)}" for note in registry.notes]
     return [*lines, "", "</details>", ""]
 

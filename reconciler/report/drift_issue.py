@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from reconciler.plan.drift import Assessment, Healing, Verdict
 from reconciler.plan.model import Plan
 from reconciler.report.markdown import GITHUB_COMMENT_LIMIT, render_markdown
+from reconciler.report.markdown import escape as _escape
 
 MARKER = "<!-- ecr-policy-reconciler:drift -->"
 LABEL = "ecr-policy-drift"
@@ -47,10 +48,6 @@ def first_seen(body: str) -> Seen | None:
     """When the open issue says drift was first seen (kept in a hidden comment of its body)."""
     match = _FIRST_SEEN.search(body)
     return Seen(match.group(1), match.group(2) or "") if match else None
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _short(text: str) -> str:

@@ -22,14 +22,20 @@ _ACCESS_SHOWN = 40  # per list (losses, gains); the rest is in the registry sect
 _ICONS = {Action.CREATE: "➕", Action.UPDATE: "✏️", Action.DELETE: "🗑️", Action.ERROR: "❌", Action.NOOP: "✅"}
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """Text safe inside a GitHub markdown table cell or list item (no pipes, no HTML)."""
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _names(changes: list[RepositoryChange]) -> str:
-    shown = ", ".join(f"`{c.repository}`" for c in changes[:_NAMES_SHOWN])
-    extra = len(changes) - _NAMES_SHOWN
+def name_list(names: Sequence[str]) -> str:
+    """The first few names, then how many more: a group of thousands stays one line."""
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    extra = len(names) - _NAMES_SHOWN
     return shown + (f" and {extra} more" if extra > 0 else "")
+
+
+def _names(changes: list[RepositoryChange]) -> str:
+    return name_list([f"`{c.repository}`" for c in changes])
 
 
 def _group_lines(registry: RegistryPlan) -> list[str]:
@@ -42,9 +48,9 @@ def _group_lines(registry: RegistryPlan) -> list[str]:
     for (action, detail), changes in sorted(groups.items(), key=lambda g: (order.index(g[0][0]), g[0][1])):
         icon = _ICONS[action]
         if len(changes) == 1:
-            lines.append(f"- {icon} **{action}** `{changes[0].repository}`: {_escape(detail)}")
+            lines.append(f"- {icon} **{action}** `{changes[0].repository}`: {escape(detail)}")
         else:
-            lines.append(f"- {icon} **{action}** {len(changes)} repositories: {_escape(detail)}")
+            lines.append(f"- {icon} **{action}** {len(changes)} repositories: {escape(detail)}")
             lines.append(f"  - {_names(changes)}")
     return lines
 
@@ -58,44 +64,44 @@ def _note_groups(registry: RegistryPlan) -> list[str]:
     lines: list[str] = []
     for note, changes in sorted(carriers.items(), key=lambda item: (-len(item[1]), item[0])):
         if len(changes) == 1:
-            lines.append(f"- ℹ️ `{changes[0].repository}` also grants {_escape(note)} (not ours, kept)")
+            lines.append(f"- ℹ️ `{changes[0].repository}` also grants {escape(note)} (not ours, kept)")
         else:
-            lines.append(f"- ℹ️ {len(changes)} repositories also grant {_escape(note)} (not ours, kept)")
+            lines.append(f"- ℹ️ {len(changes)} repositories also grant {escape(note)} (not ours, kept)")
             lines.append(f"  - {_names(changes)}")
     return lines
 
 
 def _template_line(template: TemplateChange) -> list[str]:
-    where = f"creation template `{_escape(template.prefix)}`"
+    where = f"creation template `{escape(template.prefix)}`"
     if template.action == Action.ERROR:
-        return [f"- ❌ {where}: {_escape(template.error or '')}"]
+        return [f"- ❌ {where}: {escape(template.error or '')}"]
     if template.action == Action.NOOP:
         return [f"- ✅ {where}: no changes"]
     detail = (
         "; ".join([*template.applied_for_lines(), *template.difference.lines()]) or "no change in meaning"
     )
-    lines = [f"- {_ICONS[template.action]} **{template.action}** {where}: {_escape(detail)}"]
-    return lines + [f"- ℹ️ {where} also grants {_escape(n)} (not ours, kept)" for n in template.notes]
+    lines = [f"- {_ICONS[template.action]} **{template.action}** {where}: {escape(detail)}"]
+    return lines + [f"- ℹ️ {where} also grants {escape(n)} (not ours, kept)" for n in template.notes]
 
 
 def _registry_section(registry: RegistryPlan) -> list[str]:
     title = f"{registry.registry} ({registry.account_id}, {registry.region})"
-    lines = ["<details>", f"<summary><b>{_escape(title)}</b></summary>", ""]
+    lines = ["<details>", f"<summary><b>{escape(title)}</b></summary>", ""]
     if registry.error:
-        return [*lines, f"❌ {_escape(registry.error)}", "", "</details>", ""]
+        return [*lines, f"❌ {escape(registry.error)}", "", "</details>", ""]
     provider = registry.provider
     if provider is not None:
         where = f"nullplatform provider `{provider.provider_id or '?'}`"
         if provider.action == Action.ERROR:
-            lines.append(f"- ❌ {where}: {_escape(provider.error or '')}")
+            lines.append(f"- ❌ {where}: {escape(provider.error or '')}")
         elif provider.action == Action.NOOP:
             lines.append(f"- ✅ {where}: no changes")
         else:
-            detail = _escape(provider.difference.summary())
+            detail = escape(provider.difference.summary())
             lines.append(
                 f"- {_ICONS[provider.action]} **{provider.action}** {where} `setup.policy`: {detail}"
             )
-            lines += [f"- ℹ️ {where} also grants {_escape(n)} (not ours, kept)" for n in provider.notes]
+            lines += [f"- ℹ️ {where} also grants {escape(n)} (not ours, kept)" for n in provider.notes]
     for template in registry.templates:
         lines += _template_line(template)
     lines += _group_lines(registry)
@@ -149,7 +155,7 @@ def _table(plan: Plan) -> list[str]:
         provider = r.provider.action.value if r.provider else "not managed"
         errors = r.count(Action.ERROR) + (1 if r.error else 0)
         lines.append(
-            f"| {_escape(r.registry)} | {r.count(Action.CREATE)} | {r.count(Action.UPDATE)} | "
+            f"| {escape(r.registry)} | {r.count(Action.CREATE)} | {r.count(Action.UPDATE)} | "
             f"{r.count(Action.DELETE)} | {errors} | {len(r.unchanged)} | {provider} |"
         )
     return lines
@@ -207,7 +213,7 @@ def render_report_markdown(records: Sequence[WriteRecord], *, title: str, marker
     lines += [f"### {title}", "", "| Registry | Applied | Stale | Failed |", "|---|---:|---:|---:|"]
     for registry in sorted({r.registry for r in records}):
         lines.append(
-            f"| {_escape(registry)} | {counts[(registry, 'applied')]} | {counts[(registry, 'stale')]} | "
+            f"| {escape(registry)} | {counts[(registry, 'applied')]} | {counts[(registry, 'stale')]} | "
             f"{counts[(registry, 'failed')]} |"
         )
     if not records:
@@ -215,7 +221,7 @@ def render_report_markdown(records: Sequence[WriteRecord], *, title: str, marker
     problems = [r for r in records if r.result in ("failed", "stale")]
     if problems:
         lines += ["", "<details>", f"<summary>{len(problems)} not applied</summary>", ""]
-        lines += [f"- **{r.result}** `{r.registry}/{r.name}`: {_escape(r.error or '')}" for r in problems]
+        lines += [f"- **{r.result}** `{r.registry}/{r.name}`: {escape(r.error or '')}" for r in problems]
         lines += ["", "</details>"]
     body = "\n".join(lines) + "\n"
     if len(body) > GITHUB_COMMENT_LIMIT:
