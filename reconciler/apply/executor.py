@@ -10,6 +10,8 @@ journal. One failing repository never stops the others.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -90,13 +92,43 @@ class Outcome:
 
 @dataclass
 class ApplySummary:
+    """What a run did. Safe to add to from worker threads.
+
+    With `keep_applied` False (a streamed apply) only the outcomes a person must read (failed, stale) are
+    kept, and the others only counted: memory stays flat however many repositories are written.
+    """
+
     outcomes: list[Outcome] = field(default_factory=list)
     unchanged: int = 0
     gone: int = 0  # deleted between the listing and the read: nothing to write, not a failure
     plan_errors: list[Outcome] = field(default_factory=list)
+    keep_applied: bool = True
+    results: Counter[str] = field(default_factory=Counter)
+    new_since_plan: int = 0  # with a saved plan: repositories it did not know, read and brought in line
+    swept: int = 0  # repositories that appeared during the pass, brought in line by the closing sweep
+    # Repositories that appeared after the closing sweep: not read, not written; the next run does them.
+    left_for_next_run: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.results[outcome.result] += 1
+            if self.keep_applied or outcome.result not in (Result.APPLIED, Result.DRY_RUN):
+                self.outcomes.append(outcome)
+
+    def add_plan_error(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.plan_errors.append(outcome)
+
+    def tally(self, *, unchanged: int = 0, gone: int = 0, new_since_plan: int = 0, swept: int = 0) -> None:
+        with self._lock:
+            self.unchanged += unchanged
+            self.gone += gone
+            self.new_since_plan += new_since_plan
+            self.swept += swept
 
     def count(self, result: str) -> int:
-        return sum(1 for o in self.outcomes if o.result == result)
+        return self.results[result]
 
     @property
     def failed(self) -> list[Outcome]:
@@ -111,9 +143,11 @@ class ApplySummary:
         dry = self.count(Result.DRY_RUN)
         head = f"Apply: {applied} applied" if not dry else f"Dry run: {dry} would be applied"
         gone = f", {self.gone} gone" if self.gone else ""
+        new = f", {self.new_since_plan} new since plan" if self.new_since_plan else ""
+        left = f", {len(self.left_for_next_run)} left for the next run" if self.left_for_next_run else ""
         return (
-            f"{head}, {self.unchanged} unchanged{gone}, {self.count(Result.STALE)} stale, "
-            f"{len(self.failed)} failed"
+            f"{head}, {self.unchanged} unchanged{gone}{new}, {self.count(Result.STALE)} stale, "
+            f"{len(self.failed)} failed{left}"
         )
 
 
@@ -314,14 +348,17 @@ class Executor:
             return record(Result.FAILED, problem, sent=True)  # the call succeeded: it landed, not as asked
         return record(Result.APPLIED)
 
-    def apply_repository(self, change: RepositoryChange) -> Outcome:
+    def apply_repository(self, change: RepositoryChange, *, just_read: bool = False) -> Outcome:
+        """Write one change. `just_read`: the change was decided in this run from a policy read moments
+        ago (a streamed apply), not taken from a saved plan, so there is nothing to re-derive or re-read;
+        the last gate runs all the same."""
         try:
-            return self._apply_repository(change)
+            return self._apply_repository(change, just_read)
         finally:
             if self.on_done:
                 self.on_done()
 
-    def _apply_repository(self, change: RepositoryChange) -> Outcome:
+    def _apply_repository(self, change: RepositoryChange, just_read: bool) -> Outcome:
         name, before = change.repository, change.before
         after = None if change.action == Action.DELETE else change.after
         try:
@@ -330,13 +367,13 @@ class Executor:
                     raise GuardViolation("the plan has no policy text for this change")
                 # The last gate, on the exact bytes we send: ours pull only, nothing public, within size.
                 guard.check_text(after, self.desired.owns_sid)
-            if self.options.match_rendering:
+            if self.options.match_rendering and not just_read:
                 problem = saved_change_problem(self.desired, change)
                 if problem is not None:
                     raise GuardViolation(problem)
         except ReconcilerError as exc:
             return self._record("repository", name, change.action, before, after, Result.FAILED, str(exc))
-        if self.options.verify_live:
+        if self.options.verify_live and not just_read:
             live = self.ecr.read_policy(name)
             if live.error is not None:
                 # A repository deleted since the plan needs no policy: stale, not a failure.
@@ -373,39 +410,64 @@ class Executor:
         """A failure found while planning: nothing is written, but the report says so."""
         return self._record(target, name, Action.ERROR, None, None, Result.FAILED, error)
 
+    def registry_error(self, error: str | None, summary: ApplySummary) -> Outcome:
+        outcome = self._plan_error("registry", self.registry.registry, error)
+        summary.add_plan_error(outcome)
+        return outcome
+
+    def settle_provider(self, change: ProviderChange, summary: ApplySummary) -> Outcome | None:
+        """Write the provider config's change, or report why not; the outcome, None when nothing to do."""
+        if change.action == Action.ERROR:
+            error = self._plan_error("provider", change.provider_id or change.nrn, change.error)
+            summary.add_plan_error(error)
+            return error
+        outcome = self.apply_provider(change)
+        if outcome is not None:
+            summary.add(outcome)
+        return outcome
+
+    def settle_template(self, change: TemplateChange, summary: ApplySummary) -> Outcome | None:
+        """Write one creation template's change, or report why not; the outcome, None when nothing to do."""
+        if change.action == Action.ERROR:
+            error = self._plan_error("template", change.prefix, change.error)
+            summary.add_plan_error(error)
+            return error
+        outcome = self.apply_template(change)
+        if outcome is not None:
+            summary.add(outcome)
+        return outcome
+
+    def settle_repository(
+        self, change: RepositoryChange, summary: ApplySummary, *, just_read: bool = False
+    ) -> Outcome | None:
+        """Write one repository's change, or count it; the outcome, None when there was nothing to do."""
+        if change.action == Action.ERROR:
+            outcome = self._plan_error("repository", change.repository, change.error)
+            summary.add_plan_error(outcome)
+            return outcome
+        if change.action not in WRITE_ACTIONS:
+            summary.tally(unchanged=1)
+            return None
+        outcome = self.apply_repository(change, just_read=just_read)
+        summary.add(outcome)
+        return outcome
+
     def run(self) -> ApplySummary:
+        """Write a whole plan: the provider config, then its repository changes in a bounded pool."""
         summary = ApplySummary(unchanged=len(self.registry.unchanged), gone=len(self.registry.gone))
         if self.registry.error:
-            summary.plan_errors.append(
-                self._plan_error("registry", self.registry.registry, self.registry.error)
-            )
+            self.registry_error(self.registry.error, summary)
             return summary
         provider = self.registry.provider
         if provider is not None and self.options.include_provider:
-            if provider.action == Action.ERROR:
-                name = provider.provider_id or provider.nrn
-                summary.plan_errors.append(self._plan_error("provider", name, provider.error))
-            else:
-                outcome = self.apply_provider(provider)
-                if outcome is not None:
-                    summary.outcomes.append(outcome)
+            self.settle_provider(provider, summary)
         # Templates before repositories, like the provider config: a template applies only to repositories
         # created after it is set, and every repository created before that is in the listing that follows.
         for template in self.registry.templates if self.options.include_provider else ():
-            if template.action == Action.ERROR:
-                summary.plan_errors.append(self._plan_error("template", template.prefix, template.error))
-            else:
-                outcome = self.apply_template(template)
-                if outcome is not None:
-                    summary.outcomes.append(outcome)
-        writes: list[RepositoryChange] = []
-        for change in self.registry.changes:
-            if change.action == Action.ERROR:
-                summary.plan_errors.append(self._plan_error("repository", change.repository, change.error))
-            elif change.action in WRITE_ACTIONS:
-                writes.append(change)
+            self.settle_template(template, summary)
         with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency)) as pool:
-            summary.outcomes.extend(pool.map(self.apply_repository, writes))
+            for _ in pool.map(lambda c: self.settle_repository(c, summary), self.registry.changes):
+                pass
         return summary
 
 
@@ -458,6 +520,10 @@ def merge_summaries(summaries: Sequence[ApplySummary]) -> ApplySummary:
     for s in summaries:
         merged.outcomes.extend(s.outcomes)
         merged.plan_errors.extend(s.plan_errors)
+        merged.results.update(s.results)
         merged.unchanged += s.unchanged
         merged.gone += s.gone
+        merged.new_since_plan += s.new_since_plan
+        merged.swept += s.swept
+        merged.left_for_next_run.extend(s.left_for_next_run)
     return merged

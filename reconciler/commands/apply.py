@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from reconciler.apply.executor import (
@@ -16,6 +16,7 @@ from reconciler.apply.executor import (
     merge_summaries,
 )
 from reconciler.apply.journal import Journal, default_report_path
+from reconciler.apply.stream import StreamedApply, TargetStep, provider_step, template_step
 from reconciler.commands.options import (
     add_scope_arguments,
     add_tuning_arguments,
@@ -25,10 +26,25 @@ from reconciler.commands.options import (
 )
 from reconciler.desired.model import DesiredState, Registry, registry_fingerprint
 from reconciler.errors import ReconcilerError
-from reconciler.pipeline import Scope, Tuning, ecr_client, load_desired, make_plan, nullplatform_client
-from reconciler.plan.model import Plan, RegistryPlan
+from reconciler.live.ecr import EcrClient
+from reconciler.live.nullplatform import NullplatformClient
+from reconciler.live.observe import observe_provider
+from reconciler.live.state import LiveProvider, LiveRegistry
+from reconciler.live.templates import observe_templates
+from reconciler.pipeline import (
+    Scope,
+    Tuning,
+    ecr_client,
+    load_desired,
+    make_plan,
+    nullplatform_client,
+    providers_elsewhere,
+)
+from reconciler.plan.build import provider_change, template_changes
+from reconciler.plan.model import Plan, ProviderChange, RegistryPlan, TemplateChange
+from reconciler.plan.providers import refuse_shared_providers
 from reconciler.principals import verify_principals
-from reconciler.report.progress import Progress
+from reconciler.report.progress import Progress, StreamProgress
 from reconciler.report.text import render_text
 
 
@@ -38,7 +54,11 @@ def add_write_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-changes",
         type=positive_int,
         metavar="N",
-        help="refuse, before writing anything, when the plan has more than N changes",
+        help=(
+            "refuse, before writing anything, when there are more than N changes. To keep that promise "
+            "apply then runs in two phases: it reads every repository first and writes after (slower than "
+            "the default single streamed pass, and repositories created meanwhile wait for the next run)"
+        ),
     )
     parser.add_argument("--report", metavar="FILE", help="append every write to FILE (JSON lines)")
     parser.add_argument("--dry-run", action="store_true", help="show what would be written; write nothing")
@@ -131,6 +151,112 @@ def execute(
     return merge_summaries(summaries)
 
 
+def stream(
+    desired: DesiredState,
+    registries: Sequence[Registry],
+    saved: Plan | None,
+    *,
+    scope: Scope,
+    tuning: Tuning,
+    options: ApplyOptions,
+    report: Path,
+) -> ApplySummary:
+    """Each registry in one streamed pass (reconciler.apply.stream): the provider config first, then
+    listing, reading and writing at once, then the closing sweep. With `saved`, its registry plans (in the
+    order of `registries`) give the provider and repository changes; the listing finds what is new since.
+    """
+    nullplatform = nullplatform_client(registries, scope) if options.include_provider else None
+    colour = sys.stdout.isatty()
+    providers = (
+        _live_providers(desired, registries, scope, nullplatform)
+        if saved is None and options.include_provider
+        else {}
+    )
+    summaries: list[ApplySummary] = []
+    with Journal(report) as journal:
+        for index, registry in enumerate(registries):
+            registry_plan = saved.registries[index] if saved is not None else None
+            print(f"Registry {registry.name} ({registry.account_id}, {registry.region})", flush=True)
+            ecr = ecr_client(registry, tuning)
+            executor = Executor(
+                registry_plan or _empty_plan(registry),
+                desired=registry,
+                role_arn=registry.role_arn,
+                ecr=ecr,
+                provider=nullplatform,
+                journal=journal,
+                options=options,
+                templates=ecr,
+            )
+            steps: list[TargetStep] = []
+            if options.include_provider and registry.nullplatform is not None:
+                live = providers.get(registry.name)
+                steps.append(provider_step(_provider_source(registry, registry_plan, live), colour))
+            if options.include_provider and registry.creation_templates:
+                steps.append(template_step(_template_source(registry, registry_plan, ecr), colour))
+            progress = StreamProgress(f"applying {registry.name}", enabled=tuning.progress)
+            summaries.append(
+                StreamedApply(
+                    executor,
+                    registry,
+                    ecr,
+                    select=_selector(registry, scope),
+                    steps=steps,
+                    saved=registry_plan,
+                    workers=tuning.workers,
+                    progress=progress,
+                    colour=colour,
+                ).run()
+            )
+    return merge_summaries(summaries)
+
+
+def _selector(registry: Registry, scope: Scope) -> Callable[[str], bool]:
+    """The repositories a run manages: selected by the registry and, with --repository, by a glob."""
+    return lambda name: registry.selects(name) and scope.selects_repository(name)
+
+
+def _empty_plan(registry: Registry) -> RegistryPlan:
+    """What the executor is given without a saved plan: the registry's name and place, for the report."""
+    return RegistryPlan(
+        registry.name, registry.account_id, registry.region, registry_fingerprint(registry), None, ()
+    )
+
+
+def _live_providers(
+    desired: DesiredState,
+    registries: Sequence[Registry],
+    scope: Scope,
+    nullplatform: NullplatformClient | None,
+) -> dict[str, LiveProvider]:
+    """Every provider config of the run, read before any write and refused where two registries resolve
+    to one (reconciler.plan.providers), as `plan` does."""
+    live = [LiveRegistry(name=r.name, provider=observe_provider(r, nullplatform)) for r in registries]
+    elsewhere = providers_elsewhere(desired, registries, scope)
+    checked = refuse_shared_providers(desired.registries, live, elsewhere)
+    return {item.name: item.provider for item in checked if item.provider is not None}
+
+
+def _provider_source(
+    registry: Registry, saved: RegistryPlan | None, live: LiveProvider | None
+) -> Callable[[], ProviderChange | None]:
+    """The provider change: the saved plan's, or planned now from the provider as read for this run."""
+    if saved is not None:
+        return lambda: saved.provider
+    return lambda: None if live is None else provider_change(registry, live)
+
+
+def _template_source(
+    registry: Registry, saved: RegistryPlan | None, ecr: EcrClient
+) -> Callable[[], Sequence[TemplateChange]]:
+    """The creation template changes: the saved plan's, or planned now from a fresh read."""
+    if saved is not None:
+        return lambda: saved.templates
+    return lambda: template_changes(
+        registry, LiveRegistry(name=registry.name, templates=observe_templates(registry, ecr))
+    )
+
+
 def print_summary(summary: ApplySummary, report: Path) -> None:
     for outcome in summary.failed:
         print(
@@ -139,6 +265,13 @@ def print_summary(summary: ApplySummary, report: Path) -> None:
     for outcome in summary.outcomes:
         if outcome.result == "stale":
             print(f"stale, skipped: {outcome.registry}/{outcome.name}: {outcome.error}", file=sys.stderr)
+    if summary.swept:
+        print(
+            f"Closing sweep: {summary.swept} repositories appeared during the pass and were brought in line"
+        )
+    if summary.left_for_next_run:
+        names = ", ".join(summary.left_for_next_run)
+        print(f"Left for the next run (appeared after the closing sweep, not read): {names}")
     print(summary.line())
     print(f"Report: {report}")
 
@@ -146,25 +279,34 @@ def print_summary(summary: ApplySummary, report: Path) -> None:
 def run_write(args: argparse.Namespace, *, include_provider: bool, saved_plan: str | None) -> int:
     scope = scope_from(args, include_provider=include_provider)
     tuning = tuning_from(args)
-    desired, _ = load_desired(args.policies, scope)
-    if saved_plan:
-        plan = load_saved_plan(saved_plan, desired, scope)
-        # Organizations may have changed since the plan: check again before any write.
-        verify_principals([desired.registry(r.registry) for r in plan.registries])
-    else:
-        plan = make_plan(args.policies, scope, tuning)
+    desired, registries = load_desired(args.policies, scope)
+    saved = load_saved_plan(saved_plan, desired, scope) if saved_plan else None
+    if saved is not None:
+        registries = tuple(desired.registry(r.registry) for r in saved.registries)
+    if not registries:
+        raise ReconcilerError(f"no registries in {args.policies}")
     options = ApplyOptions(
         dry_run=args.dry_run,
         max_changes=args.max_changes,
         concurrency=tuning.workers,
-        verify_live=saved_plan is not None,
-        match_rendering=saved_plan is not None,
+        verify_live=saved is not None,
+        match_rendering=saved is not None,
         include_provider=scope.include_provider,
     )
-    sys.stdout.write(render_text(plan, colour=sys.stdout.isatty()))
     report = Path(args.report) if args.report else default_report_path()
-    registries = [desired.registry(r.registry) for r in plan.registries]
-    summary = execute(plan, registries, scope=scope, tuning=tuning, options=options, report=report)
+    if args.max_changes is None or saved is not None:
+        # Organizations may have changed since any plan: check before anything is read or written.
+        verify_principals(registries)
+    if args.max_changes is None:
+        summary = stream(
+            desired, registries, saved, scope=scope, tuning=tuning, options=options, report=report
+        )
+    else:
+        # Two phases, to refuse before the first write: read everything, count, then write.
+        plan = saved or make_plan(args.policies, scope, tuning)
+        sys.stdout.write(render_text(plan, colour=sys.stdout.isatty()))
+        chosen = [desired.registry(r.registry) for r in plan.registries]
+        summary = execute(plan, chosen, scope=scope, tuning=tuning, options=options, report=report)
     print_summary(summary, report)
     return 0 if summary.ok else 1
 

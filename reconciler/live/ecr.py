@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
@@ -271,10 +271,16 @@ class EcrClient:
 
     def list_repositories(self) -> list[str]:
         """Every repository name in the registry, following nextToken with the largest page size."""
-        names: list[str] = []
+        names = [name for page in self.iter_repository_pages() for name in page]
+        log.debug("listed %d repositories in %s", len(names), self._where())
+        return names
+
+    def iter_repository_pages(self) -> Iterator[list[str]]:
+        """The repository names, one DescribeRepositories page (up to 1000) at a time, as they arrive: a
+        streamed apply starts reading the first page while the next is being listed."""
         token: str | None = None
-        try:
-            while True:
+        while True:
+            try:
                 if token:
                     page = self._client.describe_repositories(
                         registryId=self.registry.account_id, maxResults=LIST_PAGE_SIZE, nextToken=token
@@ -283,14 +289,12 @@ class EcrClient:
                     page = self._client.describe_repositories(
                         registryId=self.registry.account_id, maxResults=LIST_PAGE_SIZE
                     )
-                names.extend(repo["repositoryName"] for repo in page.get("repositories", []))
-                token = page.get("nextToken")
-                if not token:
-                    break
-        except (ClientError, BotoCoreError) as exc:
-            raise _failure(EcrError, exc, "DescribeRepositories", self._where()) from exc
-        log.debug("listed %d repositories in %s", len(names), self._where())
-        return names
+            except (ClientError, BotoCoreError) as exc:
+                raise _failure(EcrError, exc, "DescribeRepositories", self._where()) from exc
+            yield [repo["repositoryName"] for repo in page.get("repositories", [])]
+            token = page.get("nextToken")
+            if not token:
+                return
 
     def read_policy(self, repository: str) -> LivePolicy:
         """One repository's policy; no policy gives text None, any failure an `error` (never raises)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.plan.access_changes import gains, losses
-from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, TemplateChange
+from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, RepositoryChange, TemplateChange
 
 _SYMBOLS = {
     Action.CREATE: ("+", "32"),
@@ -96,3 +96,54 @@ def render_text(plan: Plan, colour: bool = False) -> str:
         lines.append("No changes. Live state matches policies/.")
     lines.append(plan.summary_line())
     return "\n".join(lines) + "\n"
+
+
+def _result_words(action: Action, result: str, error: str | None) -> str:
+    if result == "dry-run":
+        return f"{action}, would be applied"
+    if error:
+        return f"{action}, {result}: {error}"
+    return f"{action}, {result}"
+
+
+def repository_result_line(
+    change: RepositoryChange, result: str, error: str | None = None, colour: bool = False
+) -> str:
+    """One line per repository as a streamed apply settles it, with what changed in the access we own."""
+    if change.action == Action.ERROR:
+        return f"  {_mark(Action.ERROR, colour)} {change.repository}: error: {change.error}"
+    head = (
+        f"  {_mark(change.action, colour)} {change.repository}: {_result_words(change.action, result, error)}"
+    )
+    lines = [head, *(f"      {line}" for line in change.difference.lines()), *_note_lines(change.notes)]
+    return "\n".join(lines)
+
+
+def provider_result_line(
+    provider: ProviderChange, result: str, error: str | None = None, colour: bool = False
+) -> str:
+    """The provider config's line, as it is written (before any repository)."""
+    if provider.action in (Action.NOOP, Action.ERROR):
+        return "\n".join(_provider_lines(provider, colour))
+    where = f"nullplatform provider {provider.provider_id or '?'} ({provider.nrn})"
+    words = _result_words(provider.action, result, error)
+    head = f"  {_mark(provider.action, colour)} {where}: setup.policy {words}"
+    lines = [head, *(f"      {line}" for line in provider.difference.lines()), *_note_lines(provider.notes)]
+    return "\n".join(lines)
+
+
+def template_result_line(
+    template: TemplateChange, result: str, error: str | None = None, colour: bool = False
+) -> str:
+    """A creation template's line, as it is written (before any repository)."""
+    if template.action in (Action.NOOP, Action.ERROR):
+        return "\n".join(_template_lines(template, colour))
+    words = _result_words(template.action, result, error)
+    head = f"  {_mark(template.action, colour)} creation template {template.prefix}: {words}"
+    lines = [
+        head,
+        *(f"      {line}" for line in template.applied_for_lines()),
+        *(f"      {line}" for line in template.difference.lines()),
+        *_note_lines(template.notes),
+    ]
+    return "\n".join(lines)

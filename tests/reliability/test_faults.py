@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sample_registry import DESIRED, LAMBDA, OLD, run_cli, with_statements
 
-import reconciler.apply.executor
-import reconciler.commands.apply
 import reconciler.report.github
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
+from reconciler.live.state import LivePolicy
 from reconciler.plan.model import Action, Plan
 from reconciler.policy.normalize import equivalent
 from reconciler.sandbox.github import GithubApi
@@ -183,7 +183,7 @@ def test_a_provider_patch_that_landed_but_failed_its_read_back_is_put_back_by_re
     finish(site, writes, capsys)
 
 
-def test_a_hung_listing_fails_the_registry_within_the_bound_and_writes_nothing(
+def test_a_hung_listing_fails_the_registry_within_the_bound_and_writes_no_repository(
     site: Site, writes: Writes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tune_ecr(monkeypatch, **SHORT)
@@ -193,8 +193,11 @@ def test_a_hung_listing_fails_the_registry_within_the_bound_and_writes_nothing(
     assert time.monotonic() - started < BOUND
     assert code == 1
     assert "failed: main/main (registry): DescribeRepositories failed" in err and "Read timeout" in err
-    assert writes.count == 0  # not even the provider config: the registry's state is unknown
-    assert site.provider_attributes()["setup"]["policy"] == OLD
+    assert not writes.repositories and not writes.deletes
+    # The provider config is written before the listing starts (new repositories get the policy from
+    # nullplatform from then on); it depends on no repository, so a listing that fails leaves it written.
+    assert [p for p, _ in writes.providers] == [site.provider_id]
+    assert journal(site)[site.provider_id] == "applied"
 
     site.ecr.reset_knobs()
     finish(site, writes, capsys)
@@ -222,7 +225,8 @@ def test_an_unreachable_ecr_endpoint_is_a_clear_error_in_bounded_time(
         code, out, err = site.apply(capsys)
         assert code == 1
         assert "failed: main/main (registry): DescribeRepositories failed" in err and expected in err
-    assert writes.count == 0
+    # Only the provider config, written before the listing (it needs no repository).
+    assert not writes.repositories and not writes.deletes and len(writes.providers) == 1
     assert site.ecr.stats()["total_requests"] == 0
     FIGURES[f"ECR unreachable ({kind}): CLI runs"] += 2
 
@@ -255,16 +259,17 @@ def test_repositories_deleted_between_plan_and_apply_are_skipped_as_stale(
 
 
 def delete_during_apply(site: Site, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """`apply` without --plan plans and writes in one run: `name` disappears after its plan, before the
-    writes start (the hook is the executor's blast-radius check, the first thing it does)."""
-    check = reconciler.apply.executor.check_blast_radius
+    """`apply` without --plan reads and writes in one pass: `name` disappears after its policy was read
+    (and found to differ), before its write."""
+    read_policy = EcrClient.read_policy
 
-    def delete_then_check(*args: Any, **kwargs: Any) -> None:
-        if name in site.ecr.repository_names():
+    def read_then_delete(self: EcrClient, repository: str) -> LivePolicy:
+        live = read_policy(self, repository)
+        if repository == name and name in site.ecr.repository_names():
             site.ecr.client().delete_repository(repositoryName=name, force=True)
-        check(*args, **kwargs)
+        return live
 
-    monkeypatch.setattr(reconciler.commands.apply, "check_blast_radius", delete_then_check)
+    monkeypatch.setattr(EcrClient, "read_policy", read_then_delete)
 
 
 def test_a_repository_deleted_while_apply_runs_is_stale_named_and_the_others_are_applied(
@@ -283,15 +288,15 @@ def test_a_repository_deleted_while_apply_runs_is_stale_named_and_the_others_are
 
 def delete_after_listing(site: Site, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     """`name` is listed by DescribeRepositories, then deleted before its GetRepositoryPolicy."""
-    listing = EcrClient.list_repositories
+    pages = EcrClient.iter_repository_pages
 
-    def list_then_delete(self: EcrClient) -> list[str]:
-        names = listing(self)
-        if name in site.ecr.repository_names():
-            site.ecr.client().delete_repository(repositoryName=name, force=True)
-        return names
+    def list_then_delete(self: EcrClient) -> Iterator[list[str]]:
+        for page in pages(self):
+            if name in page and name in site.ecr.repository_names():
+                site.ecr.client().delete_repository(repositoryName=name, force=True)
+            yield page
 
-    monkeypatch.setattr(EcrClient, "list_repositories", list_then_delete)
+    monkeypatch.setattr(EcrClient, "iter_repository_pages", list_then_delete)
 
 
 @pytest.mark.parametrize("command", ["plan", "apply", "backfill"])
@@ -399,8 +404,8 @@ def test_a_token_expiring_in_the_middle_of_the_provider_write_is_refreshed(
     assert code == 0, err
     stats = site.nullplatform.stats()
     assert stats["requests"][PATCH_PROVIDER] == 2 and stats["statuses"]["401"] == 1
-    # One token for each of apply's two clients (reading, writing), and one more after the 401.
-    assert stats["requests"]["POST /token"] == 3
+    # One token for apply's client (it reads the provider, then writes it), and one more after the 401.
+    assert stats["requests"]["POST /token"] == 2
     assert journal(site)[site.provider_id] == "applied"
     finish(site, writes, capsys)
 
