@@ -104,7 +104,7 @@ class StreamProgress:
 
     def text(self, elapsed: float) -> str:
         counts = ", ".join(
-            f"{value} {name}" for name, value in self.counts.items() if value or name != "failed"
+            f"{value} {name}" for name, value in self.counts.items() if value or name in self.ALWAYS
         )
         return f"{self.label}: {counts} ({elapsed:.0f}s)"
 

@@ -154,3 +154,54 @@ def test_apply_of_a_saved_plan_brings_in_line_what_was_created_since_the_plan(
     assert {f"bulk-{i:03d}/app" for i in range(BULK)} <= applied
     assert sum(1 for name in applied if name.startswith("team-new-")) >= 5
     assert_every_repository_in_line_or_named(world, capsys, left_for_next_run(out))
+
+
+def test_reads_feed_writes_through_bounded_queues(
+    busy: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes start while reads go on, and when writing is the slower stage the reads wait for it instead
+    of piling up what is still to write: memory stays flat however many repositories differ."""
+    from reconciler.live.ecr import EcrClient
+    from reconciler.live.state import LivePolicy
+
+    world = busy
+    workers = 2
+    world.ecr.configure(action_latency_ms={"SetRepositoryPolicy": 50})  # reads ~10x faster than writes
+    read_policy, set_policy = EcrClient.read_policy, EcrClient.set_policy
+    lock = threading.Lock()
+    counts = {"read": 0, "written": 0}
+    backlog: list[int] = []  # at each write: bulk repositories read and not yet being written
+
+    def counting_read(self: EcrClient, repository: str) -> LivePolicy:
+        live = read_policy(self, repository)
+        if repository.startswith("bulk-"):
+            with lock:
+                counts["read"] += 1
+        return live
+
+    def counting_set(self: EcrClient, repository: str, text: str) -> str:
+        if repository.startswith("bulk-"):
+            with lock:
+                counts["written"] += 1
+                backlog.append(counts["read"] - counts["written"])
+        return set_policy(self, repository, text)
+
+    monkeypatch.setattr(EcrClient, "read_policy", counting_read)
+    monkeypatch.setattr(EcrClient, "set_policy", counting_set)
+    code, out, err = run_cli(
+        capsys,
+        "apply",
+        "--policies",
+        str(world.policies),
+        "--report",
+        str(world.report),
+        "--no-progress",
+        "--concurrency",
+        str(workers),
+    )
+    assert code == 0, out + err
+    assert counts == {"read": BULK, "written": BULK}
+    # In transit at most: the write queue (2 x workers), a change held by each reader waiting to queue
+    # it, one taken by each writer and not yet sent. Reading everything first would reach BULK - 1.
+    assert max(backlog) <= 4 * workers, backlog
+    assert backlog[0] < BULK - 1  # the first write went out while reads were still going on

@@ -42,3 +42,25 @@ def test_disabled_or_empty_progress_prints_nothing() -> None:
     Progress("x", 3, stream=stream, enabled=False).advance(3)
     Progress("y", 0, stream=stream).advance()
     assert stream.getvalue() == ""
+
+
+def test_a_streamed_apply_counts_as_it_goes_and_echo_does_not_tear_the_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reconciler.report.progress import StreamProgress
+
+    clock = iter([0.0, 0.0, 6.0, 6.5, 7.0])  # the start, then one reading per advance, then the close
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: next(clock))
+    stream, out = FakeTty(), io.StringIO()
+    progress = StreamProgress("applying main", stream=stream, out=out, interval=5.0)
+    progress.advance("listed", 3)  # t=0: within the first 0.1 s, not drawn
+    progress.advance("read")  # t=6: drawn
+    progress.echo("  ~ team-01/app: update, applied")
+    progress.advance("written")  # t=6.5
+    progress.close()  # t=7: the last line, ended
+    text = stream.getvalue()
+    assert "\r\033[Kapplying main: 3 listed, 1 read, 0 written, 0 unchanged (6s)" in text
+    # echo clears the drawn line first, so the change line never lands in the middle of the bar.
+    assert text.count("\r\033[K") == 4 and "failed" not in text  # drawn, cleared, drawn, drawn
+    assert text.endswith("applying main: 3 listed, 1 read, 1 written, 0 unchanged (7s)\n")
+    assert out.getvalue() == "  ~ team-01/app: update, applied\n"
