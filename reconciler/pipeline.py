@@ -1,6 +1,8 @@
 """The read half of every run: load desired -> observe live -> build the plan.
 
-Shared by plan, apply (without --plan), backfill, drift and the demo, so each one sees the same Plan.
+Shared by plan, drift, the demo and the two-phase apply and backfill (`--max-changes`), so each one sees
+the same Plan. The streamed apply (reconciler.apply.stream) decides per repository with the same
+`repository_change` as it reads.
 """
 
 from __future__ import annotations
