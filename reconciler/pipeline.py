@@ -8,7 +8,7 @@ the same Plan. The streamed apply (reconciler.apply.stream) decides per reposito
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -25,7 +25,7 @@ from reconciler.live.ecr import (
     EcrClient,
 )
 from reconciler.live.nullplatform import NullplatformClient
-from reconciler.live.observe import observe_registry, resolve_provider_ids
+from reconciler.live.observe import resolve_provider_ids, stream_registry
 from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY
 from reconciler.live.state import LiveRegistry
 from reconciler.plan.build import build_plan
@@ -89,29 +89,31 @@ def ecr_client(registry: Registry, tuning: Tuning) -> EcrClient:
     )
 
 
-def observe(registries: Sequence[Registry], scope: Scope, tuning: Tuning) -> list[LiveRegistry]:
+def _progress(name: str, tuning: Tuning) -> Callable[[int, int], None]:
+    progress: Progress | None = None
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal progress
+        if progress is None:
+            progress = Progress(f"reading {name}", total, enabled=tuning.progress)
+        progress.advance(done - progress.done)
+
+    return on_progress
+
+
+def observe(registries: Sequence[Registry], scope: Scope, tuning: Tuning) -> Iterator[LiveRegistry]:
+    """Each registry's live state, one at a time: its policies are read as the plan builder takes them,
+    and the next registry is listed only when the builder is done with this one."""
     nullplatform = nullplatform_client(registries, scope)
-    live: list[LiveRegistry] = []
     for registry in registries:
-        progress: Progress | None = None
-
-        def on_progress(done: int, total: int, name: str = registry.name) -> None:
-            nonlocal progress
-            if progress is None:
-                progress = Progress(f"reading {name}", total, enabled=tuning.progress)
-            progress.advance(done - progress.done)
-
-        live.append(
-            observe_registry(
-                registry,
-                ecr=ecr_client(registry, tuning),
-                nullplatform=nullplatform,
-                repository_globs=scope.repositories,
-                on_progress=on_progress,
-                include_provider=scope.include_provider,
-            )
+        yield stream_registry(
+            registry,
+            ecr=ecr_client(registry, tuning),
+            nullplatform=nullplatform,
+            repository_globs=scope.repositories,
+            on_progress=_progress(registry.name, tuning),
+            include_provider=scope.include_provider,
         )
-    return live
 
 
 def providers_elsewhere(
@@ -131,6 +133,8 @@ def make_plan(policies: str | Path, scope: Scope, tuning: Tuning) -> Plan:
     if not registries:
         raise ReconcilerError(f"no registries in {policies}")
     verify_principals(registries)  # before reading anything: a principal that does not resolve stops the run
-    live = observe(registries, scope, tuning)
+    # Listed up front (each registry's policies are still read as the plan is built): the shared-provider
+    # check needs every registry's provider before any plan is built.
+    live = list(observe(registries, scope, tuning))
     elsewhere = providers_elsewhere(desired, registries, scope)
     return build_plan(desired, refuse_shared_providers(desired.registries, live, elsewhere))

@@ -46,6 +46,10 @@ def exit_code(plan: Plan, detailed: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     plan = make_plan(args.policies, scope_from(args), tuning_from(args))
     if args.out:
-        Path(args.out).write_text(plan.to_json(), encoding="utf-8")
-    sys.stdout.write(render(plan, args.format))
+        with Path(args.out).open("w", encoding="utf-8") as out:
+            plan.write_json(out)
+    if args.format == "json":
+        plan.write_json(sys.stdout)  # piece by piece, as the file: never the whole text in memory
+    else:
+        sys.stdout.write(render(plan, args.format))
     return exit_code(plan, args.detailed_exitcode)

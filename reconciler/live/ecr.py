@@ -13,7 +13,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -323,26 +324,31 @@ class EcrClient:
         `on_done` is called in the calling thread as each read finishes (completion order), for progress.
         """
         names = list(repositories)
-        if self.concurrency == 1 or len(names) <= 1:
-            results = []
+        by_name: dict[str, LivePolicy] = {}
+        for result in self.iter_policies(names):
+            by_name[result.repository] = result
+            if on_done:
+                on_done(result)
+        return [by_name[name] for name in names]
+
+    def iter_policies(self, repositories: Iterable[str]) -> Iterator[LivePolicy]:
+        """Read many policies with at most `concurrency` in flight, yielding each as it finishes
+        (completion order). At most twice `concurrency` reads are submitted and not yet taken, so a
+        consumer that keeps only what it needs keeps memory flat however many repositories there are."""
+        names = iter(repositories)
+        if self.concurrency == 1:
             for name in names:
-                result = self.read_policy(name)
-                if on_done:
-                    on_done(result)
-                results.append(result)
-            return results
-        by_index: dict[int, LivePolicy] = {}
-        with ThreadPoolExecutor(
-            max_workers=min(self.concurrency, len(names)), thread_name_prefix="ecr-read"
-        ) as pool:
-            futures = {pool.submit(self.read_policy, name): index for index, name in enumerate(names)}
-            for future in as_completed(futures):
-                result = future.result()  # read_policy never raises for API failures
-                by_index[futures[future]] = result
-                if on_done:
-                    on_done(result)
+                yield self.read_policy(name)
+            return
+        ahead = 2 * self.concurrency
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="ecr-read") as pool:
+            running = {pool.submit(self.read_policy, name) for name in islice(names, ahead)}
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                running |= {pool.submit(self.read_policy, name) for name in islice(names, len(done))}
+                for future in done:
+                    yield future.result()  # read_policy never raises for API failures
         log.info("%s: pacing %s", self._where(), self.pacing())
-        return [by_index[index] for index in range(len(names))]
 
     def set_policy(self, repository: str, text: str) -> str:
         """Write a policy (never with `force`); returns the policy text as ECR answered it.

@@ -4,8 +4,8 @@ repository creation templates."""
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from fnmatch import fnmatchcase
 
 from reconciler.desired.model import Registry
@@ -64,12 +64,38 @@ def observe_registry(
     on_progress: Callable[[int, int], None] | None = None,
     include_provider: bool = True,
 ) -> LiveRegistry:
-    """List the registry, then read the policies of the repositories in scope and only those.
+    """List the registry, then read the policies of the repositories in scope and only those (in listing
+    order, all held: for callers that look at them more than once).
 
     In scope: selected by the registry (include/exclude) and, when `repository_globs` is given, matching
     one of them. Repositories out of scope are never read: their policies are not ours to look at, and
     every read costs a call against the account's shared ECR budget.
     """
+    live = stream_registry(
+        registry,
+        ecr=ecr,
+        nullplatform=nullplatform,
+        repository_globs=repository_globs,
+        on_progress=on_progress,
+        include_provider=include_provider,
+    )
+    order = {name: index for index, name in enumerate(live.listed)}
+    policies = sorted(live.policies, key=lambda p: order[p.repository])
+    return replace(live, policies=tuple(policies), stats=ecr.calls())
+
+
+def stream_registry(
+    registry: Registry,
+    *,
+    ecr: EcrClient,
+    nullplatform: NullplatformClient | None,
+    repository_globs: Sequence[str] = (),
+    on_progress: Callable[[int, int], None] | None = None,
+    include_provider: bool = True,
+) -> LiveRegistry:
+    """As observe_registry, but `policies` is a one-shot iterator: each policy is read as the consumer (the
+    plan builder) takes it, in completion order, so only what the consumer keeps stays in memory (at
+    100,000 repositories, the texts of those in line are dropped as soon as they are compared)."""
     provider = observe_provider(registry, nullplatform) if include_provider else None
     # Creation templates, like the provider config, are for repositories created from now on: read (and
     # written) before the repositories, which then include everything created before the templates were set.
@@ -80,33 +106,29 @@ def observe_registry(
         return LiveRegistry(
             name=registry.name, provider=provider, error=str(exc), stats=ecr.calls(), templates=templates
         )
-    in_scope = [
+    in_scope = tuple(
         name
         for name in names
         if registry.selects(name)
         and (not repository_globs or any(fnmatchcase(name, glob) for glob in repository_globs))
-    ]
-    log.info("%s: %d repositories, %d in scope", registry.name, len(names), len(in_scope))
+    )
+    del names
+    log.info("%s: %d repositories in scope", registry.name, len(in_scope))
 
-    total = len(in_scope)
-    done = 0
-    lock = threading.Lock()
-
-    def advance(_: LivePolicy) -> None:
-        nonlocal done
-        with lock:
-            done += 1
-            count = done
+    def policies() -> Iterator[LivePolicy]:
+        total = len(in_scope)
         if on_progress is not None:
-            on_progress(count, total)
+            on_progress(0, total)
+        for done, policy in enumerate(ecr.iter_policies(in_scope), start=1):
+            if on_progress is not None:
+                on_progress(done, total)
+            yield policy
 
-    if on_progress is not None:
-        on_progress(0, total)
-    policies = ecr.read_policies(in_scope, on_done=advance)
     return LiveRegistry(
         name=registry.name,
-        policies=tuple(policies),
+        policies=policies(),
         provider=provider,
         stats=ecr.calls(),
+        listed=in_scope,
         templates=templates,
     )

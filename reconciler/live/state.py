@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # ECR's answer for a repository that does not exist (any more): it needs no policy.
@@ -50,8 +51,10 @@ class LiveTemplate:
 @dataclass(frozen=True)
 class LiveRegistry:
     name: str
-    policies: tuple[LivePolicy, ...] = ()
+    # A tuple, or a one-shot iterator read as the plan is built (reconciler.live.observe.stream_registry).
+    policies: Iterable[LivePolicy] = ()
     provider: LiveProvider | None = None
     error: str | None = None  # listing failed: nothing is known about this registry
     stats: dict[str, int] = field(default_factory=dict)
     templates: tuple[LiveTemplate, ...] = ()  # one per creation template policies/ declares, in its order
+    listed: tuple[str, ...] = ()  # the repositories in scope, in listing order

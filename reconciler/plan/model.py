@@ -9,10 +9,11 @@ files are still read.
 
 from __future__ import annotations
 
+import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, TextIO
 
 from reconciler.errors import ReconcilerError
 
@@ -27,6 +28,10 @@ class Action(StrEnum):
     DELETE = "delete"  # nothing is left: the policy is deleted
     NOOP = "no-op"
     ERROR = "error"  # could not be read or decided; nothing will be written
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -274,13 +279,28 @@ class Plan:
         return ", ".join(parts) or "no changes"
 
     def to_json(self) -> str:
+        out = io.StringIO()
+        self.write_json(out)
+        return out.getvalue()
+
+    def write_json(self, out: TextIO) -> None:
+        """The versioned JSON form, written piece by piece (one line per repository change): at 100,000
+        repositories the plan file is hundreds of MB, and building it as one string would double the
+        memory the plan itself takes."""
         # Imported here: access_changes builds on this module's types.
         from reconciler.plan.access_changes import access_changes
 
-        data = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(self)}
-        for registry, entry in zip(self.registries, data["registries"], strict=True):
-            entry["access_changes"] = [c.to_json() for c in access_changes(registry)]
-        return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+        head = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(replace(self, registries=()))}
+        out.write(_dumps(head)[:-2] + "\n")  # up to the registries list's "[", without its "]}"
+        for index, registry in enumerate(self.registries):
+            rest = asdict(replace(registry, changes=()))
+            del rest["changes"]
+            rest["access_changes"] = [c.to_json() for c in access_changes(registry)]
+            out.write(("," if index else "") + _dumps(rest)[:-1] + ', "changes": [\n')
+            for number, change in enumerate(registry.changes):
+                out.write(("," if number else "") + _dumps(asdict(change)) + "\n")
+            out.write("]}\n")
+        out.write("]}\n")
 
     @staticmethod
     def from_json(text: str, source: str = "plan") -> Plan:
