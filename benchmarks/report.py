@@ -23,8 +23,10 @@ adds per-call latency, per-action token-bucket throttling with real `ThrottlingE
 ECR's policy read-back rewriting). Each tool run is a separate process started from the same freshly
 seeded registry (except the "again" rows, which start from the previous row's result, as a second run in
 real life would); its calls are the emulator's counts (so retries of throttled calls are included), its
-peak memory is the process's own maximum RSS and *CPU* its user + system time (both from `wait4`), and
-after it the registry is checked:
+peak memory is the process's own maximum RSS (from `wait4` in a small process that starts it: Linux keeps
+a process's RSS high-water mark across exec, so a tool started straight from the benchmark, which holds the
+emulator, would report the benchmark's) and *CPU* its user + system time (from `wait4`), and after it the
+registry is checked:
 
 - *on desired*: managed repositories whose policy now means (`reconciler.policy.normalize.equivalent`) the
   desired statements merged over the repository's own foreign statements, out of all managed ones;

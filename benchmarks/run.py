@@ -217,15 +217,39 @@ class Measured:
     cpu_s: float  # user + system time of the process
 
 
+# Starts the measured tool and reports its own peak RSS. Linux keeps a process's RSS high-water mark across
+# exec, so a tool forked straight from this process (which holds the emulator and a snapshot of every
+# repository: hundreds of MB at 100,000) would report this process's peak as its own. This small process
+# forks the tool from itself instead and writes the tool's ru_maxrss (KB) to the file named first.
+_TRAMPOLINE = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
+
 def measure(command: list[str], env: dict[str, str], cap_s: float, log: Path) -> Measured:
     """Run `command` to completion or until `cap_s` seconds: wall time, exit code, max RSS, CPU time.
 
-    os.wait4 gives the resource usage of exactly this child (and what it waited for), so the peak memory is
-    the tool's own, not the benchmark's or the emulator's."""
+    os.wait4 gives the resource usage of exactly this child (and what it waited for), so the CPU time is
+    the tool's own, not the benchmark's or the emulator's; the peak memory comes from the trampoline above
+    (for a run stopped at the cap, from os.wait4: an upper bound)."""
+    rss_file = log.with_suffix(".maxrss")
+    rss_file.unlink(missing_ok=True)
     with log.open("wb") as out:
         started = time.monotonic()
         process = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+            [sys.executable, "-S", "-c", _TRAMPOLINE, str(rss_file), *command],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
         )
         deadline = started + cap_s
         while True:
@@ -233,15 +257,19 @@ def measure(command: list[str], env: dict[str, str], cap_s: float, log: Path) ->
             if pid:
                 wall = time.monotonic() - started
                 process.returncode = os.waitstatus_to_exitcode(status)
-                return Measured(True, process.returncode, wall, *_usage(usage))
+                return Measured(True, process.returncode, wall, *_usage(usage, rss_file))
             if time.monotonic() >= deadline:
                 wall = time.monotonic() - started
-                return Measured(False, None, wall, *_usage(_stop(process.pid)))
+                return Measured(False, None, wall, *_usage(_stop(process.pid), rss_file))
             time.sleep(0.02)
 
 
-def _usage(usage: Any) -> tuple[float, float]:
-    return usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+def _usage(usage: Any, rss_file: Path) -> tuple[float, float]:
+    try:
+        max_rss_kb = int(rss_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        max_rss_kb = usage.ru_maxrss
+    return max_rss_kb / 1024, usage.ru_utime + usage.ru_stime
 
 
 def _stop(pid: int) -> Any:
