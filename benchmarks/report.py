@@ -4,12 +4,13 @@ Every number in RESULTS.md comes from that data; the only hand-written text is t
 descriptions below, which say how the numbers were made, not what they are.
 
     .venv/bin/python benchmarks/report.py benchmarks/out/results.json   # rewrite RESULTS.md from a run
+    .venv/bin/python benchmarks/report.py a/results.json b/results.json --results benchmarks/RESULTS.md
+        # from several runs (say `make bench-large` and `make bench-huge`): one page, each run's command
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -500,8 +501,31 @@ def write_results(data: dict[str, Any], results: Path, chart: Path) -> None:
     results.write_text(render(data), encoding="utf-8")
 
 
+def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of benchmarks/run.py as one page: their results and regimes together, the first run's
+    machine and settings, every run's command and the sum of their durations."""
+    if len({run["machine"]["nproc"] for run in runs}) > 1:
+        raise SystemExit("the runs were made on different machines; report them apart")
+    merged = dict(runs[0])
+    merged["started"] = min(run["started"] for run in runs)
+    merged["duration_s"] = sum(run["duration_s"] for run in runs)
+    merged["argv"] = [
+        word for index, run in enumerate(runs) for word in ([";"] if index else []) + run["argv"]
+    ]
+    merged["regimes"] = {name: regime for run in runs for name, regime in run["regimes"].items()}
+    merged["results"] = [result for run in runs for result in run["results"]]
+    return merged
+
+
 if __name__ == "__main__":
-    source = Path(sys.argv[1] if len(sys.argv) > 1 else BENCH / "out" / "results.json")
-    target = Path(sys.argv[2]) if len(sys.argv) > 2 else BENCH / "RESULTS.md"
-    write_results(json.loads(source.read_text(encoding="utf-8")), target, BENCH / "chart.png")
-    print(f"wrote {target}")
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Write RESULTS.md from the results.json of one or more runs."
+    )
+    parser.add_argument("sources", nargs="*", type=Path, default=[BENCH / "out" / "results.json"])
+    parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
+    args = parser.parse_args()
+    runs = [json.loads(source.read_text(encoding="utf-8")) for source in args.sources]
+    write_results(merge_runs(runs), args.results, BENCH / "chart.png")
+    print(f"wrote {args.results}")
