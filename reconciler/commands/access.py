@@ -24,8 +24,9 @@ from reconciler.errors import ReconcilerError
 from reconciler.live.organizations import OrganizationsError, OrganizationsReader
 from reconciler.live.state import LivePolicy
 from reconciler.pipeline import Scope, Tuning, ecr_client, load_desired
-from reconciler.policy.access import Kind, OrgView
+from reconciler.policy.access import OrgView
 from reconciler.policy.audit import AccessReport, RegistryAccess, audit_repository
+from reconciler.policy.findings import Kind
 from reconciler.policy.organization import org_view
 from reconciler.report.access_data import account_csv, account_json, report_csv, report_json
 from reconciler.report.access_markdown import render_access_markdown

@@ -6,17 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from reconciler.policy.access import (
-    ORG_NOT_CONFIGURED,
-    Answer,
-    Finding,
-    Grant,
-    Kind,
-    OrgView,
-    findings,
-    grants,
-    may_pull,
-)
+from reconciler.policy.access import ORG_NOT_CONFIGURED, Answer, OrgView, may_pull
+from reconciler.policy.findings import Finding, Grant, Kind, findings, grants
 
 
 @dataclass(frozen=True)

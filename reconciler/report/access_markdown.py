@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from reconciler.policy.access import Kind, Verdict
+from reconciler.policy.access import Verdict
 from reconciler.policy.audit import AccessReport, RegistryAccess, RepositoryAccess
+from reconciler.policy.findings import Kind
 from reconciler.report.access_text import HALF, findings_summary, grant_line
 from reconciler.report.markdown import GITHUB_COMMENT_LIMIT, name_list
 from reconciler.report.markdown import escape as _escape

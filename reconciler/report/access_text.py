@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from reconciler.policy.access import Grant, Verdict
+from reconciler.policy.access import Verdict
 from reconciler.policy.audit import AccessReport, RegistryAccess
+from reconciler.policy.findings import Grant
 
 HALF = (
     "A repository policy is only half of cross-account access: the principal's own identity policy must "

@@ -7,16 +7,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.policy.access import (
-    ORG_NOT_CONFIGURED,
-    Kind,
-    OrgView,
-    Verdict,
-    findings,
-    grants,
-    may_pull,
-)
+from reconciler.policy.access import ORG_NOT_CONFIGURED, OrgView, Verdict, may_pull
 from reconciler.policy.conditions import RequestContext, evaluate
+from reconciler.policy.findings import Kind, findings, grants
 
 OWNER = "123456789012"
 A = "111122223333"

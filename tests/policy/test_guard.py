@@ -195,7 +195,7 @@ RESTRICTING = [
 
 @pytest.mark.parametrize("condition", MATCH_EVERYONE, ids=str)
 def test_a_condition_that_matches_everyone_restricts_nothing(condition: dict) -> None:
-    from reconciler.policy.access import Kind, findings
+    from reconciler.policy.findings import Kind, findings
 
     statement = _star(condition, action="ecr:*")
     found = violations(_doc(statement), _owns)
@@ -207,7 +207,7 @@ def test_a_condition_that_matches_everyone_restricts_nothing(condition: dict) ->
 
 @pytest.mark.parametrize("condition", RESTRICTING, ids=str)
 def test_pinned_account_and_organization_conditions_restrict(condition: dict) -> None:
-    from reconciler.policy.access import Kind, findings
+    from reconciler.policy.findings import Kind, findings
 
     statement = _star(condition, action="ecr:*")
     assert violations(_doc(statement), _owns) == []
