@@ -9,7 +9,10 @@ shared with every other client in the account. So each action gets:
   `ThrottlingException` a multiplicative cut; then CUBIC's curve (as in botocore's adaptive retry mode):
   back quickly to just under the rate where throttling began, a long plateau there, and a slow, then faster
   probe above it in case the limit rose (another client stopped). One cut per episode: throttles of calls
-  sent before the last cut are the same congestion, not new news. Pure: time comes in as arguments.
+  sent before the last cut (or within a round trip after it) are the same congestion, not new news. The
+  answers to those calls also measure the limit itself (what the server still admitted while refusing
+  the rest), which brings the plateau down when the rate the cut went by held a banked burst. Pure: time
+  comes in as arguments.
 - `Pacer`: thread-safe, blocking. Spaces sends 1/rate apart (a burst of 1, so a server-side bucket never
   sees two calls closer than that) and bounds the calls in flight to what the current rate needs at the
   measured latency (rate x latency, with margin, up to a cap) unless a fixed concurrency is given. The
@@ -25,8 +28,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# A safe first rate: the fixed pace earlier versions used for every account (a call every 50 ms).
-START_RATE = 20.0
+# The first rate. Finding the limit from here costs one episode of throttles, about the calls in flight
+# at the first throttle (fewer than a dozen at 8 calls/s), while each doubling it saves is half a second
+# of a run at a high limit. (botocore's adaptive mode starts with no limit at all.)
+START_RATE = 50.0
 # Never pace slower than this, whatever the throttling: a call every 2 s still finishes a run.
 MIN_RATE = 0.5
 # Slow start: each success adds this many calls/s, so while the pacing is what holds calls back the rate
@@ -52,10 +57,23 @@ PROBE_C = 0.00003
 CALLS_PER_PROBE = 100
 # The admitted rate is measured over this window (seconds).
 WINDOW = 1.0
+# After a cut, the calls sent before it are still answered for about one latency: the server sees more
+# calls than it admits, so the ones it lets through come at about its real limit, not the limit plus a
+# banked burst. At least this many admitted among them make a measurement (fewer: too coarse to use).
+MEASURED_ADMITTED = 5
+# A measurement ends at the first answer to a call sent after the cut, or this long after the cut.
+MEASURE_SPAN = 1.0
 # Never let the rate run ahead of what is actually sent by more than this factor: a rate that is not being
 # used (latency, not the limit, holds the calls back) says nothing about the limit, and cutting from it
 # would not slow anything down.
 USE_FACTOR = 2.0
+
+
+@dataclass
+class _Measurement:
+    last: float  # when the last of the answers came
+    admitted: int = 0
+    throttled: int = 0
 
 
 class AdaptiveRate:
@@ -75,6 +93,8 @@ class AdaptiveRate:
         self._sends: deque[float] = deque()
         self._successes: deque[float] = deque()
         self._first_send: float | None = None
+        self._measuring: _Measurement | None = None  # the answers to calls sent before the last cut
+        self.measured: float | None = None  # the limit the last measurement found (calls/s)
 
     @staticmethod
     def _trim(events: deque[float], now: float) -> None:
@@ -100,7 +120,8 @@ class AdaptiveRate:
         # admits at most twice its rate in any one second, but any amount in a shorter span.
         return self._per_second(self._successes, now, None)
 
-    def on_success(self, now: float) -> None:
+    def on_success(self, now: float, sent: float | None = None) -> None:
+        self._measure(now, sent, admitted=True)
         self._successes.append(now)
         self._trim(self._successes, now)  # only the last window is ever read: keep no more
         if self.slow_start:
@@ -114,10 +135,12 @@ class AdaptiveRate:
         in_use = max(self._start, USE_FACTOR * self.sent_rate(now))
         self.rate = max(self.floor, min(rate, in_use, self.ceiling))
 
-    def on_throttle(self, now: float, sent: float) -> None:
-        """A call sent at `sent` was throttled. Cuts once per episode: calls sent before the last cut
-        were paced at the old rate, so their throttles are the congestion already acted on."""
-        if sent < self._cut_at:
+    def on_throttle(self, now: float, sent: float, latency: float = 0.0) -> None:
+        """A call sent at `sent` was throttled. Cuts once per episode (one round trip): calls sent
+        before the last cut were paced at the old rate, and calls sent within a latency after it reach
+        the server mixed with the last of those, so their throttles are the congestion already acted on."""
+        self._measure(now, sent, admitted=False)
+        if sent < self._cut_at + latency:
             return
         admitted = self.admitted_rate(now)
         base = min(self.rate, admitted) if admitted > 0 else self.rate
@@ -126,10 +149,39 @@ class AdaptiveRate:
         self.cuts += 1
         self.rate = max(self.floor, min(self.ceiling, cut * base))
         self._plateau = max(self.rate, PLATEAU * base)
+        self._cut_at = now
+        self._curve()
+        self._measuring = _Measurement(last=now)
+
+    def _curve(self) -> None:
         self._climb = math.cbrt(max(0.0, 1.0 - self.rate / self._plateau) / CLIMB_C)
         # At low rates the curve alone would probe every few dozen calls: hold the plateau for longer.
         self._hold = max(0.0, CALLS_PER_PROBE / self._plateau - 2 * self._climb)
-        self._cut_at = now
+
+    def _measure(self, now: float, sent: float | None, *, admitted: bool) -> None:
+        """Counts the answers to the calls sent before the last cut; when they are all in, the rate at
+        which the server admitted them is its limit, and the plateau comes down to just under it (the
+        rate admitted over the last second, which the cut went by, includes what a server bucket had
+        banked: up to twice the limit, a plateau the climb would throttle on again at once)."""
+        counts = self._measuring
+        if counts is None or sent is None:
+            return
+        if sent < self._cut_at and now - self._cut_at <= MEASURE_SPAN:
+            counts.admitted += admitted
+            counts.throttled += not admitted
+            counts.last = now
+            return
+        self._measuring = None
+        span = counts.last - self._cut_at
+        if counts.admitted < MEASURED_ADMITTED or not counts.throttled or span <= 0:
+            return  # too few to tell, or none throttled: the server was not over its limit
+        self.measured = counts.admitted / span
+        plateau = max(self.floor, PLATEAU * self.measured)
+        if plateau < self._plateau:
+            # Sending above it with the server's bucket just drained would throttle again at once.
+            self._plateau = plateau
+            self.rate = min(self.rate, plateau)
+            self._curve()
 
 
 @dataclass(frozen=True)
@@ -238,12 +290,12 @@ class Pacer:
             self.throttled += 1
             if self.control is not None:
                 cuts = self.control.cuts
-                self.control.on_throttle(now, ticket.sent)
+                self.control.on_throttle(now, ticket.sent, self.latency)
                 if self.control.cuts != cuts:
                     # Slots handed out at the old rate are void (their holders re-slot: `stale`).
                     self._next_slot = self._last_sent + 1.0 / self.control.rate
         elif answered and self.control is not None:
-            self.control.on_success(now)
+            self.control.on_success(now, ticket.sent)
 
     def summary(self) -> dict[str, float | int | None]:
         with self._ready:

@@ -19,6 +19,7 @@ import pytest
 from reconciler.live.ratelimit import (
     CALLS_PER_PROBE,
     CUT,
+    MEASURED_ADMITTED,
     PLATEAU,
     START_RATE,
     AdaptiveRate,
@@ -56,7 +57,7 @@ def succeed(rate: AdaptiveRate, now: float, calls: int, per_second: float) -> fl
 
 
 def test_slow_start_raises_the_rate_while_calls_succeed_and_stops_at_the_ceiling() -> None:
-    rate = AdaptiveRate(50.0)
+    rate = AdaptiveRate(2.5 * START_RATE)
     assert rate.rate == START_RATE
     seen = []
     now = 0.0
@@ -64,15 +65,15 @@ def test_slow_start_raises_the_rate_while_calls_succeed_and_stops_at_the_ceiling
         now = succeed(rate, now, 5, rate.rate)
         seen.append(rate.rate)
     assert seen == sorted(seen) and seen[0] > START_RATE
-    assert rate.rate == 50.0 and rate.slow_start and rate.cuts == 0
+    assert rate.rate == 2.5 * START_RATE and rate.slow_start and rate.cuts == 0
 
 
 def test_the_rate_never_runs_far_ahead_of_what_is_sent() -> None:
-    # Latency, not the rate, holds the calls back to 20/s: the rate is capped at twice that, so a cut
+    # Latency, not the rate, holds the calls back to 40/s: the rate is capped at twice that, so a cut
     # after a later throttle starts from something real.
     rate = AdaptiveRate(1000.0)
-    succeed(rate, 0.0, 200, per_second=20.0)
-    assert rate.rate == pytest.approx(40.0, rel=0.05)
+    succeed(rate, 0.0, 400, per_second=40.0)
+    assert rate.rate == pytest.approx(80.0, rel=0.05)
 
 
 def test_first_throttle_halves_the_rate_admitted_over_the_last_second() -> None:
@@ -94,6 +95,60 @@ def test_throttles_of_calls_sent_before_the_cut_do_not_cut_again() -> None:
     assert rate.rate == after_cut and rate.cuts == 1
     rate.on_throttle(now + 0.5, sent=now + 0.4)  # sent after the cut: news, so another cut
     assert rate.rate < after_cut and rate.cuts == 2
+
+
+def test_throttles_of_calls_sent_within_a_round_trip_after_the_cut_are_the_same_episode() -> None:
+    # Sent just after the cut, they reach the server with the last calls sent before it.
+    rate = AdaptiveRate(1000.0)
+    now = succeed(rate, 0.0, 300, per_second=60.0)
+    rate.on_throttle(now, sent=now - 0.04, latency=0.04)
+    after_cut = rate.rate
+    rate.on_throttle(now + 0.06, sent=now + 0.03, latency=0.04)
+    assert rate.rate == after_cut and rate.cuts == 1
+    rate.on_throttle(now + 0.1, sent=now + 0.05, latency=0.04)
+    assert rate.rate < after_cut and rate.cuts == 2
+
+
+def drained(limit: float, *, admitted: int, throttled: int) -> tuple[AdaptiveRate, float]:
+    """Slow start into a server bucket that banked a second of calls: one second admitted at twice
+    `limit`, then the first throttle; then the answers to the calls sent before the cut (`admitted` of
+    them let through at `limit`, among `throttled`) and one answer to a call sent after it."""
+    rate = AdaptiveRate(10_000.0)
+    now = succeed(rate, 0.0, int(2 * limit), per_second=2 * limit)
+    rate.on_throttle(now, sent=now - 0.04, latency=0.04)
+    cut_at, answers = now, admitted + throttled
+    for index in range(answers):
+        now = cut_at + (index + 1) / (limit * answers / max(admitted, 1))
+        if index * admitted // answers != (index + 1) * admitted // answers:
+            rate.on_success(now, sent=cut_at - 0.02)
+        else:
+            rate.on_throttle(now, sent=cut_at - 0.02, latency=0.04)
+    rate.on_success(now + 0.04, sent=cut_at + 0.01)
+    return rate, cut_at
+
+
+def test_the_answers_to_calls_sent_before_a_cut_measure_the_limit_and_bring_the_plateau_down() -> None:
+    # The rate admitted over the last second (~2x the limit) held the banked burst: a plateau at 95% of it
+    # would be far over the limit. What the server admitted after it began refusing is the limit.
+    rate, cut_at = drained(200.0, admitted=8, throttled=16)
+    assert rate.measured == pytest.approx(200.0, rel=0.05)
+    assert rate.rate <= PLATEAU * rate.measured and rate.cuts == 1
+    now, samples = cut_at + 0.1, []
+    for _ in range(200):  # the next second at the rate's own pace: it stays just under the limit
+        rate.on_send(now)
+        rate.on_success(now, sent=now)
+        samples.append(rate.rate)
+        now += 1.0 / rate.rate
+    assert max(samples) <= PLATEAU * 200.0 * 1.05
+
+
+def test_a_measurement_of_too_few_answers_changes_nothing() -> None:
+    rate, _ = drained(200.0, admitted=MEASURED_ADMITTED - 1, throttled=16)
+    assert rate.measured is None
+    unmeasured = AdaptiveRate(10_000.0)
+    now = succeed(unmeasured, 0.0, 400, per_second=400.0)
+    unmeasured.on_throttle(now, sent=now - 0.04, latency=0.04)
+    assert rate.rate == pytest.approx(unmeasured.rate, rel=0.05)
 
 
 def paced(rate: AdaptiveRate, now: float, calls: int) -> float:
