@@ -72,11 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> Plan:
     """A saved plan, checked against today's policies/ and narrowed to the scope."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReconcilerError(f"cannot read plan {path}: {exc.strerror}") from exc
-    plan = Plan.from_json(text, source=path)
+    plan = Plan.read(path)
     kept: list[RegistryPlan] = []
     for registry_plan in plan.registries:
         if scope.registry and registry_plan.registry != scope.registry:

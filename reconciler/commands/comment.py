@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from reconciler.apply.journal import read_journal
 from reconciler.errors import ReconcilerError
@@ -38,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _body(args: argparse.Namespace, marker: str) -> str:
     if args.plan:
-        plans = [Plan.from_json(_read(path), source=path) for path in args.plan]
+        plans = [Plan.read(path) for path in args.plan]
         return render_markdown(
             Plan.merge(plans),
             title=args.title or "ECR policy plan",
@@ -48,13 +47,6 @@ def _body(args: argparse.Namespace, marker: str) -> str:
         )
     records = read_journal(args.report)
     return render_report_markdown(records, title=args.title or "ECR policy apply", marker=marker)
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReconcilerError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _target(args: argparse.Namespace, client: GitHubClient) -> int | None:

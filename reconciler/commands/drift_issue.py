@@ -20,7 +20,6 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.errors import ReconcilerError
@@ -73,15 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-post", action="store_true", help="only print and write the job summary")
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReconcilerError(f"cannot read {path}: {exc.strerror}") from exc
-
-
 def _plan(paths: list[str]) -> Plan:
-    plans = [Plan.from_json(_read(path), source=path) for path in paths]
+    plans = [Plan.read(path) for path in paths]
     return Plan.merge(plans) if plans else Plan(created_at="", desired_fingerprint="", registries=())
 
 

@@ -308,14 +308,7 @@ class Plan:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ReconcilerError(f"{source}: not a plan file (invalid JSON: {exc})") from exc
-        if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
-            raise ReconcilerError(f"{source}: not a plan file (missing format {PLAN_FORMAT!r})")
-        if data.get("version") not in READABLE_VERSIONS:
-            readable = " and ".join(str(v) for v in READABLE_VERSIONS)
-            raise ReconcilerError(
-                f"{source}: plan format version {data.get('version')} is not supported "
-                f"(this reconciler reads versions {readable})"
-            )
+        _check_head(data, source)
         try:
             return Plan(
                 created_at=data["created_at"],
@@ -326,9 +319,81 @@ class Plan:
             raise ReconcilerError(f"{source}: malformed plan file ({exc!r})") from exc
 
     @staticmethod
+    def read(path: str) -> Plan:
+        """A plan file. Laid out as `write_json` writes it (a line per repository change) it is parsed a
+        line at a time: at 100,000 repositories the file is over 100 MB, and its text and its whole parsed
+        tree next to the plan would triple the memory. Any other layout of the same JSON (re-indented by
+        hand, say) is parsed whole, with the same checks and messages."""
+        try:
+            with open(path, encoding="utf-8") as lines:
+                plan = _read_lines(lines, path)
+            if plan is None:
+                with open(path, encoding="utf-8") as whole:
+                    plan = Plan.from_json(whole.read(), source=path)
+        except OSError as exc:
+            raise ReconcilerError(f"cannot read plan {path}: {exc.strerror}") from exc
+        return plan
+
+    @staticmethod
     def merge(plans: list[Plan]) -> Plan:
         """Join the per-registry plans of a matrix run into one (for the single PR comment)."""
         registries = tuple(sorted((r for p in plans for r in p.registries), key=lambda r: r.registry))
         fingerprints = sorted({p.desired_fingerprint for p in plans})
         created = max((p.created_at for p in plans), default="")
         return Plan(created_at=created, desired_fingerprint=",".join(fingerprints), registries=registries)
+
+
+def _check_head(data: Any, source: str) -> None:
+    if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+        raise ReconcilerError(f"{source}: not a plan file (missing format {PLAN_FORMAT!r})")
+    if data.get("version") not in READABLE_VERSIONS:
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
+        raise ReconcilerError(
+            f"{source}: plan format version {data.get('version')} is not supported "
+            f"(this reconciler reads versions {readable})"
+        )
+
+
+_OPEN_REGISTRIES = '"registries": ['
+_OPEN_CHANGES = '"changes": ['
+_CLOSE = "]}"
+
+
+def _read_lines(lines: TextIO, source: str) -> Plan | None:
+    """`write_json`'s layout, a line at a time; None when the file is laid out otherwise (then the caller
+    parses it whole, which also gives the right message for a file that is broken)."""
+    head_line = lines.readline().rstrip("\n")
+    if not head_line.endswith(_OPEN_REGISTRIES):
+        return None
+    try:
+        head = json.loads(head_line + _CLOSE)
+        _check_head(head, source)
+        registries: list[RegistryPlan] = []
+        registry: dict[str, Any] | None = None
+        changes: list[RepositoryChange] = []
+        for raw in lines:
+            line = raw.rstrip("\n").removeprefix(",")
+            if line == _CLOSE and registry is not None:
+                registries.append(replace(RegistryPlan.from_json(registry), changes=tuple(changes)))
+                registry, changes = None, []
+            elif line == _CLOSE:
+                break
+            elif registry is None and line.endswith(_OPEN_CHANGES):
+                registry = json.loads(line + _CLOSE)
+            elif registry is not None:
+                changes.append(RepositoryChange.from_json(json.loads(line)))
+            else:
+                return None
+        else:
+            return None  # never closed: not this layout, or cut short
+        if registry is not None or lines.read().strip():
+            return None
+        return Plan(
+            created_at=head["created_at"],
+            desired_fingerprint=head["desired_fingerprint"],
+            registries=tuple(registries),
+        )
+    except json.JSONDecodeError:
+        return None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReconcilerError(f"{source}: malformed plan file ({exc!r})") from exc

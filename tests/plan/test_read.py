@@ -1,0 +1,115 @@
+"""Reading a saved plan file: a line at a time as `write_json` lays it out (no whole-file text or parse
+tree next to the plan), any other layout of the same JSON whole, with the same checks and messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.desired.model import PullAccess, Registry
+from reconciler.errors import ReconcilerError
+from reconciler.live.state import LivePolicy, LiveRegistry
+from reconciler.plan.build import build_registry_plan
+from reconciler.plan.model import Plan, RegistryPlan
+from reconciler.policy.render import policy_text, render_policy
+
+ACCOUNT = "123456789012"
+DESIRED = PullAccess(accounts=("111122223333",))
+OLD = policy_text(render_policy(ACCOUNT, PullAccess(accounts=("111122223333", "999900001111"))))
+
+
+def registry_plan(name: str, repositories: int) -> RegistryPlan:
+    registry = Registry(name=name, account_id=ACCOUNT, region="us-east-1", pull_access=DESIRED)
+    live: list[LivePolicy] = []
+    for number in range(repositories):
+        policy = (None, OLD, policy_text(render_policy(ACCOUNT, DESIRED)))[number % 3]
+        live.append(LivePolicy(f"team-{number}/app", policy))
+    return build_registry_plan(registry, LiveRegistry(name, tuple(live), None))
+
+
+@pytest.fixture
+def plan() -> Plan:
+    return Plan("2026-12-01T00:00:00+00:00", "sha256:x", (registry_plan("a", 30), registry_plan("b", 0)))
+
+
+def written(plan: Plan, path: Path) -> str:
+    with path.open("w", encoding="utf-8") as out:
+        plan.write_json(out)
+    return str(path)
+
+
+def test_a_written_plan_reads_back_equal_a_line_at_a_time(
+    plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = written(plan, tmp_path / "plan.json")
+    assert plan.registries[0].changes and plan.registries[0].unchanged and not plan.registries[1].changes
+    parsed: list[int] = []
+    loads = json.loads
+
+    def recording(text: str) -> object:
+        parsed.append(len(text))
+        return loads(text)
+
+    monkeypatch.setattr(json, "loads", recording)  # the module the reader parses with
+    assert Plan.read(path) == plan
+    # Never the whole file at once: each parse is the head, a registry's head or one change.
+    assert parsed and max(parsed) < Path(path).stat().st_size / 5
+
+
+def test_a_plan_with_no_registries_reads_back(tmp_path: Path) -> None:
+    empty = Plan("t", "f", ())
+    assert Plan.read(written(empty, tmp_path / "plan.json")) == empty
+
+
+def test_another_layout_of_the_same_json_is_read_whole(plan: Plan, tmp_path: Path) -> None:
+    path = tmp_path / "indented.json"
+    path.write_text(json.dumps(json.loads(plan.to_json()), indent=2), encoding="utf-8")
+    assert Plan.read(str(path)) == plan
+
+
+def test_a_file_cut_short_is_not_a_plan(plan: Plan, tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    text = plan.to_json()
+    path.write_text(text[: len(text) // 2], encoding="utf-8")
+    with pytest.raises(ReconcilerError, match=r"plan.json: not a plan file \(invalid JSON"):
+        Plan.read(str(path))
+    path.write_text(text.rstrip("\n")[:-2] + "\n", encoding="utf-8")  # the last "]}" missing
+    with pytest.raises(ReconcilerError, match="not a plan file"):
+        Plan.read(str(path))
+
+
+def test_a_change_line_that_is_not_json_is_not_a_plan(plan: Plan, tmp_path: Path) -> None:
+    lines = plan.to_json().splitlines()
+    lines[2] = lines[2][:-5]
+    path = tmp_path / "plan.json"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ReconcilerError, match="not a plan file"):
+        Plan.read(str(path))
+
+
+def test_the_head_is_checked_as_when_read_whole(plan: Plan, tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text(plan.to_json().replace('"version": 2', '"version": 99', 1), encoding="utf-8")
+    with pytest.raises(ReconcilerError, match="version 99 is not supported"):
+        Plan.read(str(path))
+    path.write_text(plan.to_json().replace('"format": "ecr-policy', '"format": "other', 1), encoding="utf-8")
+    with pytest.raises(ReconcilerError, match="missing format"):
+        Plan.read(str(path))
+
+
+def test_a_change_missing_a_field_is_a_malformed_plan(plan: Plan, tmp_path: Path) -> None:
+    lines = plan.to_json().splitlines()
+    change = json.loads(lines[2].removeprefix(","))
+    del change["live_fingerprint"]
+    lines[2] = json.dumps(change)
+    path = tmp_path / "plan.json"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ReconcilerError, match="malformed plan file"):
+        Plan.read(str(path))
+
+
+def test_a_missing_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ReconcilerError, match=r"cannot read plan .*nope\.json"):
+        Plan.read(str(tmp_path / "nope.json"))
