@@ -1,6 +1,8 @@
 """Pacing against limits the reconciler is not told: `reconciler plan` with default flags (no --max-rps,
 no --concurrency) against the emulator throttling every ECR action at each limit; wall time next to the
-floor N / limit, and the emulator's counts of calls and throttles. Prints a table; writes no results file.
+floor N / limit, and the emulator's counts of calls and throttles, against issue 13's goals (within 1.3x of
+the floor, under 3% of calls throttled). Prints a table; exits 1 when a row misses a goal; writes no
+results file.
 
     .venv/bin/python benchmarks/pacing.py                                  # 5, 20, 60, 200 calls/s
     .venv/bin/python benchmarks/pacing.py --limits 8 60 200 --repos 1000 --latency-ms 40
@@ -22,6 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import ACCOUNT_ID, ACCOUNTS, EXCLUDE, ORG_PATH, POLICIES_YAML, ROOT, SEED, measure
 
+RATIO_GOAL = 1.3
+THROTTLED_GOAL = 0.03
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -40,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     desired = policy_text(
         render_policy(ACCOUNT_ID, PullAccess(organization_paths=(ORG_PATH,), accounts=ACCOUNTS))
     )
-    rows = []
+    rows: list[str] = []
+    missed = 0
     with tempfile.TemporaryDirectory() as work:
         out = Path(work)
         (out / "policies").mkdir()
@@ -64,18 +70,24 @@ def main(argv: list[str] | None = None) -> int:
                 stats = ecr.stats()
                 floor = managed / limit
                 calls, throttled = int(stats["total_requests"]), int(stats["total_throttled"])
+                ratio, share = measured.wall_s / floor, throttled / max(calls, 1)
+                met = measured.exit_code == 0 and ratio <= RATIO_GOAL and share < THROTTLED_GOAL
+                missed += not met
                 rows.append(
                     f"| {limit:g} | {managed:,} | {measured.wall_s:.2f} s | {floor:.2f} s | "
-                    f"{measured.wall_s / floor:.2f}x | {calls:,} | "
-                    f"{throttled} ({100 * throttled / calls:.2f}%) | "
-                    f"{'ok' if measured.exit_code == 0 else f'exit {measured.exit_code}'} |"
+                    f"{ratio:.2f}x | {calls:,} | {throttled} ({100 * share:.2f}%) | "
+                    f"{'ok' if measured.exit_code == 0 else f'exit {measured.exit_code}'} | "
+                    f"{'pass' if met else '**FAIL**'} |"
                 )
                 print(rows[-1], flush=True)
     print(f"\nreconciler plan, default flags, {args.latency_ms:g} ms latency, limit on every ECR action:\n")
-    print("| limit (calls/s) | repositories read | wall | floor N/limit | ratio | calls | throttled | exit |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| limit (calls/s) | repositories read | wall | floor N/limit | ratio | calls | throttled | exit "
+        f"| goal (<= {RATIO_GOAL}x, < {THROTTLED_GOAL:.0%} throttled) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
-    return 0
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
