@@ -28,17 +28,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# The first rate. Finding the limit from here costs one episode of throttles, about the calls in flight
-# at the first throttle (fewer than a dozen at 8 calls/s), while each doubling it saves is half a second
-# of a run at a high limit. (botocore's adaptive mode starts with no limit at all.)
-START_RATE = 50.0
+# The first rate. Against a low limit it costs one episode of throttles at the start, about the calls in
+# flight when the first throttle comes back (5 at 5 or 8 calls/s on the emulator), while each doubling it
+# saves is 0.7 s of a run at a high limit. (botocore's adaptive mode starts with no limit at all.)
+START_RATE = 80.0
 # Never pace slower than this, whatever the throttling: a call every 2 s still finishes a run.
 MIN_RATE = 0.5
 # Slow start: each success adds this many calls/s, so while the pacing is what holds calls back the rate
-# doubles every ln2/1.4 ~ 0.5 s. Faster doubling overshoots further before the first throttle arrives (a
+# doubles every ln2/1.0 ~ 0.7 s. Faster doubling overshoots further before the first throttle arrives (a
 # server bucket with a burst hides the limit until it is drained: ~3x the limit at this pace, with a bucket
-# of one second), and every call on the wire in that overshoot is one more throttle.
-SLOW_START_GAIN = 1.4
+# of one second), and every call on the wire in that overshoot is one more throttle (at 200 calls/s on the
+# emulator, doubling every 0.5 s cost 20-28 throttles, every 0.7 s 17-23).
+SLOW_START_GAIN = 1.0
 # The first cut (leaving slow start) halves the rate that was actually admitted over the last second:
 # a server bucket holding at most one second of calls admits at most twice its rate in any second, so half
 # of it is at or under the limit.
@@ -292,8 +293,11 @@ class Pacer:
                 cuts = self.control.cuts
                 self.control.on_throttle(now, ticket.sent, self.latency)
                 if self.control.cuts != cuts:
-                    # Slots handed out at the old rate are void (their holders re-slot: `stale`).
-                    self._next_slot = self._last_sent + 1.0 / self.control.rate
+                    # Slots handed out at the old rate are void (their holders re-slot: `stale`), and
+                    # nothing goes out for one latency while the calls already on their way reach the
+                    # server: sent at once, new calls would arrive mixed with them, at a bucket those keep
+                    # empty, and be throttled too.
+                    self._next_slot = max(self._last_sent + 1.0 / self.control.rate, now + self.latency)
         elif answered and self.control is not None:
             self.control.on_success(now, ticket.sent)
 

@@ -61,7 +61,7 @@ def test_slow_start_raises_the_rate_while_calls_succeed_and_stops_at_the_ceiling
     assert rate.rate == START_RATE
     seen = []
     now = 0.0
-    for _ in range(20):
+    for _ in range(40):
         now = succeed(rate, now, 5, rate.rate)
         seen.append(rate.rate)
     assert seen == sorted(seen) and seen[0] > START_RATE
@@ -132,7 +132,7 @@ def test_the_answers_to_calls_sent_before_a_cut_measure_the_limit_and_bring_the_
     # would be far over the limit. What the server admitted after it began refusing is the limit.
     rate, cut_at = drained(200.0, admitted=8, throttled=16)
     assert rate.measured == pytest.approx(200.0, rel=0.05)
-    assert rate.rate <= PLATEAU * rate.measured and rate.cuts == 1
+    assert rate.measured is not None and rate.rate <= PLATEAU * rate.measured and rate.cuts == 1
     now, samples = cut_at + 0.1, []
     for _ in range(200):  # the next second at the rate's own pace: it stays just under the limit
         rate.on_send(now)
@@ -244,11 +244,16 @@ def test_slots_handed_out_before_a_cut_are_void() -> None:
     queued = pacer.try_enter(clock())  # reserved at 100/s
     assert queued == pytest.approx(first + 0.01)
     cuts = pacer.cuts
-    pacer.finish(ticket, clock() + 0.005, throttled=True)
+    answered = clock() + 0.005
+    pacer.finish(ticket, answered, throttled=True)
     assert pacer.stale(cuts)
     assert pacer.rate is not None and pacer.rate < 100.0
-    # Re-slotted at the new, slower rate.
-    assert pacer.slot(clock()) == pytest.approx(first + 1.0 / pacer.rate)
+    # Re-slotted at the new, slower rate, and not before one latency has passed since the throttle came
+    # back: the calls already on their way reach the server first, at a bucket they keep empty.
+    slot = pacer.slot(clock())
+    assert slot >= first + 1.0 / pacer.rate
+    assert slot == pytest.approx(answered + pacer.latency)
+    assert pacer.slot(clock()) == pytest.approx(slot + 1.0 / pacer.rate)
 
 
 def test_concurrent_callers_are_never_lost_or_duplicated() -> None:
