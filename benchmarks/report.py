@@ -11,7 +11,10 @@ descriptions below, which say how the numbers were made, not what they are.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -439,7 +442,7 @@ def _order(data: dict[str, Any]) -> str:
     )
     if data.get("at_once"):
         return (
-            "the commands (separated by `;`) ran at the same time, each in its own processes with its own "
+            "the commands (separated by `;`) overlapped in time, each in its own processes with its own "
             f"emulators; within a command the regimes ran {within}"
         )
     return within
@@ -532,8 +535,12 @@ def merge_runs(runs: list[dict[str, Any]], *, at_once: bool = False) -> dict[str
         raise SystemExit("the runs were made on different machines; report them apart")
     merged = dict(runs[0])
     merged["started"] = min(run["started"] for run in runs)
-    durations = [run["duration_s"] for run in runs]
-    merged["duration_s"] = max(durations) if at_once else sum(durations)
+    if at_once:  # from the first start to the last end (starts are to the minute)
+        starts = [datetime.strptime(run["started"], "%Y-%m-%d %H:%M UTC").timestamp() for run in runs]
+        ends = [start + run["duration_s"] for start, run in zip(starts, runs, strict=True)]
+        merged["duration_s"] = max(ends) - min(starts)
+    else:
+        merged["duration_s"] = sum(run["duration_s"] for run in runs)
     merged["at_once"] = at_once and len(runs) > 1
     merged["argv"] = [
         word for index, run in enumerate(runs) for word in ([";"] if index else []) + run["argv"]
@@ -551,10 +558,29 @@ if __name__ == "__main__":
     )
     parser.add_argument("sources", nargs="*", type=Path, default=[BENCH / "out" / "results.json"])
     parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
+    parser.add_argument("--chart", type=Path, default=BENCH / "chart.png")
     parser.add_argument(
-        "--at-once", action="store_true", help="the runs were made at the same time (the page says so)"
+        "--bench-python", default=str(BENCH / ".venv" / "bin" / "python"), help="has matplotlib"
+    )
+    parser.add_argument(
+        "--at-once", action="store_true", help="the runs overlapped in time (the page says so)"
     )
     args = parser.parse_args()
     runs = [json.loads(source.read_text(encoding="utf-8")) for source in args.sources]
-    write_results(merge_runs(runs, at_once=args.at_once), args.results, BENCH / "chart.png")
+    merged = merge_runs(runs, at_once=args.at_once)
+    write_results(merged, args.results, args.chart)
     print(f"wrote {args.results}")
+    if len(runs) > 1:
+        # The chart is drawn from one results file: the merged one, next to the first source.
+        merged_file = args.sources[0].with_name("results-merged.json")
+        merged_file.write_text(json.dumps(merged, indent=1), encoding="utf-8")
+        chart_source = merged_file
+    else:
+        chart_source = args.sources[0]
+    if Path(args.bench_python).exists():
+        subprocess.run(
+            [args.bench_python, str(BENCH / "chart.py"), str(chart_source), str(args.chart)], check=True
+        )
+        print(f"wrote {args.chart}")
+    else:
+        print(f"no {args.bench_python} (make bench-venv): {args.chart} not redrawn", file=sys.stderr)

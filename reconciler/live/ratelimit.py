@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 # The first rate. Against a low limit it costs one episode of throttles at the start, about the calls in
-# flight when the first throttle comes back (5 at 5 or 8 calls/s on the emulator), while each doubling it
+# flight when the first throttle comes back (4-5 at 5 or 8 calls/s on the emulator), while each doubling it
 # saves is 0.7 s of a run at a high limit. (botocore's adaptive mode starts with no limit at all.)
 START_RATE = 80.0
 # Never pace slower than this, whatever the throttling: a call every 2 s still finishes a run.
