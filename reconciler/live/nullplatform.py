@@ -119,6 +119,19 @@ def _null_paths(value: Any, path: str) -> list[str]:
     return []
 
 
+def write_blocker(provider_id: str, setup: dict[str, Any]) -> str | None:
+    """Why `setup.policy` cannot be written, or None: a `null` elsewhere in `setup` may be a secret the API
+    hides, and the whole group must be sent back. Paths only, never values."""
+    nulls = [p for p in _null_paths(setup, "setup") if p != "setup.policy"]
+    if not nulls:
+        return None
+    return (
+        f"nullplatform provider {provider_id}: not written: {', '.join(nulls)} read(s) as null "
+        "(the API answers null for a secret it hides), and the whole setup group must be sent "
+        "back, which would store null over it; give it a value in nullplatform, then apply again"
+    )
+
+
 def _secret_candidates(value: Any, path: str = "") -> list[str]:
     """Leaf strings of provider attributes, except the policy (ours, and long JSON that errors may quote)."""
     if isinstance(value, dict):
@@ -398,6 +411,13 @@ class NullplatformClient:
         """The provider's own (not inherited: no_merge) `attributes.setup.policy`, or None if absent."""
         return self._policy_of(provider_id, self._attributes(provider_id))
 
+    def read_provider(self, provider_id: str) -> tuple[str | None, str | None]:
+        """As read_policy, and why a write of it would be refused (see `write_blocker`), or None: so a
+        plan can say so before anyone approves it."""
+        attributes = self._attributes(provider_id)
+        policy = self._policy_of(provider_id, attributes)
+        return policy, write_blocker(provider_id, attributes.get("setup") or {})
+
     def write_policy(self, provider_id: str, policy: str, expected_before: str | None) -> None:
         """Set `setup.policy` by PATCHing the `setup` group alone, then verify by reading back.
 
@@ -418,13 +438,9 @@ class NullplatformClient:
         before = self._attributes(provider_id)
         current = self._policy_of(provider_id, before)  # refuses a `setup` that is null or not an object
         setup: dict[str, Any] = before.get("setup") or {}
-        nulls = [p for p in _null_paths(setup, "setup") if p != "setup.policy"]
-        if nulls:
-            raise ReconcilerError(
-                f"nullplatform provider {provider_id}: not written: {', '.join(nulls)} read(s) as null "
-                "(the API answers null for a secret it hides), and the whole setup group must be sent "
-                "back, which would store null over it; give it a value in nullplatform, then apply again"
-            )
+        blocked = write_blocker(provider_id, setup)
+        if blocked:
+            raise ReconcilerError(blocked)
         if live_fingerprint(current) != live_fingerprint(expected_before):
             raise StaleTarget(
                 f"nullplatform provider {provider_id}: setup.policy changed since it was read for the plan; "

@@ -30,10 +30,10 @@ def observe_provider(registry: Registry, nullplatform: NullplatformClient | None
     provider_id = target.provider_id
     try:
         provider_id = nullplatform.find_provider_id(target)
-        policy = nullplatform.read_policy(provider_id)
+        policy, blocked = nullplatform.read_provider(provider_id)
     except ReconcilerError as exc:
         return LiveProvider(nrn=target.nrn, provider_id=provider_id, policy=None, error=str(exc))
-    return LiveProvider(nrn=target.nrn, provider_id=provider_id, policy=policy)
+    return LiveProvider(nrn=target.nrn, provider_id=provider_id, policy=policy, blocked=blocked)
 
 
 def resolve_provider_ids(

@@ -32,6 +32,7 @@ class LiveProvider:
     provider_id: str | None
     policy: str | None
     error: str | None = None
+    blocked: str | None = None  # why a write of its policy would be refused (nothing else of it is kept)
 
 
 @dataclass(frozen=True)

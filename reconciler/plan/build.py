@@ -160,12 +160,19 @@ def provider_change(registry: Registry, live: LiveProvider) -> ProviderChange:
         # Exactly the documented text (not a merge), so nullplatform stores the canonical policy.
         text = policy_text(desired)
         created = difference([], desired["Statement"])
+        if live.blocked:
+            return ProviderChange(live.nrn, live.provider_id, Action.ERROR, None, None, created, live.blocked)
         return ProviderChange(live.nrn, live.provider_id, Action.CREATE, None, text, created)
     decision = _decide(live.policy, registry.owns_sid, desired["Statement"])
     action, error = decision.action, decision.error
     if action == Action.DELETE:
         # The provider config must keep a policy for new repositories; rendering never yields an empty one.
         action, error = Action.ERROR, "the rendered provider policy would be empty"
+    if action == Action.UPDATE and live.blocked:
+        # Apply would refuse the write: shown as the error it is, in the plan someone approves.
+        return ProviderChange(
+            live.nrn, live.provider_id, Action.ERROR, live.policy, None, decision.difference, live.blocked
+        )
     return ProviderChange(
         live.nrn,
         live.provider_id,

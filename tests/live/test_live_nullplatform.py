@@ -283,6 +283,13 @@ def test_a_masked_secret_in_setup_refuses_the_write(api: NullplatformApi) -> Non
         client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
     assert PATCH not in requests(api)
     assert api.provider(provider_id)["attributes"] == docker
+    # A read says so too, in the same words, so a plan can show it before anyone approves it.
+    policy, blocked = client(api).read_provider(provider_id)
+    assert policy is None
+    assert blocked is not None and "not written: setup.password read(s) as null" in blocked
+    assert SECRET_KEY not in blocked
+    clean = api.add_provider("organization=1:account=9", ATTRIBUTES)
+    assert client(api).read_provider(clean)[1] is None  # ci's masked keys are not in setup: no blocker
 
 
 def test_a_patch_that_drops_the_groups_not_sent_is_an_error(

@@ -166,6 +166,22 @@ def test_provider_config_is_planned_with_ownership() -> None:
     assert in_sync.provider is not None and in_sync.provider.action == Action.NOOP
 
 
+def test_a_provider_whose_write_apply_would_refuse_is_an_error_in_the_plan_only_when_it_needs_one() -> None:
+    blocked = "nullplatform provider p1: not written: setup.naming_rule read(s) as null (...)"
+    old = json.dumps(render_policy(REGISTRY.account_id, PullAccess(accounts=("111122223333",))))
+    for before in (old, None):  # an update, a create
+        plan = plan_for(provider=LiveProvider("organization=1:account=2", "p1", before, blocked=blocked))
+        assert plan.provider is not None
+        assert plan.provider.action == Action.ERROR and plan.provider.error == blocked
+        assert plan.provider.after is None and plan.provider.before == before
+        assert plan.provider.difference.accounts_added  # what it would have changed is still shown
+        assert blocked in render_text(plan_as_plan(plan))
+    in_sync = plan_for(
+        provider=LiveProvider("organization=1:account=2", "p1", aws_style(DESIRED_TEXT), blocked=blocked)
+    )
+    assert in_sync.provider is not None and in_sync.provider.action == Action.NOOP  # nothing to write
+
+
 def test_adopting_an_older_sid_replaces_it() -> None:
     registry = Registry(**{**REGISTRY.__dict__, "managed_sids": ("AllowPull*", "CrossAccountPull")})
     old = {

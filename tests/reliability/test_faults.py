@@ -537,6 +537,12 @@ def test_a_null_in_setup_refuses_the_provider_write_and_the_repositories_go_on(
     seeded = site.provider_attributes()
     nulled = {**seeded, "setup": {**seeded["setup"], "naming_rule": None}}
     site.nullplatform.set_attributes(site.provider_id, nulled)
+    # The plan shows it as the error apply would meet, before anyone approves it.
+    code, out, _ = site.plan(capsys)
+    provider = site.saved_plan().registries[0].provider
+    assert provider is not None and provider.action == Action.ERROR
+    assert "not written: setup.naming_rule read(s) as null" in (provider.error or "")
+    assert "not written: setup.naming_rule read(s) as null" in out and code == 1
     code, out, err = site.apply(capsys)
     assert code == 1
     line = next(x for x in err.splitlines() if x.startswith(f"failed: main/{site.provider_id} (provider)"))
