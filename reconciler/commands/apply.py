@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,7 +42,7 @@ from reconciler.pipeline import (
     providers_elsewhere,
 )
 from reconciler.plan.build import provider_change, template_changes
-from reconciler.plan.model import Plan, ProviderChange, RegistryPlan, TemplateChange
+from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, TemplateChange
 from reconciler.plan.providers import refuse_shared_providers
 from reconciler.principals import verify_principals
 from reconciler.report.progress import Progress, StreamProgress
@@ -233,6 +234,44 @@ def _live_providers(
     return {item.name: item.provider for item in checked if item.provider is not None}
 
 
+def refuse_providers_shared_since(
+    desired: DesiredState, registries: Sequence[Registry], saved: Plan, scope: Scope
+) -> Plan:
+    """A saved plan with the provider of every registry that now shares it with another turned into an
+    error, as `plan` would: another file's section may resolve to it since the plan was made (a file
+    added, or a lookup that now finds it). The ids in the file are the plan's own lookups (the executor
+    checks them again before a write); the other registries are looked up now."""
+    if not scope.include_provider:
+        return saved
+    live = [
+        LiveRegistry(item.registry, provider=LiveProvider(item.provider.nrn, item.provider.provider_id, None))
+        for item in saved.registries
+        if item.provider is not None
+    ]
+    elsewhere = providers_elsewhere(desired, registries, scope)
+    refused = {
+        item.name: item.provider.error
+        for item in refuse_shared_providers(desired.registries, live, elsewhere)
+        if item.provider is not None and item.provider.error is not None
+    }
+    if not refused:
+        return saved
+    return dataclasses.replace(
+        saved,
+        registries=tuple(
+            dataclasses.replace(
+                item,
+                provider=dataclasses.replace(
+                    item.provider, action=Action.ERROR, after=None, error=refused[item.registry]
+                ),
+            )
+            if item.provider is not None and item.registry in refused
+            else item
+            for item in saved.registries
+        ),
+    )
+
+
 def _provider_source(
     registry: Registry, saved: RegistryPlan | None, live: LiveProvider | None
 ) -> Callable[[], ProviderChange | None]:
@@ -279,6 +318,7 @@ def run_write(args: argparse.Namespace, *, include_provider: bool, saved_plan: s
     saved = load_saved_plan(saved_plan, desired, scope) if saved_plan else None
     if saved is not None:
         registries = tuple(desired.registry(r.registry) for r in saved.registries)
+        saved = refuse_providers_shared_since(desired, registries, saved, scope)
     if not registries:
         raise ReconcilerError(f"no registries in {args.policies}")
     options = ApplyOptions(

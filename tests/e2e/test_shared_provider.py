@@ -114,3 +114,39 @@ def test_with_the_section_kept_in_one_registry_the_provider_is_planned_again(
     assert code == 0, out
     (registry,) = result.registries
     assert registry.provider is not None and registry.provider.action == Action.UPDATE
+
+
+def test_apply_of_a_saved_plan_looks_again_and_refuses_a_provider_shared_since(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Planned while main alone synced the provider: an update.
+    code, saved, out = plan(world, capsys)
+    assert code == 0, out
+    (registry,) = saved.registries
+    assert registry.provider is not None and registry.provider.action == Action.UPDATE
+    # Then eu.yaml arrives pinning that same provider (main's own file, and so its plan, is unchanged).
+    pinned = f'nullplatform:\n  nrn: "organization=1:account=3"\n  provider_id: "{world.provider_id}"\n'
+    (world.policies / "eu.yaml").write_text(eu_yaml(pinned), encoding="utf-8")
+    before = world.nullplatform.provider(world.provider_id)
+    code, out, err = run_cli(
+        capsys,
+        "apply",
+        "--plan",
+        str(world.tmp / "plan.json"),
+        "--policies",
+        str(world.policies),
+        "--report",
+        str(world.report),
+        *FAST,
+    )
+    assert code == 1, out + err
+    assert world.nullplatform.stats()["requests"].get(PATCH) is None
+    assert world.nullplatform.provider(world.provider_id) == before
+    entries = read_journal(world.report)
+    (provider,) = [e for e in entries if e.target == "provider"]
+    assert provider.result == "failed"
+    assert f"provider config {world.provider_id} is also the one registry eu in eu-west-1" in (
+        provider.error or ""
+    )
+    applied = {e.name for e in entries if e.target == "repository" and e.result == "applied"}
+    assert {n for n, t in world.seeded.items() if t is None} <= applied
