@@ -9,10 +9,8 @@ shared with every other client in the account. So each action gets:
   `ThrottlingException` a multiplicative cut; then CUBIC's curve (as in botocore's adaptive retry mode):
   back quickly to just under the rate where throttling began, a long plateau there, and a slow, then faster
   probe above it in case the limit rose (another client stopped). One cut per episode: throttles of calls
-  sent before the last cut (or within a round trip after it) are the same congestion, not new news. The
-  answers to those calls also measure the limit itself (what the server still admitted while refusing
-  the rest), which brings the plateau down when the rate the cut went by held a banked burst. Pure: time
-  comes in as arguments.
+  sent before the last cut (or within a round trip after it) are the same congestion, not new news. Pure:
+  time comes in as arguments.
 - `Pacer`: thread-safe, blocking. Spaces sends 1/rate apart (a burst of 1, so a server-side bucket never
   sees two calls closer than that) and bounds the calls in flight to what the current rate needs at the
   measured latency (rate x latency, with margin, up to a cap) unless a fixed concurrency is given. The
@@ -58,23 +56,10 @@ PROBE_C = 0.00003
 CALLS_PER_PROBE = 100
 # The admitted rate is measured over this window (seconds).
 WINDOW = 1.0
-# After a cut, the calls sent before it are still answered for about one latency: the server sees more
-# calls than it admits, so the ones it lets through come at about its real limit, not the limit plus a
-# banked burst. At least this many admitted among them make a measurement (fewer: too coarse to use).
-MEASURED_ADMITTED = 5
-# A measurement ends at the first answer to a call sent after the cut, or this long after the cut.
-MEASURE_SPAN = 1.0
 # Never let the rate run ahead of what is actually sent by more than this factor: a rate that is not being
 # used (latency, not the limit, holds the calls back) says nothing about the limit, and cutting from it
 # would not slow anything down.
 USE_FACTOR = 2.0
-
-
-@dataclass
-class _Measurement:
-    last: float  # when the last of the answers came
-    admitted: int = 0
-    throttled: int = 0
 
 
 class AdaptiveRate:
@@ -91,11 +76,10 @@ class AdaptiveRate:
         self._climb = 0.0  # K: seconds from the last cut back to the plateau
         self._hold = 0.0  # seconds on the plateau before probing above it
         self._cut_at = -math.inf
+        self._quiet_until = -math.inf  # the cut's round trip: calls sent before this are its episode
         self._sends: deque[float] = deque()
         self._successes: deque[float] = deque()
         self._first_send: float | None = None
-        self._measuring: _Measurement | None = None  # the answers to calls sent before the last cut
-        self.measured: float | None = None  # the limit the last measurement found (calls/s)
 
     @staticmethod
     def _trim(events: deque[float], now: float) -> None:
@@ -121,8 +105,7 @@ class AdaptiveRate:
         # admits at most twice its rate in any one second, but any amount in a shorter span.
         return self._per_second(self._successes, now, None)
 
-    def on_success(self, now: float, sent: float | None = None) -> None:
-        self._measure(now, sent, admitted=True)
+    def on_success(self, now: float) -> None:
         self._successes.append(now)
         self._trim(self._successes, now)  # only the last window is ever read: keep no more
         if self.slow_start:
@@ -140,8 +123,7 @@ class AdaptiveRate:
         """A call sent at `sent` was throttled. Cuts once per episode (one round trip): calls sent
         before the last cut were paced at the old rate, and calls sent within a latency after it reach
         the server mixed with the last of those, so their throttles are the congestion already acted on."""
-        self._measure(now, sent, admitted=False)
-        if sent < self._cut_at + latency:
+        if sent < self._quiet_until:
             return
         admitted = self.admitted_rate(now)
         base = min(self.rate, admitted) if admitted > 0 else self.rate
@@ -151,38 +133,10 @@ class AdaptiveRate:
         self.rate = max(self.floor, min(self.ceiling, cut * base))
         self._plateau = max(self.rate, PLATEAU * base)
         self._cut_at = now
-        self._curve()
-        self._measuring = _Measurement(last=now)
-
-    def _curve(self) -> None:
+        self._quiet_until = now + latency
         self._climb = math.cbrt(max(0.0, 1.0 - self.rate / self._plateau) / CLIMB_C)
         # At low rates the curve alone would probe every few dozen calls: hold the plateau for longer.
         self._hold = max(0.0, CALLS_PER_PROBE / self._plateau - 2 * self._climb)
-
-    def _measure(self, now: float, sent: float | None, *, admitted: bool) -> None:
-        """Counts the answers to the calls sent before the last cut; when they are all in, the rate at
-        which the server admitted them is its limit, and the plateau comes down to just under it (the
-        rate admitted over the last second, which the cut went by, includes what a server bucket had
-        banked: up to twice the limit, a plateau the climb would throttle on again at once)."""
-        counts = self._measuring
-        if counts is None or sent is None:
-            return
-        if sent < self._cut_at and now - self._cut_at <= MEASURE_SPAN:
-            counts.admitted += admitted
-            counts.throttled += not admitted
-            counts.last = now
-            return
-        self._measuring = None
-        span = counts.last - self._cut_at
-        if counts.admitted < MEASURED_ADMITTED or not counts.throttled or span <= 0:
-            return  # too few to tell, or none throttled: the server was not over its limit
-        self.measured = counts.admitted / span
-        plateau = max(self.floor, PLATEAU * self.measured)
-        if plateau < self._plateau:
-            # Sending above it with the server's bucket just drained would throttle again at once.
-            self._plateau = plateau
-            self.rate = min(self.rate, plateau)
-            self._curve()
 
 
 @dataclass(frozen=True)
@@ -299,7 +253,7 @@ class Pacer:
                     # empty, and be throttled too.
                     self._next_slot = max(self._last_sent + 1.0 / self.control.rate, now + self.latency)
         elif answered and self.control is not None:
-            self.control.on_success(now, ticket.sent)
+            self.control.on_success(now)
 
     def summary(self) -> dict[str, float | int | None]:
         with self._ready:
