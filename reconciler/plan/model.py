@@ -332,6 +332,8 @@ class Plan:
                     plan = Plan.from_json(whole.read(), source=path)
         except OSError as exc:
             raise ReconcilerError(f"cannot read plan {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ReconcilerError(f"{path}: not a plan file (not UTF-8 text at byte {exc.start})") from exc
         return plan
 
     @staticmethod
@@ -372,18 +374,24 @@ def _read_lines(lines: TextIO, source: str) -> Plan | None:
         registry: dict[str, Any] | None = None
         changes: list[RepositoryChange] = []
         for raw in lines:
-            line = raw.rstrip("\n").removeprefix(",")
-            if line == _CLOSE and registry is not None:
+            text = raw.rstrip("\n")
+            if text == _CLOSE and registry is not None:
                 registries.append(replace(RegistryPlan.from_json(registry), changes=tuple(changes)))
                 registry, changes = None, []
-            elif line == _CLOSE:
+                continue
+            if text == _CLOSE:
                 break
-            elif registry is None and line.endswith(_OPEN_CHANGES):
+            # Every item of a list but its first starts with the comma that separates it: no more, no less.
+            comma = text.startswith(",")
+            line = text[1:] if comma else text
+            if registry is None:
+                if comma != bool(registries) or not line.endswith(_OPEN_CHANGES):
+                    return None
                 registry = json.loads(line + _CLOSE)
-            elif registry is not None:
-                changes.append(RepositoryChange.from_json(json.loads(line)))
-            else:
+            elif comma != bool(changes):
                 return None
+            else:
+                changes.append(RepositoryChange.from_json(json.loads(line)))
         else:
             return None  # never closed: not this layout, or cut short
         if registry is not None or lines.read().strip():
@@ -395,5 +403,7 @@ def _read_lines(lines: TextIO, source: str) -> Plan | None:
         )
     except json.JSONDecodeError:
         return None
+    except UnicodeDecodeError:
+        raise  # Plan.read says so in one line (its repr would quote a whole block of the file)
     except (KeyError, TypeError, ValueError) as exc:
         raise ReconcilerError(f"{source}: malformed plan file ({exc!r})") from exc

@@ -113,3 +113,32 @@ def test_a_change_missing_a_field_is_a_malformed_plan(plan: Plan, tmp_path: Path
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(ReconcilerError, match=r"cannot read plan .*nope\.json"):
         Plan.read(str(tmp_path / "nope.json"))
+
+
+def test_commas_must_be_where_json_puts_them(plan: Plan, tmp_path: Path) -> None:
+    lines = plan.to_json().splitlines()
+    assert lines[3].startswith(",") and not lines[2].startswith(",")
+    path = tmp_path / "plan.json"
+    broken = {
+        "a comma missing between changes": [*lines[:3], lines[3][1:], *lines[4:]],
+        "a comma before the first change": [*lines[:2], "," + lines[2], *lines[3:]],
+        "a comma before the list's end": [*lines[:-1], ",]}"],
+    }
+    for why, edited in broken.items():
+        path.write_text("\n".join(edited) + "\n", encoding="utf-8")
+        with pytest.raises(ReconcilerError, match="not a plan file"):
+            Plan.read(str(path))
+        with pytest.raises(ReconcilerError, match="not a plan file"):  # as when read whole
+            Plan.from_json("\n".join(edited), source=why)
+
+
+def test_a_file_that_is_not_utf8_says_so_in_one_short_line(plan: Plan, tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    for at in (10, len(plan.to_json()) // 2):  # in the head, and in a change
+        data = plan.to_json().encode("utf-8")
+        path.write_bytes(data[:at] + b"\xff" + data[at:])
+        with pytest.raises(
+            ReconcilerError, match=r"not a plan file \(not UTF-8 text at byte \d+\)"
+        ) as caught:
+            Plan.read(str(path))
+        assert len(str(caught.value)) < 200
