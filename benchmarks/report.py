@@ -442,8 +442,8 @@ def _order(data: dict[str, Any]) -> str:
     )
     if data.get("at_once"):
         return (
-            "the commands (separated by `;`) overlapped in time, each in its own processes with its own "
-            f"emulators; within a command the regimes ran {within}"
+            "the commands (separated by `;`) ran side by side, some of them overlapping in time, each in its "
+            f"own processes with its own emulators; within a command the regimes ran {within}"
         )
     return within
 
@@ -563,7 +563,7 @@ if __name__ == "__main__":
         "--bench-python", default=str(BENCH / ".venv" / "bin" / "python"), help="has matplotlib"
     )
     parser.add_argument(
-        "--at-once", action="store_true", help="the runs overlapped in time (the page says so)"
+        "--at-once", action="store_true", help="some of the runs overlapped in time (the page says so)"
     )
     args = parser.parse_args()
     runs = [json.loads(source.read_text(encoding="utf-8")) for source in args.sources]
