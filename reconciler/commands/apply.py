@@ -133,16 +133,8 @@ def execute(
             writes = count_changes(Plan(plan.created_at, "", (registry_plan,)), include_provider=False)
             progress = Progress(f"writing {registry.name}", writes, enabled=tuning.progress)
             ecr = ecr_client(registry, tuning)
-            executor = Executor(
-                registry_plan,
-                desired=registry,
-                role_arn=registry.role_arn,
-                ecr=ecr,
-                provider=nullplatform,
-                journal=journal,
-                options=options,
-                on_done=progress.advance,
-                templates=ecr,
+            executor = _executor(
+                registry_plan, registry, ecr, nullplatform, journal, options, on_done=progress.advance
             )
             summaries.append(executor.run())
     return merge_summaries(summaries)
@@ -175,15 +167,8 @@ def stream(
             registry_plan = saved.registries[index] if saved is not None else None
             print(f"Registry {registry.name} ({registry.account_id}, {registry.region})", flush=True)
             ecr = ecr_client(registry, tuning)
-            executor = Executor(
-                registry_plan or _empty_plan(registry),
-                desired=registry,
-                role_arn=registry.role_arn,
-                ecr=ecr,
-                provider=nullplatform,
-                journal=journal,
-                options=options,
-                templates=ecr,
+            executor = _executor(
+                registry_plan or _empty_plan(registry), registry, ecr, nullplatform, journal, options
             )
             steps: list[TargetStep] = []
             if options.include_provider and registry.nullplatform is not None:
@@ -206,6 +191,30 @@ def stream(
                 ).run()
             )
     return merge_summaries(summaries)
+
+
+def _executor(
+    plan: RegistryPlan,
+    registry: Registry,
+    ecr: EcrClient,
+    nullplatform: NullplatformClient | None,
+    journal: Journal,
+    options: ApplyOptions,
+    *,
+    on_done: Callable[[], None] | None = None,
+) -> Executor:
+    """The writer for one registry: its ECR client writes the repositories and the creation templates."""
+    return Executor(
+        plan,
+        desired=registry,
+        role_arn=registry.role_arn,
+        ecr=ecr,
+        provider=nullplatform,
+        journal=journal,
+        options=options,
+        on_done=on_done,
+        templates=ecr,
+    )
 
 
 def _selector(registry: Registry, scope: Scope) -> Callable[[str], bool]:
