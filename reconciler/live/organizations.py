@@ -59,21 +59,21 @@ def _error(exc: Exception, role_arn: str | None) -> OrganizationsError:
     if operation == "AssumeRole":
         return OrganizationsError(
             f"cannot assume organization.role_arn {role_arn} ({aws}): it must trust the workflow's role; see "
-            "README, 'The Organizations role'",
+            "docs/SETUP.md, 'The Organizations role'",
             code=code,
         )
     if code in _DENIED:
         return OrganizationsError(
             f"AWS Organizations refused {_who(role_arn)} ({aws}). Organizations answers only in the "
             "management account or a delegated administrator account: set organization.role_arn to the "
-            "read-only role created there (README, 'The Organizations role')",
+            "read-only role created there (docs/SETUP.md, 'The Organizations role')",
             code=code,
         )
     if code == _NOT_IN_USE:
         return OrganizationsError(
             f"the account of {_who(role_arn)} is not in an organization ({aws}): set organization.role_arn "
             "to the read-only role in your organization's management account or delegated administrator "
-            "(README, 'The Organizations role'), or remove `organization:`",
+            "(docs/SETUP.md, 'The Organizations role'), or remove `organization:`",
             code=code,
         )
     return OrganizationsError(f"AWS Organizations could not be read with {_who(role_arn)} ({aws})", code=code)

@@ -118,10 +118,10 @@ def test_invalid_policies_fail_validation_with_annotations(
 
 
 def required_checks() -> list[str]:
-    """The checks README's set-up section tells people to require on `main`."""
-    readme = (ROOT / "README.md").read_text()
+    """The checks the set-up document tells people to require on `main`."""
+    readme = (ROOT / "docs" / "SETUP.md").read_text()
     clause = re.search(r"require the status\s+checks (.*?), and no force pushes", readme, re.S)
-    assert clause, "README names the required checks"
+    assert clause, "docs/SETUP.md names the required checks"
     return [name for name in re.findall(r"`([^`]+)`", clause.group(1)) if not name.endswith(".yml")]
 
 
