@@ -10,6 +10,7 @@ restored.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from fnmatch import fnmatchcase
 
 from reconciler.apply.journal import Result, WriteRecord, final_records
 from reconciler.plan.fingerprint import live_fingerprint
+from reconciler.policy.deleted import deleted_principals
 
 REPOSITORY = "repository"
 PROVIDER = "provider"
@@ -104,3 +106,22 @@ def _may_have_landed(record: WriteRecord) -> bool:
 
 def _applied_for(values: list[str] | None) -> tuple[str, ...] | None:
     return None if values is None else tuple(values)
+
+
+def unrestorable(target: RestoreTarget) -> str | None:
+    """Why `target` cannot be put back, or None: its `before` names a deleted principal's unique id (an
+    apply with `remove_deleted_principals` removed it), and ECR refuses to store such a policy again."""
+    if target.restore_to is None:
+        return None
+    try:
+        document = json.loads(target.restore_to)
+    except json.JSONDecodeError:
+        return None
+    found = deleted_principals(document, lambda _sid: False)
+    if not found:
+        return None
+    ids = ", ".join(dict.fromkeys(d.unique_id for d in found))
+    return (
+        f"not restorable: the policy before the apply names {ids}, the unique id of a deleted IAM role or "
+        "user, which ECR refuses to store; left as it is"
+    )

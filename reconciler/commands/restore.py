@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reconciler.apply.executor import ApplyOptions
 from reconciler.apply.journal import default_report_path, read_journal
-from reconciler.apply.restore import PROVIDER, TEMPLATE, RestoreTarget, restore_targets
+from reconciler.apply.restore import PROVIDER, TEMPLATE, RestoreTarget, restore_targets, unrestorable
 from reconciler.commands.apply import execute, print_summary
 from reconciler.commands.options import add_tuning_arguments, tuning_from
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
@@ -183,7 +183,10 @@ def run(args: argparse.Namespace) -> int:
             f"{target.registry}/{target.name} ({target.target}): it had no policy before the apply, and "
             f"restore never removes a {target.target}'s policy: left as it is"
         )
-    targets = _landed(targets, tuning)
+    blocked = [(t, why) for t in targets if (why := unrestorable(t))]
+    for target, why in blocked:
+        print(f"{target.registry}/{target.name} ({target.target}): {why}")
+    targets = _landed([t for t in targets if not unrestorable(t)], tuning)
     plan, registries = restore_plan(targets)
     options = ApplyOptions(
         dry_run=args.dry_run, concurrency=tuning.workers, verify_live=True, include_provider=True
@@ -201,4 +204,4 @@ def run(args: argparse.Namespace) -> int:
     stale = [o for o in summary.outcomes if o.result == "stale"]
     if stale:
         print(f"{len(stale)} targets changed since the apply and were left as they are.")
-    return 0 if summary.ok and not stale and not left else 1
+    return 0 if summary.ok and not stale and not left and not blocked else 1

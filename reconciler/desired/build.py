@@ -57,6 +57,7 @@ def build_registry(doc: Document, source: str) -> Registry:
             for index, item in enumerate(data.get("creation_templates", ()))
         ),
         organization=organization_check(data.get("organization")),
+        remove_deleted_principals=data.get("remove_deleted_principals", False) is True,
     )
 
 

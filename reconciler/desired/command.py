@@ -15,7 +15,7 @@ from typing import TextIO
 from reconciler.desired.loader import load_policies
 from reconciler.desired.model import DesiredState, Registry
 from reconciler.errors import Problem, ReconcilerError, ValidationFailed
-from reconciler.policy.render import policy_text, provider_policy, render_policy
+from reconciler.policy.render import provider_policy, readable_text, render_policy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,11 +117,11 @@ def show(registry: Registry) -> str:
         f"# manages repositories matching {', '.join(registry.include)}"
         + (f" except {', '.join(registry.exclude)}" if registry.exclude else ""),
         "# default access (nullplatform provider config; every repository no override matches):",
-        policy_text(provider_policy(registry)),
+        readable_text(provider_policy(registry)),
     ]
     for override in registry.overrides:
         lines.append(f"# override at line {override.line}: {', '.join(override.repositories)}")
-        lines.append(policy_text(render_policy(registry.account_id, override.pull_access)))
+        lines.append(readable_text(render_policy(registry.account_id, override.pull_access)))
     for template in registry.creation_templates:
         access = "its own access" if template.pull_access else "the default access"
         lines.append(
@@ -129,7 +129,7 @@ def show(registry: Registry) -> str:
             f"({', '.join(template.applied_for)}): {access}"
         )
         if template.pull_access:
-            lines.append(policy_text(render_policy(registry.account_id, template.pull_access)))
+            lines.append(readable_text(render_policy(registry.account_id, template.pull_access)))
     return "\n".join(lines)
 
 

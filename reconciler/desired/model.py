@@ -92,6 +92,8 @@ class Registry:
     source: str = field(default="", compare=False)
     organization: OrganizationCheck | None = None  # None: principals are not checked against Organizations
     creation_templates: tuple[CreationTemplate, ...] = ()
+    # Remove deleted principals' unique ids from foreign statements (reconciler.policy.deleted).
+    remove_deleted_principals: bool = False
 
     def selects(self, repository: str) -> bool:
         """True when the repository is managed: matched by an include glob and by no exclude glob."""
@@ -140,6 +142,8 @@ def registry_fingerprint(*registries: Registry) -> str:
             override["line"] = 0
         if item.get("organization") is None:
             item.pop("organization", None)  # registries without the key keep the fingerprint they had
+        if not item.get("remove_deleted_principals"):
+            item.pop("remove_deleted_principals", None)  # as for organization: fingerprints stay put
         for template in item["creation_templates"]:
             template["line"] = 0
         if not item["creation_templates"]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -50,7 +49,6 @@ DEFAULT_MAX_ATTEMPTS = 10
 ROLE_SESSION_NAME = "ecr-policy-reconciler"
 # DescribeRepositories accepts at most 1000 per page (default 100): the largest page means fewest calls.
 LIST_PAGE_SIZE = 1000
-_PRINCIPAL_BACKOFF_CAP = 16.0
 _RATE_CODES = {
     "ThrottlingException",
     "Throttling",
@@ -108,14 +106,6 @@ def _failure(kind: type[EcrError], exc: Exception, operation: str, where: str, n
         # What botocore retries is what may have reached ECR (a definite error answer is not retried).
         error.sent = retryable
     return error
-
-
-def _is_principal_not_found(exc: ClientError) -> bool:
-    error = exc.response.get("Error", {})
-    return (
-        error.get("Code") == "InvalidParameterException"
-        and "principal not found" in str(error.get("Message", "")).lower()
-    )
 
 
 class _FixedProvider(CredentialProvider):
@@ -176,8 +166,6 @@ class EcrClient:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         session_factory: Callable[..., boto3.session.Session] | None = None,
         endpoint_url: str | None = None,
-        principal_retries: int = 5,
-        principal_backoff: float = 1.0,
     ) -> None:
         if concurrency is not None and concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -186,8 +174,6 @@ class EcrClient:
         self.registry = registry
         # Worker threads: a fixed concurrency, or enough for the largest window the pacers may open.
         self.concurrency = concurrency or max(1, max_concurrency)
-        self.principal_retries = max(0, principal_retries)
-        self.principal_backoff = principal_backoff
         # max_rps None: no pacing at all (tests); adaptive False: a fixed max_rps.
         self._pacers = PerActionPacer(
             max_rps, adaptive=adaptive, concurrency=concurrency, max_concurrency=self.concurrency
@@ -353,39 +339,19 @@ class EcrClient:
     def set_policy(self, repository: str, text: str) -> str:
         """Write a policy (never with `force`); returns the policy text as ECR answered it.
 
-        ECR checks that every principal exists; a role or account created moments ago can fail with
-        "Principal not found" until IAM propagates it, so that one error is retried with backoff.
+        A refusal is final: botocore does not retry an InvalidParameterException, and neither do we. Our
+        own statements name no principal ARN (`"Principal": "*"` with conditions), so a refused principal
+        ("Principal not found", "Invalid repository policy provided") is in a foreign statement, typically
+        a deleted role or user ECR reads back as its unique id, and waiting for IAM will not bring it back.
         """
-        attempt = 0
-        while True:
-            try:
-                answer = self._client.set_repository_policy(
-                    registryId=self.registry.account_id, repositoryName=repository, policyText=text
-                )
-            except ClientError as exc:
-                if _is_principal_not_found(exc):
-                    if attempt < self.principal_retries:
-                        delay = min(_PRINCIPAL_BACKOFF_CAP, self.principal_backoff * 2**attempt)
-                        log.info(
-                            "%s: principal not found (IAM propagation?); retrying in %.2fs",
-                            self._where(repository),
-                            delay,
-                        )
-                        attempt += 1
-                        time.sleep(delay)
-                        continue
-                    note = (
-                        f" (still failing after {attempt + 1} attempts: a principal does not exist or IAM "
-                        "has not propagated it yet)"
-                    )
-                    error = _failure(EcrWriteError, exc, "SetRepositoryPolicy", self._where(repository), note)
-                    error.retryable = True
-                    raise error from exc
-                raise _failure(EcrWriteError, exc, "SetRepositoryPolicy", self._where(repository)) from exc
-            except BotoCoreError as exc:
-                raise _failure(EcrWriteError, exc, "SetRepositoryPolicy", self._where(repository)) from exc
-            log.debug("set the policy of %s", self._where(repository))
-            return answer.get("policyText") or text
+        try:
+            answer = self._client.set_repository_policy(
+                registryId=self.registry.account_id, repositoryName=repository, policyText=text
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(EcrWriteError, exc, "SetRepositoryPolicy", self._where(repository)) from exc
+        log.debug("set the policy of %s", self._where(repository))
+        return answer.get("policyText") or text
 
     # -- repository creation templates (reconciler.live.templates shapes the requests) --
 

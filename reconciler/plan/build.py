@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from reconciler.plan.model import (
     TemplateChange,
 )
 from reconciler.policy import guard
+from reconciler.policy.deleted import deleted_principals, remove_deleted
 from reconciler.policy.grants import foreign_grant_notes
 from reconciler.policy.normalize import ACCOUNT_ID, canonical_statements, equivalent
 from reconciler.policy.ownership import SidOwner, merge, split
@@ -107,18 +108,40 @@ class _Decision:
     notes: tuple[str, ...] = ()
 
 
-def _decide(live_text: str | None, owns_sid: SidOwner, desired_owned: list[Statement]) -> _Decision:
-    """What to do with one policy, repository or provider config."""
+def _decide(
+    live_text: str | None,
+    owns_sid: SidOwner,
+    desired_owned: list[Statement],
+    remove_deleted_principals: bool | None = None,
+) -> _Decision:
+    """What to do with one policy, repository or provider config.
+
+    `remove_deleted_principals` (repositories only; None: not checked): False, a foreign statement naming a
+    deleted principal's unique id is an error (ECR would refuse the write); True, those ids are removed
+    from its `Principal` (never from `NotPrincipal`, which stays an error).
+    """
     try:
         live_doc = json.loads(live_text) if live_text is not None else None
     except json.JSONDecodeError as exc:
         return _Decision(Action.ERROR, error=f"live policy is not valid JSON ({exc}); fix it by hand")
     if live_doc is not None and not isinstance(live_doc, dict):
         return _Decision(Action.ERROR, error="live policy is not a JSON object; fix it by hand")
-    desired_doc = merge(live_doc, owns_sid, desired_owned)
+    removals: tuple[str, ...] = ()
+    base_doc = live_doc
+    if remove_deleted_principals is not None and live_doc is not None:
+        found = deleted_principals(live_doc, owns_sid)
+        blocking = [d for d in found if d.not_principal or not remove_deleted_principals]
+        if blocking:
+            return _Decision(Action.ERROR, error="; ".join(d.problem() for d in blocking))
+        if found:
+            base_doc, removals = remove_deleted(live_doc, owns_sid)
+    desired_doc = merge(base_doc, owns_sid, desired_owned)
     if equivalent(live_doc, desired_doc):
         return _Decision(Action.NOOP)
     diff = difference(split(live_doc, owns_sid).owned, desired_owned)
+    if removals:
+        # Shown on their own lines; never as accounts: a deleted principal has no access to lose.
+        diff = replace(diff, other=(*removals, *diff.other))
     if desired_doc is None:
         return _Decision(Action.DELETE, difference=diff)
     after = policy_text(desired_doc)
@@ -139,7 +162,7 @@ def repository_change(registry: Registry, live: LivePolicy) -> RepositoryChange:
     if live.error is not None:
         return RepositoryChange(live.repository, Action.ERROR, live.text, None, fingerprint, error=live.error)
     desired_owned = repository_statements(registry, live.repository)
-    decision = _decide(live.text, registry.owns_sid, desired_owned)
+    decision = _decide(live.text, registry.owns_sid, desired_owned, registry.remove_deleted_principals)
     return RepositoryChange(
         live.repository,
         decision.action,
@@ -214,12 +237,31 @@ def template_change(registry: Registry, template: CreationTemplate, live: LiveTe
         return change(Action.ERROR, error="the rendered template policy would be empty")
     if decision.action == Action.NOOP and set(live.applied_for) == set(want_for):
         return change(Action.NOOP)
-    # Only appliedFor changes: the policy goes back as read (the template is written whole, see apply).
-    after = before if decision.action == Action.NOOP else decision.after
+    # Only appliedFor changes: the policy goes back as read, in our compact text (the template is written
+    # whole, see apply). NOOP means it parsed.
+    if decision.action == Action.NOOP:
+        after = None if before is None else policy_text(json.loads(before))
+    else:
+        after = decision.after
     return change(Action.UPDATE, after, difference=decision.difference, notes=decision.notes)
 
 
 PLAN_MISMATCH = "the plan file does not match what policies/ renders"
+# Since policy texts are written compact, a plan saved by an earlier version differs in text alone.
+OLDER_PLAN = (
+    "the plan file was made by an earlier version of the reconciler, which wrote policy texts indented "
+    "(they are compact JSON now); plan again"
+)
+
+
+def _same_but_text(expected: str | None, saved: str | None) -> bool:
+    """True when a saved `after` means what is rendered now but is not the same text."""
+    if expected is None or saved is None or expected == saved:
+        return False
+    try:
+        return equivalent(json.loads(expected), json.loads(saved))
+    except json.JSONDecodeError:
+        return False
 
 
 def saved_change_problem(registry: Registry, change: RepositoryChange) -> str | None:
@@ -234,6 +276,8 @@ def saved_change_problem(registry: Registry, change: RepositoryChange) -> str | 
         return f"{PLAN_MISMATCH}: its `before` and `live_fingerprint` disagree"
     expected = repository_change(registry, LivePolicy(change.repository, change.before))
     if (expected.action, expected.after) != (change.action, change.after):
+        if expected.action == change.action and _same_but_text(expected.after, change.after):
+            return f"{PLAN_MISMATCH}: {OLDER_PLAN}"
         return (
             f"{PLAN_MISMATCH} from the policy it was planned against ({expected.action} expected); plan again"
         )
@@ -249,6 +293,8 @@ def saved_provider_problem(registry: Registry, change: ProviderChange) -> str | 
         return f"{PLAN_MISMATCH}: policies/ names provider {target.provider_id}, not {change.provider_id}"
     expected = provider_change(registry, LiveProvider(change.nrn, change.provider_id, change.before))
     if (expected.action, expected.after) != (change.action, change.after):
+        if expected.action == change.action and _same_but_text(expected.after, change.after):
+            return f"{PLAN_MISMATCH}: {OLDER_PLAN}"
         return (
             f"{PLAN_MISMATCH} from the policy it was planned against ({expected.action} expected); plan again"
         )
@@ -274,6 +320,8 @@ def saved_template_problem(registry: Registry, change: TemplateChange) -> str | 
         change.after,
         change.applied_for_after,
     ):
+        if expected.action == change.action and _same_but_text(expected.after, change.after):
+            return f"{PLAN_MISMATCH}: {OLDER_PLAN}"
         planned = f"from the template it was planned against ({expected.action} expected)"
         return f"{PLAN_MISMATCH} {planned}; plan again"
     return None

@@ -13,6 +13,7 @@ from typing import Any
 
 from reconciler.policy.access import PULL_NEEDS, OrgView, Verdict, may_pull
 from reconciler.policy.conditions import PRINCIPAL_ACCOUNT, condition_values, parse_operator, static_problems
+from reconciler.policy.deleted import deleted_principals
 from reconciler.policy.restriction import restricts
 from reconciler.policy.statements import (
     ACCOUNT_ID,
@@ -91,6 +92,7 @@ class Kind(StrEnum):
     NOT_ACTION = "not-action"
     OUTSIDE_ORGANIZATION = "outside-organization"
     NO_POLICY = "no-policy"
+    DELETED_PRINCIPAL = "deleted-principal"
 
 
 @dataclass(frozen=True)
@@ -301,4 +303,12 @@ def findings(document: Any, owner: str | None = None, org: OrgView | None = None
                         f"grants pull to accounts outside organization {org.org_id}: {', '.join(outside)}",
                     )
                 )
+    # Any statement, ours or not (the audit does not know managed_sids): the policy cannot be stored again.
+    for deleted in deleted_principals(document, lambda _sid: False):
+        element = "NotPrincipal" if deleted.not_principal else "Principal"
+        detail = (
+            f"{element} names {deleted.unique_id}, the unique id of a deleted IAM role or user: it matches "
+            "nobody, and ECR refuses every write to this policy until it is removed"
+        )
+        found.append(Finding(Kind.DELETED_PRINCIPAL, deleted.statement, detail))
     return found

@@ -72,8 +72,19 @@ def render_policy(registry_account: str, access: PullAccess) -> PolicyDocument:
     return {"Version": POLICY_VERSION, "Statement": render_statements(registry_account, access)}
 
 
+# ECR counts every character of `policyText` toward its 10,240 (whitespace too): written compact, one
+# grant holds about twice the accounts it would indented.
+COMPACT = (",", ":")
+
+
 def policy_text(document: PolicyDocument) -> str:
-    """Deterministic text for a document (same input, same bytes); key order is the document's own."""
+    """Deterministic compact text for a document (same input, same bytes); key order is the document's
+    own. Every policy the reconciler writes (repositories, provider config, templates) is this text."""
+    return json.dumps(document, separators=COMPACT, ensure_ascii=False)
+
+
+def readable_text(document: PolicyDocument) -> str:
+    """The same document indented, for people (`validate --show`); never written anywhere."""
     return json.dumps(document, indent=2, ensure_ascii=False)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from reconciler.policy.deleted import is_unique_id
 from reconciler.policy.normalize import statements_of
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -74,8 +75,10 @@ def _principals(value: Any) -> Principals:
                 elif match:
                     arns.add(text)
                 else:
-                    # A deleted role's ARN is stored as its unique id (AROA...): it matches nobody.
-                    others.append(f"unknown principal {text}")
+                    # A deleted role's or user's ARN is stored as its unique id (AROA.../AIDA...): it
+                    # matches nobody (reconciler.policy.deleted).
+                    known = "deleted principal" if is_unique_id(text) else "unknown principal"
+                    others.append(f"{known} {text}")
             elif kind == "Service":
                 services.append(text)
             else:

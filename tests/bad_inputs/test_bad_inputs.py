@@ -65,7 +65,7 @@ def _ten_megabytes(directory: Path) -> None:
         stream.write(b"# padding\n" * (10 * 1024 * 1024 // 10))
 
 
-MANY_ACCOUNTS = ", ".join(f'"{n:012d}"' for n in range(100000000000, 100000000450))
+MANY_ACCOUNTS = ", ".join(f'"{n:012d}"' for n in range(100000000000, 100000000800))
 
 GENERATED = [
     Case("ten_megabytes", 1, "policies files are limited to 1 MiB", _ten_megabytes, "huge.yaml"),
@@ -93,7 +93,7 @@ GENERATED = [
     Case(
         "too_many_accounts",
         6,
-        "ECR allows at most 10,240 (450 accounts",
+        "ECR allows at most 10,240 (800 accounts",
         _bytes("many.yaml", (HEAD + f"pull_access:\n  accounts: [{MANY_ACCOUNTS}]\n").encode()),
         "many.yaml",
     ),

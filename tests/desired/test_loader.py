@@ -523,13 +523,13 @@ def test_a_null_byte_is_reported_where_it_is() -> None:
 
 
 def test_too_many_accounts_is_reported_at_the_accounts_with_the_size() -> None:
-    many = ", ".join(f'"{n:012d}"' for n in range(100000000000, 100000000400))
+    many = ", ".join(f'"{n:012d}"' for n in range(100000000000, 100000000800))
     text = variant('accounts: ["111122223333", "444455556666"]', f"accounts: [{many}]")
     line, message = only_problem(text)
     assert line == 10
     assert "the policy rendered for pull_access is" in message
     assert "ECR allows at most 10,240" in message
-    assert "400 accounts" in message
+    assert "800 accounts" in message
 
 
 def test_an_unsafe_rendering_is_reported_at_the_pull_access(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -166,32 +166,44 @@ def test_set_policy_never_sends_force_and_returns_the_answered_text(aws_env: Ecr
     assert requests(aws_env) == {"SetRepositoryPolicy": 1}
 
 
-def test_principal_not_found_is_retried_until_iam_catches_up(aws_env: EcrEmulator) -> None:
+def test_principal_not_found_fails_at_once_with_ecrs_message(aws_env: EcrEmulator) -> None:
+    # Our statements name no principal ARN, so a refused principal is in a foreign statement: no waiting
+    # for IAM (it used to be retried for ~31 s, on every run).
     aws_env.create_repository("app")
     aws_env.configure(eventual_consistency_failures={"111122223333": 2})
-    client = EcrClient(registry(), principal_backoff=0.01)
-    client.set_policy("app", policy("111122223333"))
-    assert requests(aws_env) == {"SetRepositoryPolicy": 3}
-    assert aws_env.stored_policy("app") == policy("111122223333")
-
-
-def test_principal_not_found_gives_up_after_the_configured_retries(aws_env: EcrEmulator) -> None:
-    aws_env.create_repository("app")
-    aws_env.configure(known_accounts={DEFAULT_ACCOUNT_ID})
-    client = EcrClient(registry(), principal_retries=2, principal_backoff=0.01)
+    client = EcrClient(registry())
     with pytest.raises(EcrWriteError) as raised:
         client.set_policy("app", policy("111122223333"))
     assert raised.value.code == "InvalidParameterException"
-    assert raised.value.retryable
-    assert "repository app in registry main" in str(raised.value) and "3 attempts" in str(raised.value)
-    assert requests(aws_env) == {"SetRepositoryPolicy": 3}
+    assert not raised.value.retryable and not raised.value.sent
+    message = str(raised.value)
+    assert "repository app in registry main" in message and "Principal not found" in message
+    assert requests(aws_env) == {"SetRepositoryPolicy": 1}
     assert aws_env.stored_policy("app") is None
+
+
+def test_a_deleted_principal_reads_back_as_its_unique_id_and_is_refused_at_once(aws_env: EcrEmulator) -> None:
+    role = f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ci"
+    aws_env.create_repository("app", policy_text=policy(role))
+    unique_id = aws_env.delete_principal(role)
+    assert unique_id.startswith("AROA")
+    client = EcrClient(registry())
+    read = client.read_policy("app")
+    assert json.loads(read.text or "")["Statement"][0]["Principal"] == {"AWS": unique_id}
+    with pytest.raises(EcrWriteError) as raised:
+        client.set_policy("app", read.text or "")
+    assert raised.value.code == "InvalidParameterException" and not raised.value.retryable
+    assert "Invalid repository policy provided" in str(raised.value)
+    with pytest.raises(EcrWriteError):
+        client.set_policy("app", policy(role))  # nor can the ARN be written again
+    assert requests(aws_env) == {"GetRepositoryPolicy": 1, "SetRepositoryPolicy": 2}
+    assert aws_env.stored_policy("app") == policy(role)
 
 
 def test_other_write_errors_are_not_retried(aws_env: EcrEmulator) -> None:
     aws_env.create_repository("app")
     too_big = policy(sid="S" * 11_000)
-    client = EcrClient(registry(), principal_backoff=0.01)
+    client = EcrClient(registry())
     with pytest.raises(EcrWriteError) as raised:
         client.set_policy("app", too_big)
     assert raised.value.code == "InvalidParameterException" and not raised.value.retryable

@@ -57,11 +57,12 @@ def test_a_template_in_line_after_aws_reformatting_is_a_no_op() -> None:
     assert template_change(REGISTRY, ROOT, live).action == Action.NOOP
 
 
-def test_only_applied_for_changing_is_an_update_that_sends_the_policy_back_as_read() -> None:
+def test_only_applied_for_changing_is_an_update_that_sends_the_policy_back_compact() -> None:
     read = ecr_policy_text(DEFAULT)
     change = template_change(REGISTRY, ROOT, LiveTemplate("ROOT", True, read, ("REPLICATION",)))
     assert change.action == Action.UPDATE
-    assert change.after == read
+    # The policy as read (same keys, same order), written as every policy we write: compact.
+    assert change.after == json.dumps(json.loads(read), separators=(",", ":"))
     assert change.applied_for_lines() == ["applied for: add CREATE_ON_PUSH"]
     assert change.difference.lines() == []
 

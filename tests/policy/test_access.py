@@ -272,7 +272,7 @@ def test_org_id_condition_and_reformatted_principals() -> None:
     assert may_pull(document, B).reasons == (f"Org: {ORG_NOT_CONFIGURED}",)
     rewritten = policy(allow("Root", {"AWS": [f"arn:aws:iam::{A}:root", "AROAEXAMPLEDELETEDROLE"]}))
     assert may_pull(rewritten, A).verdict == Verdict.YES
-    assert grants(rewritten)[0].principals == (f"account {A}", "unknown principal AROAEXAMPLEDELETEDROLE")
+    assert grants(rewritten)[0].principals == (f"account {A}", "deleted principal AROAEXAMPLEDELETEDROLE")
 
 
 def test_member_without_known_path_is_unresolved_and_outside_accounts_are_found() -> None:

@@ -13,7 +13,7 @@ moto does the bookkeeping (repositories, policies, STS credentials, accounts); t
 - `paging.py`: DescribeRepositories paging: `maxResults` 1..1000 (default 100), opaque `nextToken`, refusal
   of `maxResults`/`nextToken` together with `repositoryNames`. Order: creation order (stable);
 - `validation.py`: validation moto skips: 10,240-character limit, `Resource` elements, unknown principals
-  (with optional IAM eventual consistency);
+  (with optional IAM eventual consistency), deleted principals (`deleted.py`: read back as unique ids);
 - `readback.py`: policy read-back as real ECR writes it (Jackson pretty printing, account ids as root ARNs,
   one-item lists collapsed, keys reordered), see `ecr_policy_text`;
 - `fastpath.py`: the hot policy calls answered from moto's backend directly;

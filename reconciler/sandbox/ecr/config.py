@@ -11,7 +11,9 @@ DEFAULT_REGION = "us-east-1"
 MAX_POLICY_LENGTH = 10_240
 
 # The knobs whose JSON form (lists) must become sets.
-_SET_KNOBS = frozenset({"known_accounts", "access_denied", "hang_actions", "hang_repositories"})
+_SET_KNOBS = frozenset(
+    {"known_accounts", "access_denied", "hang_actions", "hang_repositories", "deleted_principals"}
+)
 
 
 @dataclass
@@ -36,6 +38,9 @@ class EcrEmulatorConfig:
     # Account -> how many more SetRepositoryPolicy calls naming it fail with 'Principal not found' before
     # it "exists" (IAM eventual consistency: new principals take seconds to be visible).
     eventual_consistency_failures: dict[str, int] = field(default_factory=dict)
+    # ARNs of IAM roles and users that were deleted: policies naming one read back with its unique id
+    # (AROA.../AIDA...) instead, and SetRepositoryPolicy refuses text naming either (deleted.py).
+    deleted_principals: set[str] = field(default_factory=set)
     # Not real ECR behaviour: also treat aws:PrincipalAccount condition values as principals, so the
     # reconciler's own policies (Principal "*" plus a condition) can exercise the checks above.
     check_condition_accounts: bool = False

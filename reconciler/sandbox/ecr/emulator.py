@@ -12,6 +12,7 @@ from reconciler.sandbox import LOCALHOST, BackgroundServer, Served
 from reconciler.sandbox.ecr.backend import ecr_backend, reset_moto_state
 from reconciler.sandbox.ecr.call import ACCOUNT_HEADER, BYPASS_HEADER
 from reconciler.sandbox.ecr.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulatorConfig
+from reconciler.sandbox.ecr.deleted import unique_id
 from reconciler.sandbox.ecr.middleware import EcrMiddleware
 from reconciler.sandbox.ecr.organizations import DEFAULT_ORGANIZATION, OrganizationSpec, seed_organization
 from reconciler.sandbox.ecr.templates import DEFAULTS as TEMPLATE_DEFAULTS
@@ -69,6 +70,12 @@ class EcrEmulator(Served):
             throttle_storm_until=time.monotonic() + seconds,
             throttle_storm_actions=None if actions is None else set(actions),
         )
+
+    def delete_principal(self, arn: str) -> str:
+        """IAM deletes this role or user: policies naming it read back with its unique id from now on, and
+        SetRepositoryPolicy refuses to store either. Returns the unique id (knob `deleted_principals`)."""
+        self.configure(deleted_principals=self._middleware.config.deleted_principals | {arn})
+        return unique_id(arn)
 
     def reset_knobs(self) -> None:
         """Back to the configuration the emulator was created with (and release hanging requests)."""

@@ -3,11 +3,13 @@ as root ARNs, one-item lists collapsed, keys reordered), not as they were set.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
 
 from reconciler.sandbox.ecr.call import Answer, EcrCall, Handler
+from reconciler.sandbox.ecr.deleted import show_deleted
 
 # The answers that carry a policyText.
 _POLICY_ANSWERS = frozenset({"GetRepositoryPolicy", "SetRepositoryPolicy", "DeleteRepositoryPolicy"})
@@ -15,13 +17,21 @@ _ACCOUNT_RE = re.compile(r"\d{12}")
 
 
 def read_back(call: EcrCall, following: Handler) -> Answer:
-    """The layer: a successful answer's policyText rewritten (knob `rewrite_policies`)."""
+    """The layer: a successful answer's policyText rewritten (knob `rewrite_policies`), deleted principals
+    shown as their unique ids (knob `deleted_principals`)."""
     answer = following(call)
-    if answer.code >= 400 or not (call.config.rewrite_policies and call.action in _POLICY_ANSWERS):
+    deleted = call.config.deleted_principals
+    if answer.code >= 400 or call.action not in _POLICY_ANSWERS:
+        return answer
+    if not (call.config.rewrite_policies or deleted):
         return answer
     payload = json.loads(answer.body)
-    if isinstance(payload.get("policyText"), str):
-        payload["policyText"] = ecr_policy_text(payload["policyText"])
+    text = payload.get("policyText")
+    if isinstance(text, str):
+        if deleted:
+            with contextlib.suppress(ValueError):  # unparsable text is handed back as stored
+                text = json.dumps(show_deleted(json.loads(text), deleted))
+        payload["policyText"] = ecr_policy_text(text) if call.config.rewrite_policies else text
     return answer.with_payload(payload)
 
 

@@ -1,5 +1,6 @@
-"""Policy validation real ECR does and moto doesn't: the 10,240-character limit, no `Resource` elements, and
-principals that must exist (optionally with IAM eventual consistency: new principals take a while to be seen).
+"""Policy validation real ECR does and moto doesn't: the 10,240-character limit, no `Resource` elements,
+principals that must exist (optionally with IAM eventual consistency: new principals take a while to be seen),
+and no deleted principal (its ARN, or the unique id it reads back as: deleted.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from reconciler.sandbox.ecr.call import Answer, EcrCall, Handler, SandboxError
 from reconciler.sandbox.ecr.config import MAX_POLICY_LENGTH, EcrEmulatorConfig
+from reconciler.sandbox.ecr.deleted import UNIQUE_ID, names_deleted
 
 PRINCIPAL_NOT_FOUND = "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Principal not found'"
 INVALID_POLICY = (
@@ -55,6 +57,11 @@ class PolicyValidation:
             isinstance(s, dict) and ("Resource" in s or "NotResource" in s) for s in _statements(document)
         ):
             raise SandboxError("InvalidParameterException", INVALID_POLICY)
+        deleted = names_deleted(document, config.deleted_principals)
+        if deleted is not None:
+            # A unique id is no principal ECR accepts; a deleted ARN names nobody.
+            message = INVALID_POLICY if UNIQUE_ID.fullmatch(deleted) else PRINCIPAL_NOT_FOUND
+            raise SandboxError("InvalidParameterException", message)
         accounts = principal_accounts(document, include_conditions=config.check_condition_accounts)
         with self._lock:
             pending = [a for a in accounts if self._ec_remaining.get(a, 0) > 0]
