@@ -45,8 +45,8 @@ def runner(world: World, github: GithubApi, runtime_venv: Path) -> MakeRunner:
             world.ecr.environment()
             | {"NULLPLATFORM_HOST": world.nullplatform.url, "GITHUB_API_URL": github.url}
         )
+        kwargs.setdefault("source", world.policies.parent)
         return Runner(
-            source=world.policies.parent,
             workspace=world.tmp / f"run-{event_name}-{len(list(world.tmp.glob('run-*')))}",
             event_name=event_name,
             event=event,
@@ -95,15 +95,70 @@ def test_pull_request_gets_one_plan_comment_edited_on_the_next_push(
     assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0  # planning never writes
 
 
-def test_fork_pull_request_is_validated_but_never_planned(
+def test_fork_pull_request_that_changes_policies_fails_the_result_saying_how_to_get_a_plan(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
+    """A convenience, not a control: a fork controls its own copy of plan.yml. The review is the control."""
     results = runner("pull_request", pr_event(fork=True)).run(WORKFLOWS / "plan.yml")
-    ok(results, "validate", "plan-result")  # the required checks pass: nothing to plan
-    assert "Nothing to plan: a pull request from a fork" in results["plan-result"].output()
+    ok(results, "validate")
     assert results["plan"].result == "skipped" and results["comment"].result == "skipped"
+    assert results["plan-result"].result == "failure"
+    assert "a pull request from a fork can't be planned" in results["plan-result"].output()
+    assert "push the branch to this repository" in results["plan-result"].output()
     assert github.comments(OWNER, REPO, 7) == []
     assert world.ecr.stats()["requests"] == {}
+
+
+def test_fork_pull_request_that_changes_nothing_a_plan_depends_on_passes(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    results = runner("pull_request", pr_event(fork=True), changed_files=("README.md",)).run(
+        WORKFLOWS / "plan.yml"
+    )
+    ok(results, "validate", "plan-result")
+    assert "Nothing to plan: no change to policies/" in results["plan-result"].output()
+
+
+def test_dependabot_pull_request_is_not_planned_and_the_result_says_why(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """Dependabot's runs get no Actions secrets: rather than a red plan-result on every dependency bump,
+    the plan is skipped (docs/SETUP.md says why that is acceptable)."""
+    results = runner(
+        "pull_request", pr_event(), actor="dependabot[bot]", changed_files=("requirements.txt",)
+    ).run(WORKFLOWS / "plan.yml")
+    ok(results, "validate", "plan-result")
+    assert results["plan"].result == "skipped" and results["comment"].result == "skipped"
+    assert (
+        "Nothing to plan: a Dependabot pull request gets no Actions secrets"
+        in results["plan-result"].output()
+    )
+    assert world.ecr.stats()["requests"] == {} and github.comments(OWNER, REPO, 7) == []
+    # Anyone else's pull request changing the lock is planned.
+    results = runner("pull_request", pr_event(), changed_files=("requirements.txt",)).run(
+        WORKFLOWS / "plan.yml"
+    )
+    ok(results, "plan", "comment", "plan-result")
+
+
+def test_the_comment_names_its_base_and_warns_when_the_pull_request_changes_how_it_is_planned(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    changed = ("policies/main.yaml", "reconciler/cli.py", "requirements.txt", ".github/workflows/ci.yml")
+    results = runner("pull_request", pr_event(), changed_files=changed).run(WORKFLOWS / "plan.yml")
+    ok(results, "validate", "plan", "comment", "plan-result")
+    base = results["validate"].outputs["base"]
+    assert re.fullmatch(r"[0-9a-f]{40}", base)
+    (comment,) = github.comments(OWNER, REPO, 7)
+    body = comment["body"]
+    assert f"Planned against base commit `{base[:7]}`" in body
+    notice = "changes how the plan is made** (`.github/workflows/`, `reconciler/`, `requirements*.txt`)"
+    assert notice in body and body.index(notice) < body.index("| Registry |")
+    # A policies-only change: no notice.
+    results = runner("pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
+    ok(results, "comment")
+    (comment,) = github.comments(OWNER, REPO, 7)
+    assert "changes how the plan is made" not in comment["body"]
 
 
 def test_invalid_policies_fail_validation_with_annotations(
@@ -174,8 +229,18 @@ def test_merge_applies_and_comments_the_result_on_the_pull_request(
     sha = "f" * 40
     github.merge_commit(OWNER, REPO, sha, 7)
     results = runner("push", {"ref": "refs/heads/main"}, sha=sha).run(WORKFLOWS / "apply.yml")
-    ok(results, "registries", "apply", "comment")
-    assert results["apply"].assumed_roles == [APPLY_ROLE]
+    ok(results, "registries", "plan", "production", "comment")
+    # The plan: made before the approval, with the read-only role, outside `production`, shown in the
+    # summary the approver reads (who gains pull first) and handed to the job that writes it.
+    assert results["plan"].assumed_roles == [PLAN_ROLE] and results["plan"].environment == ""
+    summary = results["plan"].summary
+    assert "Access granted" in summary and summary.index("Access granted") < summary.index("| Registry |")
+    assert results["production"].environment == "production"
+    assert results["production"].assumed_roles == [APPLY_ROLE]
+    assert (
+        "--plan"
+        in yaml.safe_load((WORKFLOWS / "apply.yml").read_text())["jobs"]["production"]["steps"][-2]["run"]
+    )
     (comment,) = github.comments(OWNER, REPO, 7)
     assert "ECR policy apply" in comment["body"] and "| main | 12 | 0 | 0 |" in comment["body"]
     assert stored(world.ecr, "team-foreign/old")["Statement"][0] == LAMBDA
@@ -194,13 +259,19 @@ def test_backfill_dry_run_changes_nothing_then_converges_only_the_chosen(
         "max_changes": "100",
     }
     results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
-    ok(results, "backfill")
-    assert "Dry run: 5 would be applied" in results["backfill"].output()
+    ok(results, "dry-run")
+    assert results["backfill"].result == "skipped"  # nothing waits for an approval
+    assert results["dry-run"].environment == "" and results["dry-run"].assumed_roles == [PLAN_ROLE]
+    assert "Dry run: 5 would be applied" in results["dry-run"].output()
     assert {name: world.ecr.stored_policy(name) for name in world.seeded} == before
 
     inputs["dry_run"] = False
     results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
     ok(results, "backfill")
+    assert results["dry-run"].result == "skipped"
+    assert results["backfill"].environment == "production" and results["backfill"].assumed_roles == [
+        APPLY_ROLE
+    ]
     assert "Apply: 5 applied" in results["backfill"].output()
     assert stored(world.ecr, "team-01/app")["Statement"][0]["Sid"] == "AllowPullOrganizationPaths"
     assert world.ecr.stored_policy("team-05/app") == before["team-05/app"]  # not chosen
@@ -228,7 +299,7 @@ def hand_edit(world: World, name: str = "team-03/app") -> None:
 def test_drift_workflow_opens_edits_and_closes_one_tracking_issue(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
-    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
     hand_edit(world)
     drift = runner("schedule", {}, run_id=101)
     results = drift.run(WORKFLOWS / "drift.yml")
@@ -255,7 +326,7 @@ def test_drift_workflow_opens_edits_and_closes_one_tracking_issue(
     assert "actions/runs/101" in edited["body"]  # first seen
 
     # Fixed by apply: the next drift run comments and closes it; the run passes.
-    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
     results = runner("schedule", {}, run_id=103).run(WORKFLOWS / "drift.yml")
     ok(results, "registries", "plan", "drift")
     (closed,) = drift_issues(github)
@@ -268,7 +339,7 @@ def test_drift_workflow_opens_edits_and_closes_one_tracking_issue(
 def test_drift_workflow_without_drift_opens_nothing(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
-    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
     writes = world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0)
     drift = runner("schedule", {}, variables={"DRIFT_SELF_HEAL": "true"})
     results = drift.run(WORKFLOWS / "drift.yml")
@@ -284,7 +355,7 @@ def test_drift_workflow_without_drift_opens_nothing(
 def test_self_heal_converges_and_the_next_drift_run_closes_the_issue(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
-    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
     hand_edit(world)
     hand_edit(world, "team-06/app")
     heal_on = {"DRIFT_SELF_HEAL": "true"}
