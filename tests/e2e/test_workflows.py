@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from sample_registry import LAMBDA, OLD, stored
 from reconciler.sandbox.github import GithubApi
 
 from .conftest import World
-from .workflow_runner import JobResult, Runner, machine_env
+from .workflow_runner import ConcurrencyGroups, JobResult, Runner, concurrency_group, machine_env
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -420,3 +421,94 @@ def test_only_the_drift_job_may_write_issues() -> None:
     assert jobs["heal"]["environment"] == "production"
     assert jobs["heal"]["concurrency"]["group"] == "ecr-policy-writes"  # never next to apply or backfill
     assert "id-token" not in jobs["drift"]["permissions"]  # the issue job holds no AWS role
+
+
+NEW_ACCOUNT = "555566667777"
+
+
+def commit_b(world: World) -> Path:
+    """A later commit of main: commit A's policies as they were (a copy), and B's change in policies/."""
+    commit_a = world.tmp / "commit-a"
+    shutil.copytree(world.policies, commit_a / "policies")
+    policies = world.policies / "main.yaml"
+    policies.write_text(policies.read_text().replace('"444455556666"]', f'"444455556666", "{NEW_ACCOUNT}"]'))
+    return commit_a
+
+
+def test_a_merged_change_is_applied_whatever_queues_behind_it(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """Apply A running, apply B (a merged change) pending, then a backfill dispatch and a scheduled self-heal
+    queued. The queue is GitHub's documented concurrency rule (ConcurrencyGroups), fed the groups our
+    workflow files declare; the runs it lets through are played in that order."""
+    groups = ConcurrencyGroups()
+    apply_group = concurrency_group(WORKFLOWS / "apply.yml")
+    a = groups.join("apply A", apply_group)
+    b = groups.join("apply B", apply_group)
+    backfill = groups.join("backfill", concurrency_group(WORKFLOWS / "backfill.yml", "backfill"))
+    heal = groups.join("self-heal", concurrency_group(WORKFLOWS / "drift.yml", "heal"))
+    assert (a.state, b.state) == ("running", "pending")
+    assert backfill.state == "running" and heal.state == "pending"  # they queue among themselves
+
+    commit_a = commit_b(world)
+    # A and the backfill run (dispatched before B merged: commit A's policies).
+    ok(runner("push", {}, source=commit_a).run(WORKFLOWS / "apply.yml"), "production")
+    inputs = {"repositories": "team-0[0-4]/*", "registry": "", "dry_run": False, "max_changes": "100"}
+    ok(
+        runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, source=commit_a).run(
+            WORKFLOWS / "backfill.yml"
+        ),
+        "backfill",
+    )
+    groups.finish(backfill)
+    assert groups.finish(a) is b and b.state == "running"  # B was never cancelled
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
+    assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "team-01/app"))
+    assert NEW_ACCOUNT in world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"]
+
+    # The model is GitHub's rule, not ours: one shared writers' group (as before) drops B.
+    shared = ConcurrencyGroups()
+    shared.join("apply A", "ecr-policy-writes")
+    dropped = shared.join("apply B", "ecr-policy-writes")
+    shared.join("backfill", "ecr-policy-writes")
+    assert dropped.state == "cancelled"
+
+
+def test_a_writer_overlapping_an_approval_is_a_stale_error_naming_the_repository(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """Apply B planned; while it waits for the approval a backfill from commit A (a writer of another group)
+    writes a repository. B's approved plan is stale there: skipped, never a silent revert of the other
+    write's repositories, and the job fails naming them; the rest of B is applied."""
+    commit_a = commit_b(world)
+    inputs = {"repositories": "team-01/*", "registry": "", "dry_run": False, "max_changes": "100"}
+
+    def meanwhile(job: str) -> None:
+        if job == "production":
+            ok(
+                runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, source=commit_a).run(
+                    WORKFLOWS / "backfill.yml"
+                ),
+                "backfill",
+            )
+
+    results = runner("push", {}, before_job=meanwhile).run(WORKFLOWS / "apply.yml")
+    ok(results, "plan")
+    assert results["production"].result == "failure"
+    output = results["production"].output()
+    assert "error: 1 skipped as stale (changed since the plan was made): main/team-01/app;" in output
+    assert NEW_ACCOUNT not in json.dumps(stored(world.ecr, "team-01/app"))  # the backfill's write stands
+    assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "team-03/app"))  # the rest of B is applied
+    # The next apply (or the drift check) brings them in line.
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
+    assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "team-01/app"))
+
+
+def test_backfill_runs_from_main_only(world: World, github: GithubApi, runner: MakeRunner) -> None:
+    inputs = {"repositories": "", "registry": "", "dry_run": True, "max_changes": "100"}
+    results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, ref="refs/heads/feature").run(
+        WORKFLOWS / "backfill.yml"
+    )
+    assert results["dry-run"].result == "failure" and results["dry-run"].assumed_roles == []
+    assert "backfill runs from main only" in results["dry-run"].output()
+    assert world.ecr.stats()["requests"] == {}
