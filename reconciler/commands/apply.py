@@ -16,7 +16,7 @@ from reconciler.apply.executor import (
     count_changes,
     merge_summaries,
 )
-from reconciler.apply.journal import Journal, default_report_path
+from reconciler.apply.journal import Journal, Result, default_report_path
 from reconciler.apply.stream import StreamedApply, TargetStep, provider_step, template_step
 from reconciler.commands.options import (
     add_scope_arguments,
@@ -68,6 +68,14 @@ def add_write_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", metavar="FILE", help="apply this saved plan (from `plan --out`)")
+    parser.add_argument(
+        "--fail-on-stale",
+        action="store_true",
+        help=(
+            "exit 1, naming them, when targets were skipped as stale (changed since the plan was made); "
+            "the workflow that applies an approved plan sets it, so a skipped change is never a green run"
+        ),
+    )
     add_write_arguments(parser)
 
 
@@ -353,7 +361,22 @@ def run_write(args: argparse.Namespace, *, include_provider: bool, saved_plan: s
         chosen = [desired.registry(r.registry) for r in plan.registries]
         summary = execute(plan, chosen, scope=scope, tuning=tuning, options=options, report=report)
     print_summary(summary, report)
-    return 0 if summary.ok else 1
+    if not summary.ok:
+        return 1
+    return 1 if getattr(args, "fail_on_stale", False) and refuse_stale(summary) else 0
+
+
+def refuse_stale(summary: ApplySummary) -> bool:
+    """Name what was skipped as stale, as one error; True when there was any."""
+    stale = [f"{o.registry}/{o.name}" for o in summary.outcomes if o.result == Result.STALE]
+    if not stale:
+        return False
+    print(
+        f"error: {len(stale)} skipped as stale (changed since the plan was made): {', '.join(stale)}; "
+        "the next apply or the drift check brings them in line",
+        file=sys.stderr,
+    )
+    return True
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from reconciler.apply.journal import read_journal
@@ -19,7 +20,7 @@ from reconciler.report.github import (
     run_provenance,
     write_step_summary,
 )
-from reconciler.report.markdown import render_markdown, render_report_markdown
+from reconciler.report.markdown import plan_code_notice, render_markdown, render_report_markdown
 
 MARKER_PREFIX = "<!-- ecr-policy-reconciler:"
 
@@ -33,6 +34,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", default="plan", help="which sticky comment (default: plan)")
     parser.add_argument("--title", help="heading of the comment")
     parser.add_argument("--no-post", action="store_true", help="only print and write the job summary")
+    parser.add_argument(
+        "--base-commit",
+        metavar="SHA",
+        help="the base branch commit the plan was made against (named in the comment)",
+    )
+    parser.add_argument(
+        "--plan-code-changed",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help=(
+            "a path this pull request changes that decides how the plan is made (reconciler/, the locks, "
+            "the install action, the workflows); the comment says so above the plan"
+        ),
+    )
+
+
+def _provenance(args: argparse.Namespace) -> str:
+    provenance = run_provenance()
+    base = args.base_commit
+    if base is None:
+        return provenance
+    if not re.fullmatch(r"[0-9a-f]{7,40}", base):
+        raise ReconcilerError(f"--base-commit {base!r} is not a commit id")
+    against = f"Planned against base commit `{base[:7]}`: merged onto a newer base, the result may differ."
+    return f"{provenance} {against}".strip()
 
 
 def _body(args: argparse.Namespace, marker: str) -> str:
@@ -43,7 +70,8 @@ def _body(args: argparse.Namespace, marker: str) -> str:
             title=args.title or "ECR policy plan",
             marker=marker,
             full_plan_hint="the job summary and the `plan` artifact",
-            provenance=run_provenance(),
+            provenance=_provenance(args),
+            caution=plan_code_notice(args.plan_code_changed),
         )
     records = read_journal(args.report)
     return render_report_markdown(records, title=args.title or "ECR policy apply", marker=marker)

@@ -161,6 +161,23 @@ def _table(plan: Plan) -> list[str]:
     return lines
 
 
+def plan_code_notice(paths: Sequence[str]) -> list[str]:
+    """A pull request that changes how the plan is made also wrote this comment with that code: say so.
+
+    Advisory only: the same pull request could drop this notice. The control is the code owners' review
+    of those paths (docs/SETUP.md)."""
+    if not paths:
+        return []
+    names = ", ".join(f"`{escape(path)}`" for path in dict.fromkeys(paths))
+    return [
+        "> [!CAUTION]",
+        f"> **This pull request changes how the plan is made** ({names}). The plan below was made, and",
+        "> this comment written, by the pull request's own code: trust it only once the code owners of",
+        "> those paths have reviewed the change.",
+        "",
+    ]
+
+
 def render_markdown(
     plan: Plan,
     *,
@@ -168,14 +185,16 @@ def render_markdown(
     marker: str = "",
     full_plan_hint: str = "",
     provenance: str = "",
+    caution: Sequence[str] = (),
     limit: int = GITHUB_COMMENT_LIMIT,
 ) -> str:
     """The comment body; always at most `limit` characters (GitHub's limit, or less when it is one part of
     a larger body, such as the drift issue).
 
     `provenance`: a line saying which commit was planned, by which run (the PR comment sets it).
+    `caution`: lines shown first, above the plan (`plan_code_notice`).
     """
-    head = [f"### {title}", ""]
+    head = [f"### {title}", "", *caution]
     if provenance:
         head += [provenance, ""]
     head += [f"**{plan.summary_line()}**", "", *access_block(plan), *_table(plan), ""]

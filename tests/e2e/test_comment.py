@@ -141,3 +141,36 @@ def test_the_comment_names_the_planned_commit_links_the_run_and_warns_of_losses(
     code, _, _ = run_cli(capsys, "comment", "--plan", make_plan(world, capsys, "p2.json"), "--no-post")
     assert code == 0
     assert "Planned commit `fedcba9` in [workflow run 4242]" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_comment_names_its_base_and_says_when_the_pull_request_changes_how_it_is_planned(
+    world: World, pr_env: GithubApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = make_plan(world, capsys)
+    base = "0123456789abcdef0123456789abcdef01234567"
+    code, _, err = run_cli(
+        capsys,
+        "comment",
+        "--plan",
+        plan,
+        "--base-commit",
+        base,
+        "--plan-code-changed",
+        "reconciler/",
+        "--plan-code-changed",
+        ".github/workflows/",
+    )
+    assert code == 0, err
+    (comment,) = pr_env.comments("acme", "ecr-policies", 7)
+    body = comment["body"]
+    assert "Planned against base commit `0123456`" in body
+    notice = body.index(
+        "This pull request changes how the plan is made** (`reconciler/`, `.github/workflows/`)"
+    )
+    assert notice < body.index("Planned against") < body.index("| Registry |")  # above the plan
+    # Without a change to those paths, no notice; a base that is not a commit id is refused.
+    code, _, _ = run_cli(capsys, "comment", "--plan", plan, "--base-commit", base)
+    (comment,) = pr_env.comments("acme", "ecr-policies", 7)
+    assert code == 0 and "changes how the plan is made" not in comment["body"]
+    code, _, err = run_cli(capsys, "comment", "--plan", plan, "--base-commit", "main; rm -rf /")
+    assert code == 1 and "is not a commit id" in err

@@ -160,6 +160,21 @@ def test_saved_plan_skips_repositories_changed_since_and_applies_the_rest(
     assert saved.registries[0].changes
 
 
+def test_fail_on_stale_fails_the_run_naming_what_it_skipped(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The approved-plan apply: what changed since the plan is skipped (never overwritten), and the run
+    fails naming it, so nobody reads a skipped change as applied."""
+    plan(world, capsys)
+    world.ecr.put_policy("team-01/app", json.dumps({"Version": "2012-10-17", "Statement": [LAMBDA]}))
+    code, _, err = apply(world, capsys, "--plan", str(world.tmp / "plan.json"), "--fail-on-stale")
+    assert code == 1
+    assert "error: 1 skipped as stale (changed since the plan was made): main/team-01/app;" in err
+    assert "the next apply or the drift check brings them in line" in err
+    assert stored(world.ecr, "team-01/app")["Statement"] == [LAMBDA]
+    assert stored(world.ecr, "team-04/app")["Statement"][0]["Sid"] == "AllowPullOrganizationPaths"
+
+
 def test_saved_plan_from_other_desired_state_is_refused(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from sample_registry import LAMBDA, OLD, stored
 from reconciler.sandbox.github import GithubApi
 
 from .conftest import World
-from .workflow_runner import JobResult, Runner, machine_env
+from .workflow_runner import ConcurrencyGroups, JobResult, Runner, concurrency_group, machine_env
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -45,8 +46,8 @@ def runner(world: World, github: GithubApi, runtime_venv: Path) -> MakeRunner:
             world.ecr.environment()
             | {"NULLPLATFORM_HOST": world.nullplatform.url, "GITHUB_API_URL": github.url}
         )
+        kwargs.setdefault("source", world.policies.parent)
         return Runner(
-            source=world.policies.parent,
             workspace=world.tmp / f"run-{event_name}-{len(list(world.tmp.glob('run-*')))}",
             event_name=event_name,
             event=event,
@@ -95,15 +96,70 @@ def test_pull_request_gets_one_plan_comment_edited_on_the_next_push(
     assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0  # planning never writes
 
 
-def test_fork_pull_request_is_validated_but_never_planned(
+def test_fork_pull_request_that_changes_policies_fails_the_result_saying_how_to_get_a_plan(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
+    """A convenience, not a control: a fork controls its own copy of plan.yml. The review is the control."""
     results = runner("pull_request", pr_event(fork=True)).run(WORKFLOWS / "plan.yml")
-    ok(results, "validate", "plan-result")  # the required checks pass: nothing to plan
-    assert "Nothing to plan: a pull request from a fork" in results["plan-result"].output()
+    ok(results, "validate")
     assert results["plan"].result == "skipped" and results["comment"].result == "skipped"
+    assert results["plan-result"].result == "failure"
+    assert "a pull request from a fork can't be planned" in results["plan-result"].output()
+    assert "push the branch to this repository" in results["plan-result"].output()
     assert github.comments(OWNER, REPO, 7) == []
     assert world.ecr.stats()["requests"] == {}
+
+
+def test_fork_pull_request_that_changes_nothing_a_plan_depends_on_passes(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    results = runner("pull_request", pr_event(fork=True), changed_files=("README.md",)).run(
+        WORKFLOWS / "plan.yml"
+    )
+    ok(results, "validate", "plan-result")
+    assert "Nothing to plan: no change to policies/" in results["plan-result"].output()
+
+
+def test_dependabot_pull_request_is_not_planned_and_the_result_says_why(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """Dependabot's runs get no Actions secrets: rather than a red plan-result on every dependency bump,
+    the plan is skipped (docs/SETUP.md says why that is acceptable)."""
+    results = runner(
+        "pull_request", pr_event(), actor="dependabot[bot]", changed_files=("requirements.txt",)
+    ).run(WORKFLOWS / "plan.yml")
+    ok(results, "validate", "plan-result")
+    assert results["plan"].result == "skipped" and results["comment"].result == "skipped"
+    assert (
+        "Nothing to plan: a Dependabot pull request gets no Actions secrets"
+        in results["plan-result"].output()
+    )
+    assert world.ecr.stats()["requests"] == {} and github.comments(OWNER, REPO, 7) == []
+    # Anyone else's pull request changing the lock is planned.
+    results = runner("pull_request", pr_event(), changed_files=("requirements.txt",)).run(
+        WORKFLOWS / "plan.yml"
+    )
+    ok(results, "plan", "comment", "plan-result")
+
+
+def test_the_comment_names_its_base_and_warns_when_the_pull_request_changes_how_it_is_planned(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    changed = ("policies/main.yaml", "reconciler/cli.py", "requirements.txt", ".github/workflows/ci.yml")
+    results = runner("pull_request", pr_event(), changed_files=changed).run(WORKFLOWS / "plan.yml")
+    ok(results, "validate", "plan", "comment", "plan-result")
+    base = results["validate"].outputs["base"]
+    assert re.fullmatch(r"[0-9a-f]{40}", base)
+    (comment,) = github.comments(OWNER, REPO, 7)
+    body = comment["body"]
+    assert f"Planned against base commit `{base[:7]}`" in body
+    notice = "changes how the plan is made** (`.github/workflows/`, `reconciler/`, `requirements*.txt`)"
+    assert notice in body and body.index(notice) < body.index("| Registry |")
+    # A policies-only change: no notice.
+    results = runner("pull_request", pr_event()).run(WORKFLOWS / "plan.yml")
+    ok(results, "comment")
+    (comment,) = github.comments(OWNER, REPO, 7)
+    assert "changes how the plan is made" not in comment["body"]
 
 
 def test_invalid_policies_fail_validation_with_annotations(
@@ -174,8 +230,18 @@ def test_merge_applies_and_comments_the_result_on_the_pull_request(
     sha = "f" * 40
     github.merge_commit(OWNER, REPO, sha, 7)
     results = runner("push", {"ref": "refs/heads/main"}, sha=sha).run(WORKFLOWS / "apply.yml")
-    ok(results, "registries", "apply", "comment")
-    assert results["apply"].assumed_roles == [APPLY_ROLE]
+    ok(results, "registries", "plan", "production", "comment")
+    # The plan: made before the approval, with the read-only role, outside `production`, shown in the
+    # summary the approver reads (who gains pull first) and handed to the job that writes it.
+    assert results["plan"].assumed_roles == [PLAN_ROLE] and results["plan"].environment == ""
+    summary = results["plan"].summary
+    assert "Access granted" in summary and summary.index("Access granted") < summary.index("| Registry |")
+    assert results["production"].environment == "production"
+    assert results["production"].assumed_roles == [APPLY_ROLE]
+    assert (
+        "--plan"
+        in yaml.safe_load((WORKFLOWS / "apply.yml").read_text())["jobs"]["production"]["steps"][-2]["run"]
+    )
     (comment,) = github.comments(OWNER, REPO, 7)
     assert "ECR policy apply" in comment["body"] and "| main | 12 | 0 | 0 |" in comment["body"]
     assert stored(world.ecr, "team-foreign/old")["Statement"][0] == LAMBDA
@@ -194,13 +260,19 @@ def test_backfill_dry_run_changes_nothing_then_converges_only_the_chosen(
         "max_changes": "100",
     }
     results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
-    ok(results, "backfill")
-    assert "Dry run: 5 would be applied" in results["backfill"].output()
+    ok(results, "dry-run")
+    assert results["backfill"].result == "skipped"  # nothing waits for an approval
+    assert results["dry-run"].environment == "" and results["dry-run"].assumed_roles == [PLAN_ROLE]
+    assert "Dry run: 5 would be applied" in results["dry-run"].output()
     assert {name: world.ecr.stored_policy(name) for name in world.seeded} == before
 
     inputs["dry_run"] = False
     results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
     ok(results, "backfill")
+    assert results["dry-run"].result == "skipped"
+    assert results["backfill"].environment == "production" and results["backfill"].assumed_roles == [
+        APPLY_ROLE
+    ]
     assert "Apply: 5 applied" in results["backfill"].output()
     assert stored(world.ecr, "team-01/app")["Statement"][0]["Sid"] == "AllowPullOrganizationPaths"
     assert world.ecr.stored_policy("team-05/app") == before["team-05/app"]  # not chosen
@@ -228,7 +300,7 @@ def hand_edit(world: World, name: str = "team-03/app") -> None:
 def test_drift_workflow_opens_edits_and_closes_one_tracking_issue(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
-    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
     hand_edit(world)
     drift = runner("schedule", {}, run_id=101)
     results = drift.run(WORKFLOWS / "drift.yml")
@@ -255,7 +327,7 @@ def test_drift_workflow_opens_edits_and_closes_one_tracking_issue(
     assert "actions/runs/101" in edited["body"]  # first seen
 
     # Fixed by apply: the next drift run comments and closes it; the run passes.
-    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
     results = runner("schedule", {}, run_id=103).run(WORKFLOWS / "drift.yml")
     ok(results, "registries", "plan", "drift")
     (closed,) = drift_issues(github)
@@ -268,7 +340,7 @@ def test_drift_workflow_opens_edits_and_closes_one_tracking_issue(
 def test_drift_workflow_without_drift_opens_nothing(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
-    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
     writes = world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0)
     drift = runner("schedule", {}, variables={"DRIFT_SELF_HEAL": "true"})
     results = drift.run(WORKFLOWS / "drift.yml")
@@ -284,7 +356,7 @@ def test_drift_workflow_without_drift_opens_nothing(
 def test_self_heal_converges_and_the_next_drift_run_closes_the_issue(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
-    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "apply")
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
     hand_edit(world)
     hand_edit(world, "team-06/app")
     heal_on = {"DRIFT_SELF_HEAL": "true"}
@@ -349,3 +421,94 @@ def test_only_the_drift_job_may_write_issues() -> None:
     assert jobs["heal"]["environment"] == "production"
     assert jobs["heal"]["concurrency"]["group"] == "ecr-policy-writes"  # never next to apply or backfill
     assert "id-token" not in jobs["drift"]["permissions"]  # the issue job holds no AWS role
+
+
+NEW_ACCOUNT = "555566667777"
+
+
+def commit_b(world: World) -> Path:
+    """A later commit of main: commit A's policies as they were (a copy), and B's change in policies/."""
+    commit_a = world.tmp / "commit-a"
+    shutil.copytree(world.policies, commit_a / "policies")
+    policies = world.policies / "main.yaml"
+    policies.write_text(policies.read_text().replace('"444455556666"]', f'"444455556666", "{NEW_ACCOUNT}"]'))
+    return commit_a
+
+
+def test_a_merged_change_is_applied_whatever_queues_behind_it(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """Apply A running, apply B (a merged change) pending, then a backfill dispatch and a scheduled self-heal
+    queued. The queue is GitHub's documented concurrency rule (ConcurrencyGroups), fed the groups our
+    workflow files declare; the runs it lets through are played in that order."""
+    groups = ConcurrencyGroups()
+    apply_group = concurrency_group(WORKFLOWS / "apply.yml")
+    a = groups.join("apply A", apply_group)
+    b = groups.join("apply B", apply_group)
+    backfill = groups.join("backfill", concurrency_group(WORKFLOWS / "backfill.yml", "backfill"))
+    heal = groups.join("self-heal", concurrency_group(WORKFLOWS / "drift.yml", "heal"))
+    assert (a.state, b.state) == ("running", "pending")
+    assert backfill.state == "running" and heal.state == "pending"  # they queue among themselves
+
+    commit_a = commit_b(world)
+    # A and the backfill run (dispatched before B merged: commit A's policies).
+    ok(runner("push", {}, source=commit_a).run(WORKFLOWS / "apply.yml"), "production")
+    inputs = {"repositories": "team-0[0-4]/*", "registry": "", "dry_run": False, "max_changes": "100"}
+    ok(
+        runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, source=commit_a).run(
+            WORKFLOWS / "backfill.yml"
+        ),
+        "backfill",
+    )
+    groups.finish(backfill)
+    assert groups.finish(a) is b and b.state == "running"  # B was never cancelled
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
+    assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "team-01/app"))
+    assert NEW_ACCOUNT in world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"]
+
+    # The model is GitHub's rule, not ours: one shared writers' group (as before) drops B.
+    shared = ConcurrencyGroups()
+    shared.join("apply A", "ecr-policy-writes")
+    dropped = shared.join("apply B", "ecr-policy-writes")
+    shared.join("backfill", "ecr-policy-writes")
+    assert dropped.state == "cancelled"
+
+
+def test_a_writer_overlapping_an_approval_is_a_stale_error_naming_the_repository(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """Apply B planned; while it waits for the approval a backfill from commit A (a writer of another group)
+    writes a repository. B's approved plan is stale there: skipped, never a silent revert of the other
+    write's repositories, and the job fails naming them; the rest of B is applied."""
+    commit_a = commit_b(world)
+    inputs = {"repositories": "team-01/*", "registry": "", "dry_run": False, "max_changes": "100"}
+
+    def meanwhile(job: str) -> None:
+        if job == "production":
+            ok(
+                runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, source=commit_a).run(
+                    WORKFLOWS / "backfill.yml"
+                ),
+                "backfill",
+            )
+
+    results = runner("push", {}, before_job=meanwhile).run(WORKFLOWS / "apply.yml")
+    ok(results, "plan")
+    assert results["production"].result == "failure"
+    output = results["production"].output()
+    assert "error: 1 skipped as stale (changed since the plan was made): main/team-01/app;" in output
+    assert NEW_ACCOUNT not in json.dumps(stored(world.ecr, "team-01/app"))  # the backfill's write stands
+    assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "team-03/app"))  # the rest of B is applied
+    # The next apply (or the drift check) brings them in line.
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
+    assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "team-01/app"))
+
+
+def test_backfill_runs_from_main_only(world: World, github: GithubApi, runner: MakeRunner) -> None:
+    inputs = {"repositories": "", "registry": "", "dry_run": True, "max_changes": "100"}
+    results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, ref="refs/heads/feature").run(
+        WORKFLOWS / "backfill.yml"
+    )
+    assert results["dry-run"].result == "failure" and results["dry-run"].assumed_roles == []
+    assert "backfill runs from main only" in results["dry-run"].output()
+    assert world.ecr.stats()["requests"] == {}

@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,11 @@ class Runner:
     sha: str = "0" * 40
     token: str = ""
     run_id: int = 1
+    ref: str = "refs/heads/main"
+    actor: str = "octocat"
+    # Called with a job's name before the job runs: what happens meanwhile (an approval's wait, another
+    # writer) is played there.
+    before_job: Callable[[str], None] | None = None
     # What the pull request changed (paths in the repository), for a checkout with history.
     changed_files: tuple[str, ...] = ()
     project: Path | None = None  # this project: its .github (workflows and actions) is checked out too
@@ -249,6 +255,8 @@ class Runner:
                 raise Unsupported(f"cyclic needs in {pending}")
             for name in ready:
                 pending.remove(name)
+                if self.before_job is not None:
+                    self.before_job(name)
                 results[name] = self._job(name, jobs[name], results, event_file)
         return results
 
@@ -259,7 +267,8 @@ class Runner:
             "repository": self.repository,
             "sha": self.sha,
             "token": self.token,
-            "ref": "refs/heads/main",
+            "ref": self.ref,
+            "actor": self.actor,
         }
         needs_context = {n: {"result": results[n].result, "outputs": results[n].outputs} for n in needs}
         values = {
@@ -373,6 +382,8 @@ class Runner:
                 "GITHUB_EVENT_PATH": str(event),
                 "GITHUB_REPOSITORY": self.repository,
                 "GITHUB_SHA": self.sha,
+                "GITHUB_REF": self.ref,
+                "GITHUB_ACTOR": self.actor,
                 "GITHUB_SERVER_URL": "https://github.com",
                 "GITHUB_RUN_ID": str(self.run_id),
                 "GITHUB_STEP_SUMMARY": str(summary),
@@ -475,6 +486,59 @@ class Runner:
                         shutil.copy(file, destination / file.name)
             return "success", "downloaded"
         raise Unsupported(f"no stand-in for {action}")
+
+
+def concurrency_group(workflow: Path, job: str | None = None) -> str | None:
+    """The concurrency group a workflow's runs (or, with `job`, that job) join; None without one. Only
+    fixed group names: an expression would need the run's context."""
+    spec = yaml.safe_load(workflow.read_text())
+    holder = spec if job is None else spec["jobs"][job]
+    setting = holder.get("concurrency")
+    if setting is None:
+        return None
+    group = setting if isinstance(setting, str) else setting["group"]
+    if "${{" in group or (isinstance(setting, dict) and setting.get("cancel-in-progress")):
+        raise Unsupported(f"{workflow.name}: only fixed groups without cancel-in-progress")
+    return str(group)
+
+
+@dataclass
+class Queued:
+    label: str
+    group: str
+    state: str  # running | pending | cancelled | done
+
+
+@dataclass
+class ConcurrencyGroups:
+    """GitHub's documented rule for `concurrency` groups without cancel-in-progress ("Control the
+    concurrency of workflows and jobs", docs.github.com): in a group at most one run (or job) runs and at
+    most one is pending; one that joins the group while another is pending cancels that pending one,
+    whichever workflow either comes from. The tests play what this model lets run."""
+
+    queued: list[Queued] = field(default_factory=list)
+
+    def join(self, label: str, group: str | None) -> Queued:
+        if group is None:
+            item = Queued(label, "", "running")
+        else:
+            for other in self.queued:
+                if other.group == group and other.state == "pending":
+                    other.state = "cancelled"
+            busy = any(o.group == group and o.state == "running" for o in self.queued)
+            item = Queued(label, group, "pending" if busy else "running")
+        self.queued.append(item)
+        return item
+
+    def finish(self, item: Queued) -> Queued | None:
+        """`item` is done; the pending one of its group, if any, starts (and is returned)."""
+        assert item.state == "running", f"{item.label} is {item.state}"
+        item.state = "done"
+        for other in self.queued:
+            if item.group and other.group == item.group and other.state == "pending":
+                other.state = "running"
+                return other
+        return None
 
 
 def _needs(job: dict[str, Any]) -> list[str]:
