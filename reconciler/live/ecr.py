@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTT
 from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
 from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY, PerActionPacer, Ticket
-from reconciler.live.roles import assume, run_session_name
+from reconciler.live.roles import assume, session_name
 from reconciler.live.state import LivePolicy
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class EcrClient:
         session = factory(region_name=registry.region)
         self.role_arn = registry.role_for(write=write)
         if self.role_arn:
-            session = assume(session, self.role_arn, registry.region, run_session_name())
+            session = assume(session, self.role_arn, registry.region, session_name())
         config = Config(
             # Standard mode: retries with exponential backoff and jitter (throttles included), and no
             # client-side rate limiter. Adaptive mode would add botocore's own (CUBIC on the measured send

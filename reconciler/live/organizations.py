@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from reconciler.errors import ReconcilerError
 from reconciler.live.ecr import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
-from reconciler.live.roles import assume, run_session_name
+from reconciler.live.roles import assume, session_name
 from reconciler.policy.organization import OrgAccount, Organization, OrgUnit
 
 # Organizations is a global service served from us-east-1 (aws partition).
@@ -128,7 +128,7 @@ class OrganizationsReader:
     def _client(self, role_arn: str | None) -> Any:  # no type stubs for Organizations in the lock
         session = self._factory(region_name=ORGANIZATIONS_REGION)
         if role_arn:
-            session = assume(session, role_arn, ORGANIZATIONS_REGION, run_session_name())
+            session = assume(session, role_arn, ORGANIZATIONS_REGION, session_name())
         client = session.client(
             "organizations",
             region_name=ORGANIZATIONS_REGION,

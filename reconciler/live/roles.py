@@ -15,7 +15,6 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from functools import cache
 
 import boto3
 import botocore.session
@@ -32,8 +31,9 @@ _STARTED = time.time()
 
 def session_name(environ: Mapping[str, str] | None = None) -> str:
     """`ecr-policy-reconciler-gh-<run id>-<attempt>` in a GitHub Actions run, else
-    `ecr-policy-reconciler-local-<pid>-<start time>`: valid for RoleSessionName whatever the environment
-    holds (characters STS refuses are dropped, the result cut to 64)."""
+    `ecr-policy-reconciler-local-<pid>-<start time>`: one name for the whole run (refreshes included),
+    valid for RoleSessionName whatever the environment holds (characters STS refuses are dropped, the
+    result cut to 64)."""
     env = os.environ if environ is None else environ
     run_id = _clean(env.get("GITHUB_RUN_ID", ""))
     if run_id:
@@ -42,12 +42,6 @@ def session_name(environ: Mapping[str, str] | None = None) -> str:
     else:
         name = f"{SESSION_PREFIX}-local-{os.getpid()}-{int(_STARTED)}"
     return name[:MAX_SESSION_NAME]
-
-
-@cache
-def run_session_name() -> str:
-    """This process's session name (one for the whole run, refreshes included)."""
-    return session_name()
 
 
 def _clean(value: str) -> str:
