@@ -122,7 +122,7 @@ def test_restore_refuses_a_registry_todays_files_do_not_describe(
     assert run(roles, capsys, "apply", "--report", str(roles.report))[0] == 0
     moved = WITH_ROLES.replace(f'account_id: "{ACCOUNT}"', 'account_id: "999988887777"')
     (roles.policies / "main.yaml").write_text(moved, encoding="utf-8")
-    code, out, err = run(roles, capsys, "restore", "--report", str(roles.report))
+    code, _, err = run(roles, capsys, "restore", "--report", str(roles.report))
     assert code == 1
     assert "registry main is account 999988887777 in us-east-1" in err and "Traceback" not in err
     assert assumed(roles) == set() and writes(roles) == 0
@@ -130,7 +130,7 @@ def test_restore_refuses_a_registry_todays_files_do_not_describe(
     (roles.policies / "main.yaml").write_text(
         WITH_ROLES.replace("name: main", "name: other"), encoding="utf-8"
     )
-    code, out, err = run(roles, capsys, "restore", "--report", str(roles.report))
+    code, _, err = run(roles, capsys, "restore", "--report", str(roles.report))
     assert code == 1
     assert f"registry main of the report is not in {roles.policies}" in err
     assert assumed(roles) == set() and writes(roles) == 0
