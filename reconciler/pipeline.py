@@ -78,9 +78,12 @@ def nullplatform_client(registries: Sequence[Registry], scope: Scope) -> Nullpla
     return NullplatformClient.from_env()
 
 
-def ecr_client(registry: Registry, tuning: Tuning) -> EcrClient:
+def ecr_client(registry: Registry, tuning: Tuning, *, write: bool) -> EcrClient:
+    """The registry's ECR client; `write`: for a run that writes (it assumes the write role, reads
+    included), else the read role. Every caller says which."""
     return EcrClient(
         registry,
+        write=write,
         concurrency=tuning.concurrency,
         max_rps=tuning.max_rps,
         connect_timeout=tuning.connect_timeout,
@@ -101,14 +104,17 @@ def _progress(name: str, tuning: Tuning) -> Callable[[int, int], None]:
     return on_progress
 
 
-def observe(registries: Sequence[Registry], scope: Scope, tuning: Tuning) -> Iterator[LiveRegistry]:
+def observe(
+    registries: Sequence[Registry], scope: Scope, tuning: Tuning, *, write: bool = False
+) -> Iterator[LiveRegistry]:
     """Each registry's live state, one at a time: its policies are read as the plan builder takes them,
-    and the next registry is listed only when the builder is done with this one."""
+    and the next registry is listed only when the builder is done with this one. `write`: read with the
+    write role (the first phase of a writing run)."""
     nullplatform = nullplatform_client(registries, scope)
     for registry in registries:
         yield stream_registry(
             registry,
-            ecr=ecr_client(registry, tuning),
+            ecr=ecr_client(registry, tuning, write=write),
             nullplatform=nullplatform,
             repository_globs=scope.repositories,
             on_progress=_progress(registry.name, tuning),
@@ -128,13 +134,15 @@ def providers_elsewhere(
     return resolve_provider_ids(others, nullplatform_client(others, scope))
 
 
-def make_plan(policies: str | Path, scope: Scope, tuning: Tuning) -> Plan:
+def make_plan(policies: str | Path, scope: Scope, tuning: Tuning, *, write: bool = False) -> Plan:
+    """The plan; `write` when a writing run plans before it writes (`--max-changes`): its reads go
+    through the write role too."""
     desired, registries = load_desired(policies, scope)
     if not registries:
         raise ReconcilerError(f"no registries in {policies}")
     verify_principals(registries)  # before reading anything: a principal that does not resolve stops the run
     # Listed up front (each registry's policies are still read as the plan is built): the shared-provider
     # check needs every registry's provider before any plan is built.
-    live = list(observe(registries, scope, tuning))
+    live = list(observe(registries, scope, tuning, write=write))
     elsewhere = providers_elsewhere(desired, registries, scope)
     return build_plan(desired, refuse_shared_providers(desired.registries, live, elsewhere))

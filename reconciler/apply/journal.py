@@ -32,6 +32,9 @@ class WriteRecord:
     registry: str
     account_id: str
     region: str
+    # The role the write went through (the registry's write_role_arn), for the record only: restore takes
+    # the role from today's policies files. Reports written before the read/write split hold the single
+    # role of that time here.
     role_arn: str | None
     target: str  # "repository", "provider" or "template"
     name: str  # repository name, provider id, or creation template prefix

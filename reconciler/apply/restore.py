@@ -6,6 +6,9 @@ chain is put back (for a repository with no policy before, the policy is deleted
 not exist, the template, if it holds nothing else). A target changed by anyone since is skipped and named:
 restore never overwrites someone else's change. Restores are journaled too, so a restore can itself be
 restored.
+
+The role is not taken from the report (a report is a file anyone can hand over, and its `role_arn` is the
+role of its day): the command assumes the registry's `write_role_arn` from today's policies files.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ class RestoreTarget:
     registry: str
     account_id: str
     region: str
-    role_arn: str | None
     name: str  # the repository name, or the provider id
     expected_live: str | None  # the last `after` written by the reconciler
     restore_to: str | None  # the `before` of the first write (None: there was no policy)
@@ -85,7 +87,6 @@ def restore_targets(records: Sequence[WriteRecord], globs: Sequence[str] = ()) -
                 registry=registry,
                 account_id=last.account_id,
                 region=last.region,
-                role_arn=last.role_arn,
                 name=name,
                 expected_live=last.after,
                 restore_to=writes[first].before,

@@ -92,7 +92,7 @@ def organization_view(registry: Registry, reader: OrganizationsReader | None = N
 
 
 def _read(registry: Registry, globs: Sequence[str], tuning: Tuning) -> tuple[list[LivePolicy], str | None]:
-    ecr = ecr_client(registry, tuning)
+    ecr = ecr_client(registry, tuning, write=False)
     try:
         names = [n for n in ecr.list_repositories() if not globs or any(fnmatchcase(n, g) for g in globs)]
         progress = Progress(f"reading {registry.name}", len(names), enabled=tuning.progress)

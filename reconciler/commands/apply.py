@@ -140,7 +140,7 @@ def execute(
         for registry_plan, registry in zip(plan.registries, registries, strict=True):
             writes = count_changes(Plan(plan.created_at, "", (registry_plan,)), include_provider=False)
             progress = Progress(f"writing {registry.name}", writes, enabled=tuning.progress)
-            ecr = ecr_client(registry, tuning)
+            ecr = ecr_client(registry, tuning, write=not options.dry_run)
             executor = _executor(
                 registry_plan, registry, ecr, nullplatform, journal, options, on_done=progress.advance
             )
@@ -174,7 +174,7 @@ def stream(
         for index, registry in enumerate(registries):
             registry_plan = saved.registries[index] if saved is not None else None
             print(f"Registry {registry.name} ({registry.account_id}, {registry.region})", flush=True)
-            ecr = ecr_client(registry, tuning)
+            ecr = ecr_client(registry, tuning, write=not options.dry_run)
             executor = _executor(
                 registry_plan or _empty_plan(registry), registry, ecr, nullplatform, journal, options
             )
@@ -215,7 +215,8 @@ def _executor(
     return Executor(
         plan,
         desired=registry,
-        role_arn=registry.role_arn,
+        # The role its writes go through, for the report (restore takes it from today's file instead).
+        role_arn=registry.write_role_arn,
         ecr=ecr,
         provider=nullplatform,
         journal=journal,
@@ -356,7 +357,7 @@ def run_write(args: argparse.Namespace, *, include_provider: bool, saved_plan: s
         )
     else:
         # Two phases, to refuse before the first write: read everything, count, then write.
-        plan = saved or make_plan(args.policies, scope, tuning)
+        plan = saved or make_plan(args.policies, scope, tuning, write=not args.dry_run)
         sys.stdout.write(render_text(plan, colour=sys.stdout.isatty()))
         chosen = [desired.registry(r.registry) for r in plan.registries]
         summary = execute(plan, chosen, scope=scope, tuning=tuning, options=options, report=report)

@@ -5,12 +5,18 @@ goes from
 what the apply wrote back to what it found, through the same executor (re-read and skip if changed since,
 last gate, journal). The provider is written as apply writes it: only the `setup` group, its policy
 replaced (reconciler.live.nullplatform).
+
+Each registry's role comes from today's policies files (`--policies`), never from the report: the
+`write_role_arn` for every call (reads included), the `read_role_arn` with `--dry-run`. A report registry
+that today's files do not describe, or describe in another account or region, stops the run before
+anything is read.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.apply.executor import ApplyOptions
@@ -18,6 +24,7 @@ from reconciler.apply.journal import default_report_path, read_journal
 from reconciler.apply.restore import PROVIDER, TEMPLATE, RestoreTarget, restore_targets, unrestorable
 from reconciler.commands.apply import execute, print_summary
 from reconciler.commands.options import add_tuning_arguments, tuning_from
+from reconciler.desired.loader import load_policies
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
 from reconciler.errors import ReconcilerError
 from reconciler.live.ecr import EcrClient
@@ -37,6 +44,13 @@ from reconciler.plan.model import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", required=True, metavar="FILE", help="the apply report to undo")
+    parser.add_argument(
+        "--policies",
+        default="policies",
+        metavar="DIR",
+        help="today's policies files: each registry's roles are taken from there, not from the report "
+        "(default: policies)",
+    )
     parser.add_argument("--repository", action="append", default=[], metavar="GLOB", help="only these")
     parser.add_argument("--dry-run", action="store_true", help="show what would be restored; write nothing")
     parser.add_argument("--out", metavar="FILE", help="journal of the restore's own writes")
@@ -86,19 +100,48 @@ def _template_change(target: RestoreTarget) -> TemplateChange:
     )
 
 
-def _registry(first: RestoreTarget, provider: RestoreTarget | None) -> Registry:
+def _registry(first: RestoreTarget, provider: RestoreTarget | None, today: Registry) -> Registry:
     nullplatform = None if provider is None else NullplatformTarget(nrn="", provider_id=provider.name)
     return Registry(
         first.registry,
         first.account_id,
         first.region,
         pull_access=PullAccess(),
-        role_arn=first.role_arn,
+        read_role_arn=today.read_role_arn,
+        write_role_arn=today.write_role_arn,
         nullplatform=nullplatform,
     )
 
 
-def restore_plan(targets: list[RestoreTarget]) -> tuple[Plan, list[Registry]]:
+def registries_today(targets: list[RestoreTarget], policies: str | Path) -> dict[str, Registry]:
+    """Each registry of the report as today's policies files describe it (its roles are taken from there);
+    raises ReconcilerError for one they do not describe, or place in another account or region."""
+    if not targets:
+        return {}
+    desired = load_policies(policies)
+    today: dict[str, Registry] = {}
+    for target in targets:
+        if target.registry in today:
+            continue
+        known = {r.name: r for r in desired.registries}
+        registry = known.get(target.registry)
+        if registry is None:
+            raise ReconcilerError(
+                f"registry {target.registry} of the report is not in {policies}: restore assumes the "
+                "registry's write_role_arn from today's policies files, never from the report; point "
+                "--policies at the files that describe it"
+            )
+        if (registry.account_id, registry.region) != (target.account_id, target.region):
+            raise ReconcilerError(
+                f"registry {target.registry} is account {registry.account_id} in {registry.region} in "
+                f"{policies}, but account {target.account_id} in {target.region} in the report: its role "
+                "would be for another registry; nothing was restored"
+            )
+        today[target.registry] = registry
+    return today
+
+
+def restore_plan(targets: list[RestoreTarget], today: Mapping[str, Registry]) -> tuple[Plan, list[Registry]]:
     grouped: dict[str, list[RestoreTarget]] = defaultdict(list)
     for target in targets:
         grouped[target.registry].append(target)
@@ -124,7 +167,7 @@ def restore_plan(targets: list[RestoreTarget]) -> tuple[Plan, list[Registry]]:
                     templates=templates if index == 0 else (),
                 )
             )
-            registries.append(_registry(first, provider))
+            registries.append(_registry(first, provider, today[name]))
     return Plan(created_at="", desired_fingerprint="restore", registries=tuple(plans)), registries
 
 
@@ -142,13 +185,19 @@ def _without_policy_before(targets: list[RestoreTarget]) -> tuple[list[RestoreTa
     return [t for t in targets if not _kept_policy(t)], [t for t in targets if _kept_policy(t)]
 
 
-def _live_policy(target: RestoreTarget, tuning: Tuning, clients: dict[str, EcrClient]) -> str | None:
+def _live_policy(
+    target: RestoreTarget,
+    tuning: Tuning,
+    clients: dict[str, EcrClient],
+    today: Mapping[str, Registry],
+    write: bool,
+) -> str | None:
     """The target's policy now; raises ReconcilerError when it cannot be read."""
     if target.target == PROVIDER:
         return NullplatformClient.from_env().read_policy(target.name)
     if target.registry not in clients:
-        _, (registry,) = restore_plan([target])
-        clients[target.registry] = ecr_client(registry, tuning)
+        _, (registry,) = restore_plan([target], today)
+        clients[target.registry] = ecr_client(registry, tuning, write=write)
     if target.target == TEMPLATE:
         return policy_of(clients[target.registry].read_template(target.name))
     live = clients[target.registry].read_policy(target.name)
@@ -157,14 +206,17 @@ def _live_policy(target: RestoreTarget, tuning: Tuning, clients: dict[str, EcrCl
     return live.text
 
 
-def _landed(targets: list[RestoreTarget], tuning: Tuning) -> list[RestoreTarget]:
-    """Drop the in-flight writes of a killed run that never landed (live still equals `before`)."""
+def _landed(
+    targets: list[RestoreTarget], tuning: Tuning, today: Mapping[str, Registry], write: bool
+) -> list[RestoreTarget]:
+    """Drop the in-flight writes of a killed run that never landed (live still equals `before`); read with
+    the role the run writes with (`write`), as every call of a writing run."""
     kept: list[RestoreTarget] = []
     clients: dict[str, EcrClient] = {}
     for target in targets:
         if target.uncertain:
             try:
-                live = _live_policy(target, tuning, clients)
+                live = _live_policy(target, tuning, clients, today, write)
             except ReconcilerError:
                 live = None  # unknown: the executor re-reads it and says what went wrong
             else:
@@ -186,8 +238,10 @@ def run(args: argparse.Namespace) -> int:
     blocked = [(t, why) for t in targets if (why := unrestorable(t))]
     for target, why in blocked:
         print(f"{target.registry}/{target.name} ({target.target}): {why}")
-    targets = _landed([t for t in targets if not unrestorable(t)], tuning)
-    plan, registries = restore_plan(targets)
+    targets = [t for t in targets if not unrestorable(t)]
+    today = registries_today(targets, args.policies)
+    targets = _landed(targets, tuning, today, write=not args.dry_run)
+    plan, registries = restore_plan(targets, today)
     options = ApplyOptions(
         dry_run=args.dry_run, concurrency=tuning.workers, verify_live=True, include_provider=True
     )

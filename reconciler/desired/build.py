@@ -28,7 +28,8 @@ def build_registry(doc: Document, source: str) -> Registry:
         name=registry["name"],
         account_id=registry["account_id"],
         region=registry["region"],
-        role_arn=registry.get("role_arn"),
+        read_role_arn=registry.get("read_role_arn"),
+        write_role_arn=registry.get("write_role_arn"),
         pull_access=pull_access(data["pull_access"]),
         nullplatform=(
             NullplatformTarget(nrn=nullplatform["nrn"], provider_id=nullplatform.get("provider_id"))

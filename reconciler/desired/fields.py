@@ -131,6 +131,14 @@ check_region = _pattern_checker(_REGION, "region", "us-east-1 (an AWS region nam
 check_role_arn = _pattern_checker(
     _ROLE_ARN, "role_arn", "arn:aws:iam::123456789012:role/ecr-policy-reconciler (an IAM role ARN)"
 )
+check_read_role_arn = _pattern_checker(
+    _ROLE_ARN, "read_role_arn", "arn:aws:iam::123456789012:role/ecr-policy-reconciler-read (an IAM role ARN)"
+)
+check_write_role_arn = _pattern_checker(
+    _ROLE_ARN,
+    "write_role_arn",
+    "arn:aws:iam::123456789012:role/ecr-policy-reconciler-write (an IAM role ARN)",
+)
 check_nrn = _pattern_checker(_NRN, "nrn", '"organization=1:account=2" (a nullplatform NRN)')
 
 
@@ -226,7 +234,8 @@ def _fields(data: Any) -> Iterator[tuple[JsonPath, Checker]]:
             ("name", check_name),
             ("account_id", check_account_id),
             ("region", check_region),
-            ("role_arn", check_role_arn),
+            ("read_role_arn", check_read_role_arn),
+            ("write_role_arn", check_write_role_arn),
         ):
             if key in registry:
                 yield ("registry", key), check

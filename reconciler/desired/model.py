@@ -83,7 +83,10 @@ class Registry:
     account_id: str
     region: str
     pull_access: PullAccess
-    role_arn: str | None = None
+    # Assumed by the commands that only read (plan, access, the dry runs, drift) and by those that write
+    # (apply, backfill, restore, self-heal: for every call, reads included). None: the run's credentials.
+    read_role_arn: str | None = None
+    write_role_arn: str | None = None
     nullplatform: NullplatformTarget | None = None
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
@@ -94,6 +97,11 @@ class Registry:
     creation_templates: tuple[CreationTemplate, ...] = ()
     # Remove deleted principals' unique ids from foreign statements (reconciler.policy.deleted).
     remove_deleted_principals: bool = False
+
+    def role_for(self, *, write: bool) -> str | None:
+        """The role a run assumes for this registry: the write role for a run that writes, else the read
+        role. Never the other: a reading run must not hold credentials that write."""
+        return self.write_role_arn if write else self.read_role_arn
 
     def selects(self, repository: str) -> bool:
         """True when the repository is managed: matched by an include glob and by no exclude glob."""

@@ -77,11 +77,25 @@ def _kind(path: JsonPath) -> str:
     return last
 
 
+# Keys a file may still hold from an earlier version, and what replaced them.
+_RETIRED: dict[JsonPath, str] = {
+    ("registry", "role_arn"): (
+        "registry.role_arn is no longer used: it was split in two, read_role_arn (assumed by plan, access, "
+        "the dry runs and the drift check) and write_role_arn (assumed by apply, backfill, restore and "
+        "self-heal); a pull request's plan must not reach a role that writes. Replace it with both keys "
+        '(docs/SETUP.md, "The read role" and "The write role")'
+    ),
+}
+
+
 def _unknown_keys(doc: Document, path: JsonPath, instance: dict[str, Any], allowed: list[str]) -> list[Issue]:
     issues = []
     place = where(path)
     for key in instance:
-        if key not in allowed:
+        retired = _RETIRED.get((*path, key))
+        if retired is not None:
+            issues.append(issue((*path, key), doc.key_or_value((*path, key)), retired))
+        elif key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             guess = f" (did you mean {close[0]!r}?)" if close else ""
             message = f"unknown key {key!r} {place}{guess}: allowed keys are {', '.join(allowed)}"

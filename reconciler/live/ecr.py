@@ -17,14 +17,13 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import botocore.session
 from botocore.config import Config
-from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
 from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY, PerActionPacer, Ticket
+from reconciler.live.roles import assume, session_name
 from reconciler.live.state import LivePolicy
 
 if TYPE_CHECKING:
@@ -46,7 +45,6 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 20.0
 DEFAULT_MAX_ATTEMPTS = 10
 
-ROLE_SESSION_NAME = "ecr-policy-reconciler"
 # DescribeRepositories accepts at most 1000 per page (default 100): the largest page means fewest calls.
 LIST_PAGE_SIZE = 1000
 _RATE_CODES = {
@@ -108,55 +106,21 @@ def _failure(kind: type[EcrError], exc: Exception, operation: str, where: str, n
     return error
 
 
-class _FixedProvider(CredentialProvider):
-    """Hands botocore one credentials object (our assumed-role credentials) instead of the default chain."""
-
-    METHOD = "ecr-policy-reconciler-assume-role"
-    CANONICAL_NAME = "custom-ecr-policy-reconciler"
-
-    def __init__(self, credentials: DeferredRefreshableCredentials) -> None:
-        super().__init__()
-        self._credentials = credentials
-
-    def load(self) -> DeferredRefreshableCredentials:
-        return self._credentials
-
-
-def _assume_role_session(base: boto3.session.Session, role_arn: str, region: str) -> boto3.session.Session:
-    """A session whose credentials are the role's, refreshed by botocore before they expire.
-
-    The STS client uses the base session's credentials (the standard AWS environment: env vars, profile,
-    web identity in CI). Nothing is fetched until the first ECR call, and botocore's RefreshableCredentials
-    re-assumes the role ahead of expiry (and under a lock, so worker threads share one refresh), which
-    keeps runs longer than the role's session duration working.
-    """
-    sts = base.client("sts", region_name=region, config=Config(retries={"mode": "standard"}))
-
-    def fetch() -> dict[str, str]:
-        log.debug("assuming role %s", role_arn)
-        answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME)
-        credentials = answer["Credentials"]
-        return {
-            "access_key": credentials["AccessKeyId"],
-            "secret_key": credentials["SecretAccessKey"],
-            "token": credentials["SessionToken"],
-            "expiry_time": credentials["Expiration"].isoformat(),
-        }
-
-    credentials = DeferredRefreshableCredentials(refresh_using=fetch, method="assume-role")
-    core = botocore.session.Session()
-    core.set_config_variable("region", region)
-    core.register_component("credential_provider", CredentialResolver([_FixedProvider(credentials)]))
-    return boto3.session.Session(botocore_session=core, region_name=region)
 
 
 class EcrClient:
-    """ECR access for one registry (account + region), paced and counted. Safe to share between threads."""
+    """ECR access for one registry (account + region), paced and counted. Safe to share between threads.
+
+    `write`: the client of a run that writes (apply, backfill, restore, self-heal) assumes the registry's
+    `write_role_arn` for every call, reads included; any other (plan, access, the dry runs, drift) its
+    `read_role_arn`. Without the role, the run's own credentials.
+    """
 
     def __init__(
         self,
         registry: Registry,
         *,
+        write: bool = False,
         concurrency: int | None = DEFAULT_CONCURRENCY,
         max_rps: float | None = DEFAULT_MAX_RPS,
         adaptive: bool = True,
@@ -184,8 +148,9 @@ class EcrClient:
 
         factory = session_factory or boto3.session.Session
         session = factory(region_name=registry.region)
-        if registry.role_arn:
-            session = _assume_role_session(session, registry.role_arn, registry.region)
+        self.role_arn = registry.role_for(write=write)
+        if self.role_arn:
+            session = assume(session, self.role_arn, registry.region, session_name())
         config = Config(
             # Standard mode: retries with exponential backoff and jitter (throttles included), and no
             # client-side rate limiter. Adaptive mode would add botocore's own (CUBIC on the measured send

@@ -4,7 +4,7 @@ The only module that talks to Organizations. The pure check (`reconciler/policy/
 `Organization` this returns, never the client. Organizations answers its List/Describe calls only in the
 management account or a delegated administrator account (shared/reference.md, "AWS Organizations"), so a
 registry file may name a read-only role there (`organization.role_arn`), assumed from the run's
-credentials as `live/ecr.py` assumes the registry role (role chaining).
+credentials as `live/ecr.py` assumes the registry roles (role chaining, reconciler.live.roles).
 
 Calls: DescribeOrganization, ListRoots, then per root and OU one ListOrganizationalUnitsForParent and one
 ListAccountsForParent (more pages past 20 items): the organization is small next to a registry, and one
@@ -24,7 +24,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reconciler.errors import ReconcilerError
-from reconciler.live.ecr import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, _assume_role_session
+from reconciler.live.ecr import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+from reconciler.live.roles import assume, session_name
 from reconciler.policy.organization import OrgAccount, Organization, OrgUnit
 
 # Organizations is a global service served from us-east-1 (aws partition).
@@ -127,7 +128,7 @@ class OrganizationsReader:
     def _client(self, role_arn: str | None) -> Any:  # no type stubs for Organizations in the lock
         session = self._factory(region_name=ORGANIZATIONS_REGION)
         if role_arn:
-            session = _assume_role_session(session, role_arn, ORGANIZATIONS_REGION)
+            session = assume(session, role_arn, ORGANIZATIONS_REGION, session_name())
         client = session.client(
             "organizations",
             region_name=ORGANIZATIONS_REGION,

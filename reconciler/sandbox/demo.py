@@ -36,7 +36,8 @@ registry:
   name: demo
   account_id: "{DEFAULT_ACCOUNT_ID}"
   region: {DEFAULT_REGION}
-  role_arn: arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ecr-policy-reconciler
+  read_role_arn: arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ecr-policy-reconciler-read   # plan, dry runs
+  write_role_arn: arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/ecr-policy-reconciler-write # apply, restore
 nullplatform:
   nrn: "{NRN}"
 organization:                     # every account and OU path below is checked against AWS Organizations

@@ -11,7 +11,7 @@ registry:
   name: main
   account_id: "123456789012"
   region: us-east-1
-  role_arn: arn:aws:iam::123456789012:role/ecr-policy-reconciler
+  write_role_arn: arn:aws:iam::123456789012:role/ecr-policy-reconciler
 nullplatform:
   nrn: "organization=1:account=2"
 pull_access:

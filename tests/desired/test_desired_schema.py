@@ -75,7 +75,10 @@ def test_patterns_equal_the_loaders() -> None:
     registry = schema()["properties"]["registry"]["properties"]
     assert registry["name"]["pattern"] == PATTERNS["name"]
     assert registry["region"]["pattern"] == PATTERNS["region"]
-    assert registry["role_arn"]["pattern"] == PATTERNS["role_arn"]
+    assert registry["read_role_arn"]["pattern"] == PATTERNS["role_arn"]
+    assert registry["write_role_arn"]["pattern"] == PATTERNS["role_arn"]
+    organization = schema()["properties"]["organization"]["properties"]
+    assert organization["role_arn"]["pattern"] == PATTERNS["role_arn"]
     assert definitions["account_id"]["pattern"] == PATTERNS["account_id"]
     assert definitions["organization_path"]["pattern"] == PATTERNS["organization_path"]
     assert schema()["properties"]["nullplatform"]["properties"]["nrn"]["pattern"] == PATTERNS["nrn"]
@@ -124,7 +127,7 @@ CHECKERS = {
     "name": fields.check_name,
     "account_id": fields.check_account_id,
     "region": fields.check_region,
-    "role_arn": fields.check_role_arn,
+    "role_arn": fields.check_write_role_arn,
     "nrn": fields.check_nrn,
     "organization_path": fields.check_organization_path,
 }

@@ -29,6 +29,8 @@ KEYS = [
     "name",
     "account_id",
     "region",
+    "read_role_arn",
+    "write_role_arn",
     "role_arn",
     "nullplatform",
     "nrn",
@@ -100,7 +102,10 @@ SHAPED_DOCUMENTS = st.fixed_dictionaries(
     {
         "registry": st.fixed_dictionaries(
             {"name": _maybe(["main", "x"]), "account_id": ACCOUNT, "region": _maybe(["us-east-1"])},
-            optional={"role_arn": _maybe(["arn:aws:iam::123456789012:role/x"])},
+            optional={
+                "read_role_arn": _maybe(["arn:aws:iam::123456789012:role/x"]),
+                "write_role_arn": _maybe(["arn:aws:iam::123456789012:role/y"]),
+            },
         ),
         "pull_access": PULL_ACCESS,
     },

@@ -42,7 +42,7 @@ def test_valid_file_builds_the_model(policies_dir: Callable[..., Path]) -> None:
             name="main",
             account_id="123456789012",
             region="us-east-1",
-            role_arn="arn:aws:iam::123456789012:role/ecr-policy-reconciler",
+            write_role_arn="arn:aws:iam::123456789012:role/ecr-policy-reconciler",
             nullplatform=NullplatformTarget(nrn="organization=1:account=2", provider_id=None),
             pull_access=PullAccess(organization_paths=(OU,), accounts=("111122223333", "444455556666")),
             include=("*",),
@@ -69,7 +69,7 @@ def test_defaults_apply_when_optional_sections_are_absent() -> None:
     assert registry.overrides == ()
     assert registry.managed_sids == ("AllowPull*",)
     assert registry.nullplatform is None
-    assert registry.role_arn is None
+    assert registry.read_role_arn is None and registry.write_role_arn is None
     assert registry.pull_access == PullAccess(accounts=("111122223333",))
 
 
@@ -400,7 +400,7 @@ CASES: list[tuple[str, str | bytes, int, str]] = [
     ),
     ("bad-region", variant("region: us-east-1", "region: us-east"), 4, "region 'us-east' is not valid"),
     ("region-uppercase", variant("region: us-east-1", "region: US-EAST-1"), 4, "like us-east-1"),
-    ("bad-role-arn", variant(":role/ecr-policy-reconciler", ":user/ecr"), 5, "role_arn"),
+    ("bad-role-arn", variant(":role/ecr-policy-reconciler", ":user/ecr"), 5, "write_role_arn 'arn:aws"),
     (
         "bad-name",
         variant("name: main", "name: Main Registry"),

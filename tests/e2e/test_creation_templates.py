@@ -155,7 +155,15 @@ def test_restore_round_trips_the_templates(templated: World, capsys: pytest.Capt
 
     out = templated.tmp / "restore.jsonl"
     code, stdout, err = run_cli(
-        capsys, "restore", "--report", str(templated.report), "--out", str(out), *FAST
+        capsys,
+        "restore",
+        "--policies",
+        str(templated.policies),
+        "--report",
+        str(templated.report),
+        "--out",
+        str(out),
+        *FAST,
     )
 
     assert code == 0, err
@@ -170,7 +178,15 @@ def test_restore_round_trips_the_templates(templated: World, capsys: pytest.Capt
     )
     # And a restore of the restore puts the apply's templates back.
     code, _, err = run_cli(
-        capsys, "restore", "--report", str(out), "--out", str(templated.tmp / "r2.jsonl"), *FAST
+        capsys,
+        "restore",
+        "--policies",
+        str(templated.policies),
+        "--report",
+        str(out),
+        "--out",
+        str(templated.tmp / "r2.jsonl"),
+        *FAST,
     )
     assert code == 0, err
     again = templated.ecr.stored_templates()
@@ -194,7 +210,15 @@ def test_restore_leaves_a_created_template_that_someone_added_settings_to(
     )
 
     code, _stdout, err = run_cli(
-        capsys, "restore", "--report", str(templated.report), "--out", str(templated.tmp / "r.jsonl"), *FAST
+        capsys,
+        "restore",
+        "--policies",
+        str(templated.policies),
+        "--report",
+        str(templated.report),
+        "--out",
+        str(templated.tmp / "r.jsonl"),
+        *FAST,
     )
 
     assert code == 1

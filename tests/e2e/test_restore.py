@@ -39,7 +39,18 @@ def apply(world: World, capsys: pytest.CaptureFixture[str]) -> None:
 
 def restore(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
     out = str(world.tmp / "restore.jsonl")
-    return run_cli(capsys, "restore", "--report", str(world.report), "--out", out, *FAST, *extra)
+    return run_cli(
+        capsys,
+        "restore",
+        "--policies",
+        str(world.policies),
+        "--report",
+        str(world.report),
+        "--out",
+        out,
+        *FAST,
+        *extra,
+    )
 
 
 @pytest.mark.parametrize("merge_mode", ["deep", "group"])
@@ -120,7 +131,15 @@ def test_restore_skips_and_names_repositories_changed_since(
     changed = {"Version": "2012-10-17", "Statement": [LAMBDA]}
     world.ecr.put_policy("team-01/app", json.dumps(changed))
     code, stdout, err = run_cli(
-        capsys, "restore", "--report", str(world.report), *FAST, "--out", str(world.tmp / "r.jsonl")
+        capsys,
+        "restore",
+        "--policies",
+        str(world.policies),
+        "--report",
+        str(world.report),
+        *FAST,
+        "--out",
+        str(world.tmp / "r.jsonl"),
     )
     assert code == 1
     assert "team-01/app" in err and "changed since" in stdout
@@ -135,6 +154,8 @@ def test_restore_only_the_chosen_repositories(world: World, capsys: pytest.Captu
     code, _, _ = run_cli(
         capsys,
         "restore",
+        "--policies",
+        str(world.policies),
         "--report",
         str(world.report),
         "--repository",
@@ -156,6 +177,8 @@ def test_dry_run_restore_writes_nothing(world: World, capsys: pytest.CaptureFixt
     code, _, _ = run_cli(
         capsys,
         "restore",
+        "--policies",
+        str(world.policies),
         "--report",
         str(world.report),
         "--dry-run",
@@ -235,7 +258,21 @@ def test_a_killed_apply_leaves_a_report_that_restore_can_use(world: World) -> No
 
     from reconciler.cli import main
 
-    assert main(["restore", "--report", str(world.report), "--out", str(world.tmp / "r.jsonl"), *FAST]) == 0
+    assert (
+        main(
+            [
+                "restore",
+                "--policies",
+                str(world.policies),
+                "--report",
+                str(world.report),
+                "--out",
+                str(world.tmp / "r.jsonl"),
+                *FAST,
+            ]
+        )
+        == 0
+    )
     for name, original in before.items():
         assert equivalent(stored(world.ecr, name), original), name
 
@@ -272,7 +309,15 @@ def test_restore_settles_writes_that_were_in_flight_when_the_run_died(
     records = [pending(landed), pending(lost), pending(world.provider_id, "provider", OLD)]
     world.report.write_text("".join(json.dumps(asdict(r)) + "\n" for r in records))
     code, out, err = run_cli(
-        capsys, "restore", "--report", str(world.report), "--out", str(world.tmp / "r.jsonl"), *FAST
+        capsys,
+        "restore",
+        "--policies",
+        str(world.policies),
+        "--report",
+        str(world.report),
+        "--out",
+        str(world.tmp / "r.jsonl"),
+        *FAST,
     )
     assert code == 0, err
     assert f"main/{lost}: its last write never landed; nothing to do" in out

@@ -136,7 +136,7 @@ def test_the_executors_last_gate_refuses_an_unsafe_text_on_its_own(
             registry_plan,
             desired=desired,
             role_arn=None,
-            ecr=ecr_client(desired, Tuning(progress=False, max_rps=500)),
+            ecr=ecr_client(desired, Tuning(progress=False, max_rps=500), write=True),
             provider=NullplatformClient.from_env(),
             journal=journal,
             options=ApplyOptions(verify_live=True),  # re-read and stale checks, but no re-derivation
@@ -281,7 +281,7 @@ def test_the_report_names_the_desired_registrys_account_and_region_not_the_plans
             registry_plan,
             desired=desired,
             role_arn=None,
-            ecr=ecr_client(desired, Tuning(progress=False, max_rps=500)),
+            ecr=ecr_client(desired, Tuning(progress=False, max_rps=500), write=True),
             provider=None,
             journal=journal,
             options=ApplyOptions(),

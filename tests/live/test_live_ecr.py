@@ -12,7 +12,8 @@ import boto3
 import pytest
 
 from reconciler.desired.model import PullAccess, Registry
-from reconciler.live.ecr import EcrClient, EcrError, EcrWriteError, _assume_role_session
+from reconciler.live.ecr import EcrClient, EcrError, EcrWriteError
+from reconciler.live.roles import assume
 from reconciler.sandbox.ecr import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulator
 
 OTHER_ACCOUNT = "210987654321"
@@ -241,15 +242,20 @@ def test_delete_policy_treats_an_absent_policy_as_done(aws_env: EcrEmulator) -> 
     assert requests(aws_env) == {"DeleteRepositoryPolicy": 3}
 
 
-def test_role_arn_is_assumed_once_and_reaches_the_roles_account(aws_env: EcrEmulator) -> None:
+@pytest.mark.parametrize("write", [False, True])
+def test_the_role_is_assumed_once_and_reaches_the_roles_account(aws_env: EcrEmulator, write: bool) -> None:
     aws_env.create_repository("mine")  # the default account: must not show up
     aws_env.create_repository("theirs", account_id=OTHER_ACCOUNT, policy_text=policy())
-    other = registry(account_id=OTHER_ACCOUNT, role_arn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/reconciler")
-    client = EcrClient(other)
+    read_role = f"arn:aws:iam::{OTHER_ACCOUNT}:role/reconciler-read"
+    write_role = f"arn:aws:iam::{OTHER_ACCOUNT}:role/reconciler-write"
+    other = registry(account_id=OTHER_ACCOUNT, read_role_arn=read_role, write_role_arn=write_role)
+    client = EcrClient(other, write=write)
     assert client.list_repositories() == ["theirs"]
     assert client.read_policies(["theirs"])[0].text
     assert requests(aws_env) == {"DescribeRepositories": 1, "GetRepositoryPolicy": 1}
-    assert aws_env.stats()["other_requests"] == 1  # one STS AssumeRole for the whole run
+    # One STS AssumeRole for the whole run, of the one role its kind of run may use.
+    assert [seen.role_arn for seen in aws_env.assumed_roles()] == [write_role if write else read_role]
+    assert aws_env.stats()["other_requests"] == 1
 
 
 class FakeSts:
@@ -285,7 +291,7 @@ class FakeBaseSession:
 @pytest.mark.parametrize(("minutes", "assumed"), [(60, 1), (5, 3)])
 def test_assumed_role_credentials_are_refreshed_before_they_expire(minutes: int, assumed: int) -> None:
     sts = FakeSts(datetime.timedelta(minutes=minutes))
-    session = _assume_role_session(FakeBaseSession(sts), "arn:aws:iam::210987654321:role/r", "eu-west-1")  # type: ignore[arg-type]
+    session = assume(FakeBaseSession(sts), "arn:aws:iam::210987654321:role/r", "eu-west-1", "run-42")  # type: ignore[arg-type]
     credentials = session.get_credentials()
     assert credentials is not None
     assert sts.calls == []  # nothing is assumed until credentials are first needed
@@ -294,7 +300,7 @@ def test_assumed_role_credentials_are_refreshed_before_they_expire(minutes: int,
     assert len(sts.calls) == assumed and len(keys) == assumed
     assert sts.calls[0] == {
         "RoleArn": "arn:aws:iam::210987654321:role/r",
-        "RoleSessionName": "ecr-policy-reconciler",
+        "RoleSessionName": "run-42",
     }
 
 

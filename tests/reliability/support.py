@@ -171,7 +171,12 @@ def tune_ecr(monkeypatch: pytest.MonkeyPatch, *, share: bool = True, **settings:
     def build(registry: Registry, **options: Any) -> EcrClient:
         if not share:
             return EcrClient(registry, **(options | settings))
-        key = (registry.name, registry.account_id, registry.region, registry.role_arn)
+        key = (
+            registry.name,
+            registry.account_id,
+            registry.region,
+            registry.role_for(write=options.get("write", False)),
+        )
         if key not in clients:
             clients[key] = EcrClient(registry, **(options | settings))
         return clients[key]

@@ -144,7 +144,15 @@ def test_a_policy_write_that_lands_after_its_read_timeout_is_put_back_by_restore
     site.ecr.reset_knobs()
 
     code, out, err = site.cli(
-        capsys, "restore", "--report", str(site.report), "--out", str(site.tmp / "r.jsonl"), *FAST
+        capsys,
+        "restore",
+        "--policies",
+        str(site.policies),
+        "--report",
+        str(site.report),
+        "--out",
+        str(site.tmp / "r.jsonl"),
+        *FAST,
     )
     assert code == 0, out + err
     assert equivalent(site.stored("team-01/app"), json.loads(OLD))  # put back, like every applied write
@@ -176,7 +184,15 @@ def test_a_provider_patch_that_landed_but_failed_its_read_back_is_put_back_by_re
     site.nullplatform.reset_knobs()
 
     code, out, err = site.cli(
-        capsys, "restore", "--report", str(site.report), "--out", str(site.tmp / "r.jsonl"), *FAST
+        capsys,
+        "restore",
+        "--policies",
+        str(site.policies),
+        "--report",
+        str(site.report),
+        "--out",
+        str(site.tmp / "r.jsonl"),
+        *FAST,
     )
     assert code == 0, out + err
     assert site.provider_attributes()["setup"]["policy"] == OLD

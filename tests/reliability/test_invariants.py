@@ -550,7 +550,15 @@ def test_apply_converges_is_idempotent_and_restore_gives_back_the_originals(
         if r.name in applied and r.text is not None and guard.violations(json.loads(r.text), restore_owner)
     }
     code, out, err = run_cli(
-        capsys, "restore", "--report", str(report), "--out", str(work / "restore.jsonl"), *FAST
+        capsys,
+        "restore",
+        "--policies",
+        policies,
+        "--report",
+        str(report),
+        "--out",
+        str(work / "restore.jsonl"),
+        *FAST,
     )
     # A provider config that had no policy keeps the one the apply set (restore never removes it), and
     # says so.

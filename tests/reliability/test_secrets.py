@@ -132,7 +132,19 @@ def test_no_secret_appears_in_any_output_file_comment_or_log(
     issues = [i["title"] + i["body"] for i in github.issues("acme", "ecr-policies")]
     assert cli("apply", "--policies", policies, "--plan", plan, "--report", report, *FAST) == 0
     assert cli("comment", "--report", report, "--key", "apply") == 0
-    assert cli("restore", "--report", report, "--out", str(tmp_path / "restore.jsonl"), *FAST) == 0
+    assert (
+        cli(
+            "restore",
+            "--policies",
+            policies,
+            "--report",
+            report,
+            "--out",
+            str(tmp_path / "restore.jsonl"),
+            *FAST,
+        )
+        == 0
+    )
     assert site.nullplatform.provider(site.provider_id)["attributes"]["ci"] == provider_attributes()["ci"]
 
     # Failure paths, where error messages are built from what went wrong.

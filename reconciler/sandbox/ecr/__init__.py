@@ -6,6 +6,8 @@ moto does the bookkeeping (repositories, policies, STS credentials, accounts); t
 `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Action>`), one layer a module:
 
 - `counters.py`: counters, read (and knobs changed at runtime) through `/_sandbox/...` endpoints;
+- `sts.py` (on every request that is not ECR's or Organizations'): a record of each STS AssumeRole* (role
+  ARN, session name), `EcrEmulator.assumed_roles()` or `GET /_sandbox/assumed-roles`;
 - `latency.py`: per-request latency;
 - `faults.py`: hangs, a seeded rate of HTTP 500 per action, AccessDenied for chosen repositories;
 - `throttling.py`: per-action token buckets (HTTP 400 `ThrottlingException`, which botocore retries) and a

@@ -15,6 +15,7 @@ from reconciler.sandbox.ecr.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Ec
 from reconciler.sandbox.ecr.deleted import unique_id
 from reconciler.sandbox.ecr.middleware import EcrMiddleware
 from reconciler.sandbox.ecr.organizations import DEFAULT_ORGANIZATION, OrganizationSpec, seed_organization
+from reconciler.sandbox.ecr.sts import AssumedRole
 from reconciler.sandbox.ecr.templates import DEFAULTS as TEMPLATE_DEFAULTS
 from reconciler.sandbox.ecr.templates import create_through_template
 from reconciler.sandbox.ecr.templates import store as template_store
@@ -93,6 +94,11 @@ class EcrEmulator(Served):
     def stats(self) -> dict[str, Any]:
         """Counters: requests/throttled/errors per action, injected faults, in-flight peak, totals."""
         return self._middleware.stats()
+
+    def assumed_roles(self) -> list[AssumedRole]:
+        """Every STS AssumeRole* request since the last reset (of the counters or of the state), in order:
+        the role ARN and session name each asked for. Also `GET /_sandbox/assumed-roles`."""
+        return self._middleware.assumed_roles.snapshot()
 
     # -- clients --
 

@@ -28,6 +28,7 @@ from reconciler.sandbox.ecr.latency import cut_short, latency
 from reconciler.sandbox.ecr.organizations import ORGANIZATIONS_TARGET_PREFIX, OrganizationsRules
 from reconciler.sandbox.ecr.paging import describe_pages
 from reconciler.sandbox.ecr.readback import read_back
+from reconciler.sandbox.ecr.sts import AssumedRoles
 from reconciler.sandbox.ecr.templates import create_through_template, creation_templates
 from reconciler.sandbox.ecr.throttling import Throttling
 from reconciler.sandbox.ecr.validation import PolicyValidation
@@ -49,6 +50,7 @@ class EcrMiddleware:
         self.config = config.copy()
         self._lock = threading.Lock()
         self.counters = Counters()
+        self.assumed_roles = AssumedRoles()  # every STS AssumeRole*: role and session name
         self._releaser = Releaser()
         self._dice = Dice(config.seed)
         self._throttling = Throttling(self._dice)
@@ -99,6 +101,7 @@ class EcrMiddleware:
 
     def reset_stats(self) -> None:
         self.counters.reset()
+        self.assumed_roles.reset()
 
     def stats(self) -> dict[str, Any]:
         return self.counters.snapshot()
@@ -119,6 +122,7 @@ class EcrMiddleware:
         if target.startswith(ORGANIZATIONS_TARGET_PREFIX):
             return self._organizations_call(environ, start_response, target)
         if not target.startswith(ECR_TARGET_PREFIX):
+            self.assumed_roles.observe(environ)
             self.counters.other_request()  # STS, moto's own API
             return self.inner(environ, start_response)
         body = read_body(environ)
@@ -177,6 +181,8 @@ class EcrMiddleware:
         try:
             if path == "/_sandbox/stats" and method == "GET":
                 payload = self.stats()
+            elif path == "/_sandbox/assumed-roles" and method == "GET":
+                payload = {"assumed_roles": [seen.to_json() for seen in self.assumed_roles.snapshot()]}
             elif path == "/_sandbox/config" and method == "GET":
                 payload = self.config.to_json()
             elif path == "/_sandbox/config" and method == "POST":
