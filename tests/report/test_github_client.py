@@ -81,7 +81,7 @@ def test_the_wait_is_bounded_and_the_error_names_the_limit_and_its_reset(
     github: GithubApi, clock: SimulatedClock
 ) -> None:
     reset = int(clock.time()) + 3600
-    github.limit_next(None, primary=True, reset_at=reset, routes=[LIST])
+    github.limit_next(20, primary=True, reset_at=reset, routes=[LIST])
     with pytest.raises(GitHubError) as raised:
         client(github, clock).list_comments(7)
     message = str(raised.value)
@@ -94,7 +94,7 @@ def test_the_wait_is_bounded_and_the_error_names_the_limit_and_its_reset(
 def test_repeated_secondary_limits_stop_at_the_configured_bound(
     github: GithubApi, clock: SimulatedClock
 ) -> None:
-    github.limit_next(None, primary=False, retry_after=40, routes=[POST])
+    github.limit_next(20, primary=False, retry_after=40, routes=[POST])
     with pytest.raises(GitHubError, match=r"secondary rate limit: gave up after waiting 80s.*100s"):
         client(github, clock, max_wait=100).create_comment(7, "hello")
     assert clock.sleeps == [40.0, 40.0]
