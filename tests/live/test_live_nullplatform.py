@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -436,6 +437,40 @@ def test_an_expired_token_is_refreshed_once(api: NullplatformApi) -> None:
     assert np.read_policy(provider_id) == OLD_POLICY
     assert requests(api) == {TOKEN: 2, GET: 4}  # one 401, one new token, then the retried call
     assert api.stats()["statuses"] == {"200": 5, "401": 1}
+
+
+def test_an_expired_token_answered_403_jwt_expired_is_refreshed_once(api: NullplatformApi) -> None:
+    # nullplatform documents no answer for an expired token (docs/NULLPLATFORM.md): a 403 saying so counts.
+    api.configure(expired_status=403, expired_message="jwt expired")
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    np = client(api)
+    assert np.read_policy(provider_id) == OLD_POLICY
+    api.expire_tokens()
+    assert np.read_policy(provider_id) == OLD_POLICY
+    assert requests(api) == {TOKEN: 2, GET: 3}
+    assert api.stats()["statuses"] == {"200": 4, "403": 1}
+
+
+def test_a_403_that_is_not_about_the_token_is_refused_without_a_new_token(api: NullplatformApi) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    api.fail_next(403, count=1, routes=[GET])
+    with pytest.raises(ReconcilerError, match=r"HTTP 403: sandbox: injected HTTP 403"):
+        client(api).read_policy(provider_id)
+    assert requests(api) == {TOKEN: 1, GET: 1}
+
+
+def test_a_jwt_token_is_renewed_before_its_exp_claim_without_a_refusal(api: NullplatformApi) -> None:
+    api.configure(jwt_tokens=True, token_ttl_seconds=3600)
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    clock = SimulatedClock(start=time.time())
+    np = client(api, clock=clock)
+    assert np.read_policy(provider_id) == OLD_POLICY
+    assert np.read_policy(provider_id) == OLD_POLICY
+    assert requests(api) == {TOKEN: 1, GET: 2}
+    clock.now += 3600 - 30  # within a minute of `exp`: renewed before the call, not after a 401
+    assert np.read_policy(provider_id) == OLD_POLICY
+    assert requests(api) == {TOKEN: 2, GET: 3}
+    assert "401" not in api.stats()["statuses"]
 
 
 def test_a_second_401_is_a_clear_error(api: NullplatformApi) -> None:
