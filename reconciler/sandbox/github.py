@@ -29,9 +29,7 @@ request is not carried out:
 - `limit_next(count, primary=True, reset_at=...)`: the next requests answered 403 "API rate limit
   exceeded..." with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds); with
   `primary=False`, the secondary-limit answer (with `retry_after` if given);
-- `lose_answer_next(count, routes, delay=None)`: the request IS carried out, then answered 502 (or,
-  with `delay`, answered only after that many seconds, past a client's read timeout): a write whose
-  outcome the client cannot know.
+- `lose_answer_next` (every REST double): a request carried out whose answer is lost.
 """
 
 from __future__ import annotations
@@ -83,15 +81,6 @@ class _Limited:
     routes: frozenset[str] | None
 
 
-@dataclass
-class _Lost:
-    """Requests carried out whose answer is lost: a 502 instead, or the answer held `delay` seconds."""
-
-    count: int
-    delay: float | None
-    routes: frozenset[str] | None
-
-
 class GithubApi(RestService):
     """The GitHub issues and comments double; a context manager. Route keys for counters and `fail_next`:
     "GET /repos/{owner}/{repo}/issues/{number}/comments", "POST" of the same,
@@ -126,7 +115,6 @@ class GithubApi(RestService):
         self._sequence = 0  # creation order: timestamps have one-second resolution
         self.issues_enabled = True
         self._limits: list[_Limited] = []
-        self._lost: list[_Lost] = []
         self._secondary_every: int | None = None
         self._secondary_retry_after: float | None = None
         self._secondary_status = 403
@@ -207,17 +195,9 @@ class GithubApi(RestService):
                 )
             )
 
-    def lose_answer_next(
-        self, count: int = 1, *, routes: Iterable[str] | None = None, delay: float | None = None
-    ) -> None:
-        """Carry out the next `count` requests to `routes`, then answer 502 (or only after `delay` s)."""
-        with self._lock:
-            self._lost.append(_Lost(count, delay, None if routes is None else frozenset(routes)))
-
     def clear_limits(self) -> None:
         with self._lock:
             self._limits.clear()
-            self._lost.clear()
             self._secondary_every = None
             self._writes_seen = 0
 
@@ -261,28 +241,11 @@ class GithubApi(RestService):
         body = {"message": message.format(request_id=request_id), "documentation_url": RATE_LIMIT_DOCS}
         return json_response(body, status, headers)
 
-    def _lose(self, key: str) -> _Lost | None:
-        with self._lock:
-            for plan in self._lost:
-                if plan.routes is None or key in plan.routes:
-                    plan.count -= 1
-                    if plan.count <= 0:
-                        self._lost.remove(plan)
-                    return plan
-        return None
-
     def _dispatch(self, key: str, request: Request, arguments: Mapping[str, Any]) -> Response:
         limited = self._limited(key)
         if limited is not None:
             return limited
-        lost = self._lose(key)
-        response = super()._dispatch(key, request, arguments)
-        if lost is None:
-            return response
-        if lost.delay is not None:
-            time.sleep(lost.delay)  # past the client's read timeout: it never sees this answer
-            return response
-        return self.error(502, "Server Error")
+        return super()._dispatch(key, request, arguments)
 
     def add_comment(self, owner: str, repo: str, number: int, body: str, *, login: str = "someone") -> int:
         """A comment written by someone else (directly, no HTTP); returns its id."""

@@ -499,6 +499,42 @@ def test_server_errors_are_retried_with_backoff(api: NullplatformApi, no_sleep: 
     assert 0.25 <= no_sleep[0] <= 0.5 and 0.5 <= no_sleep[1] <= 1.0  # exponential, jittered
 
 
+def test_a_patch_applied_whose_answer_was_lost_is_read_not_sent_again(api: NullplatformApi) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    api.lose_answer_next(1, routes=[PATCH])  # applied, then answered 502
+    client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
+    assert api.provider(provider_id)["attributes"]["setup"]["policy"] == NEW_POLICY
+    # One PATCH; reads: the one it is built from, the one after the lost answer, the read-back.
+    assert requests(api) == {TOKEN: 1, GET: 3, PATCH: 1}
+
+
+def test_a_patch_whose_answer_was_lost_is_not_sent_again_over_someone_elses_edit(
+    api: NullplatformApi,
+) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    np = client(api)
+    np.read_policy(provider_id)
+    edited = copy.deepcopy(ATTRIBUTES)
+    edited["setup"]["policy"] = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "Theirs"}]})
+
+    def someone_edits() -> None:  # between our lost PATCH and the read that follows it
+        api.set_attributes(provider_id, edited)
+
+    api.fail_next(502, 1, routes=[PATCH])
+    original = np._attributes
+
+    def reading(provider: str) -> dict[str, Any]:
+        if requests(api).get(PATCH):
+            someone_edits()
+        return original(provider)
+
+    np._attributes = reading  # type: ignore[method-assign]
+    with pytest.raises(ReconcilerError, match="changed by someone else while a PATCH of ours had no answer"):
+        np.write_policy(provider_id, NEW_POLICY, OLD_POLICY)
+    assert requests(api)[PATCH] == 1
+    assert api.provider(provider_id)["attributes"] == edited
+
+
 def test_429_honours_retry_after_capped(api: NullplatformApi, no_sleep: list[float]) -> None:
     provider_id = api.add_provider(NRN, ATTRIBUTES)
     api.fail_next(429, count=1, retry_after=2, routes=[GET])
