@@ -1,4 +1,4 @@
-"""A double of the nullplatform API endpoints the reconciler uses (see ../../shared/reference.md):
+"""A double of the nullplatform API endpoints the reconciler uses (see docs/NULLPLATFORM.md):
 
 - `POST /token` with `{"apikey": ...}` (or `{"refresh_token": ...}`) -> `{"access_token", "refresh_token",
   "token_expires_at"}`; 401 for an unknown key. Every other call needs `Authorization: Bearer <token>`
@@ -60,7 +60,7 @@ class Specification:
 
 
 SPECIFICATIONS: dict[str, Specification] = {
-    # The Asset Repository ECR provider; its CI credentials are treated as secret (reference.md).
+    # The Asset Repository ECR provider; its CI credentials are treated as secret (docs/NULLPLATFORM.md).
     ECR_SLUG: Specification(
         groups={
             "ci": frozenset({"region", "access_key", "secret_key"}),
@@ -421,7 +421,7 @@ class NullplatformApi(RestService):
             if unknown:
                 return f"attributes.{section}: unknown property {unknown[0]!r}"
             # A null is accepted and stored, as the real API stores what a read-modify-write sends back
-            # over a secret it had masked (the failure reference.md warns about).
+            # over a secret it had masked (the failure docs/NULLPLATFORM.md warns about).
             for key, item in value.items():
                 flag = (section, key) in spec.flags
                 if item is not None and not isinstance(item, bool if flag else str):
