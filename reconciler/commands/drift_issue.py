@@ -111,7 +111,7 @@ def _track(client: GitHubClient, args: argparse.Namespace, body_for: BodyFor, no
     """Edit the open tracking issue (the oldest, if several) or open one; close any others as duplicates."""
     issues = _ours(client, args.label)
     if not issues:
-        return client.create_issue(TITLE, body_for(first=now), (args.label,))
+        return client.create_issue(TITLE, body_for(first=now), (args.label,), marker=MARKER)
     kept, *duplicates = issues
     first = first_seen(kept.body) or Seen(kept.created_at)
     updated = client.update_issue(kept.number, title=TITLE, body=body_for(first=first))

@@ -9,57 +9,54 @@ values), and at most the API's own short error message.
 
 from __future__ import annotations
 
-import http.client
+import base64
+import binascii
 import ipaddress
 import json
 import logging
 import os
-import random
+import re
 import threading
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from reconciler.desired.model import NullplatformTarget
 from reconciler.errors import ReconcilerError, SentWriteError, StaleTarget
+from reconciler.live.http import Answer, Clock, HttpClient, Retries
 from reconciler.plan.fingerprint import live_fingerprint
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 DEFAULT_HOST = "api.nullplatform.com"
 PAGE_LIMIT = 100
 _RETRY_AFTER_CAP = 30.0  # a server asking for longer than this is better reported than waited on
 _BACKOFF_CAP = 10.0
 _MESSAGE_CAP = 200
-_RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 _ERROR_BODY_CAP = 65_536
 _IDS_SHOWN = 10
-_sleep = time.sleep  # module-level so tests can record backoff delays instead of waiting them out
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Redirects are refused (answered as the 3xx error): urllib would resend the Authorization header to
-    wherever the Location points, including another host or plain http."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+# Refresh a token this long before its `exp` claim, so a call is not refused mid-run (docs/NULLPLATFORM.md).
+_TOKEN_MARGIN = 60.0
+# What an API behind a JWT authorizer says of an expired token ("jwt expired", "The incoming token has
+# expired", "Token has expired"); nullplatform documents no answer of its own (docs/NULLPLATFORM.md).
+_EXPIRED = re.compile(r"\b(?:jwt|token)\b.*\bexpired\b", re.IGNORECASE | re.DOTALL)
 
 
 class _Refused(ReconcilerError):
     """The API answered the request with a refusal (4xx): it did not take effect."""
 
 
-class _Retry(Exception):
-    """Internal: this attempt failed in a way worth retrying; `reason` is safe to show."""
-
-    def __init__(self, reason: str, delay: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.delay = delay
+def _token_expiry(token: str) -> float | None:
+    """The `exp` claim (epoch seconds) of a JWT access token, read without verifying it (the API does
+    that); None for a token that is not a JWT or has no `exp`."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -144,7 +141,8 @@ def _secret_candidates(value: Any, path: str = "") -> list[str]:
 
 
 class NullplatformClient:
-    """A small JSON client for the nullplatform API (stdlib urllib), with token refresh and retries."""
+    """A small JSON client for the nullplatform API (on reconciler.live.http), with token refresh and
+    retries."""
 
     def __init__(
         self,
@@ -154,6 +152,7 @@ class NullplatformClient:
         timeout: float = 10,
         max_attempts: int = 5,
         backoff: float = 0.5,
+        clock: Clock | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("NULLPLATFORM_API_KEY")
         if not key:
@@ -168,9 +167,19 @@ class NullplatformClient:
         # (as schema validators do) is dropped, since those values hold credentials.
         self.__seen_values: set[str] = set()
         self._token_lock = threading.Lock()
-        self._calls = 0
-        self._opener = urllib.request.build_opener(_NoRedirect)
-        self._calls_lock = threading.Lock()
+        self._http = HttpClient(
+            self.base_url,
+            service="nullplatform",
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries=Retries(
+                attempts=self.max_attempts,
+                backoff=backoff,
+                backoff_cap=_BACKOFF_CAP,
+                retry_after_cap=_RETRY_AFTER_CAP,
+            ),
+            clock=clock,
+        )
 
     @classmethod
     def from_env(cls) -> NullplatformClient:
@@ -183,152 +192,96 @@ class NullplatformClient:
     @property
     def calls(self) -> int:
         """HTTP requests sent (token requests and retries included)."""
-        return self._calls
+        return self._http.sent
 
     # -- HTTP -------------------------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, body: Any, token: str | None) -> tuple[int, Any]:
-        """One HTTP exchange. Returns (status, parsed JSON or None); raises HTTPError for >= 400."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)  # noqa: S310
-        request.add_header("Accept", "application/json")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        if token is not None:
-            request.add_header("Authorization", f"Bearer {token}")
-        with self._calls_lock:
-            self._calls += 1
-        with self._opener.open(request, timeout=self.timeout) as response:
-            raw = response.read()
-            status = int(response.status)
-        log.debug("nullplatform %s %s -> %d", method, path, status)
-        if not raw.strip():
-            return status, None
+    def _parsed(self, method: str, path: str, answer: Answer) -> Any:
         try:
-            return status, json.loads(raw)
+            return answer.json()
         except ValueError:
             raise ReconcilerError(
-                f"nullplatform {method} {path}: answered {status} with a non-JSON body"
+                f"nullplatform {method} {path}: answered {answer.status} with a non-JSON body"
             ) from None
 
-    def _api_message(self, error: urllib.error.HTTPError) -> str:
-        """The API's own short error message from a JSON error body, scrubbed of our secrets."""
+    def _raw_message(self, answer: Answer) -> str:
         try:
-            payload = json.loads(error.read(_ERROR_BODY_CAP) or b"null")
-        except (ValueError, OSError):
+            payload = json.loads(answer.body[:_ERROR_BODY_CAP] or b"null")
+        except ValueError:
             return ""
         message = payload.get("message") if isinstance(payload, dict) else None
-        if not isinstance(message, str) or len(message) > _MESSAGE_CAP:
+        return message if isinstance(message, str) else ""
+
+    def _api_message(self, answer: Answer) -> str:
+        """The API's own short error message from a JSON error body, scrubbed of our secrets."""
+        message = self._raw_message(answer)
+        if not message or len(message) > _MESSAGE_CAP:
             return ""
         for secret in (self.__api_key, self.__token, *self.__seen_values):
             if secret and secret in message:
                 return ""
         return f": {message}"
 
-    def _attempts(self, method: str, path: str, once: Callable[[], _T]) -> _T:
-        """Run `once()` up to max_attempts times, backing off on _Retry; then a clear error."""
-        last = ""
-        for attempt in range(self.max_attempts):
-            try:
-                return once()
-            except _Retry as retry:
-                last = retry.reason
-                if attempt + 1 >= self.max_attempts:
-                    break
-                delay = retry.delay
-                if delay is None:
-                    delay = min(_BACKOFF_CAP, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
-                log.debug("nullplatform %s %s: %s; retrying in %.2fs", method, path, last, delay)
-                _sleep(delay)
-        attempts = f"{self.max_attempts} attempt{'s' if self.max_attempts > 1 else ''}"
-        raise ReconcilerError(f"nullplatform {method} {path}: gave up after {attempts} ({last})")
-
-    def _exchange(self, method: str, path: str, body: Any, token: str | None) -> tuple[int, Any]:
-        """One attempt, with transient failures turned into _Retry and 4xx left as HTTPError."""
-        try:
-            return self._send(method, path, body, token)
-        except urllib.error.HTTPError as error:
-            if error.code in _RETRYABLE_STATUS:
-                delay = None
-                if error.code == 429:
-                    delay = self._retry_after(error.headers.get("Retry-After"))
-                error.close()
-                raise _Retry(f"HTTP {error.code}", delay) from None
-            raise
-        except TimeoutError:
-            raise _Retry(f"timed out after {self.timeout}s") from None
-        except urllib.error.URLError as error:
-            reason = error.reason
-            if isinstance(reason, TimeoutError):
-                raise _Retry(f"timed out after {self.timeout}s") from None
-            raise _Retry(f"connection failed: {type(reason).__name__}") from None
-        except (OSError, http.client.HTTPException) as error:  # resets, truncated answers
-            raise _Retry(f"connection failed: {type(error).__name__}") from None
-
-    def _retry_after(self, value: str | None) -> float | None:
-        if not value:
-            return None
-        try:
-            return max(0.0, min(_RETRY_AFTER_CAP, float(value)))
-        except ValueError:
-            return None  # an HTTP date: fall back to our own backoff
-
     def _fetch_token(self) -> str:
-        def once() -> str:
-            try:
-                _, answer = self._exchange("POST", "/token", {"apikey": self.__api_key}, None)
-            except urllib.error.HTTPError as error:
-                status = error.code
-                error.close()
-                # No body, no message: a token endpoint's error could echo what it was sent.
-                if status in {401, 403}:
-                    raise ReconcilerError(
-                        f"nullplatform POST /token: {status}: the API key was rejected (NULLPLATFORM_API_KEY)"
-                    ) from None
-                raise ReconcilerError(f"nullplatform POST /token: {status}") from None
-            token = answer.get("access_token") if isinstance(answer, dict) else None
-            if not isinstance(token, str) or not token:
-                raise ReconcilerError("nullplatform POST /token: the answer has no access_token")
-            return token
-
-        token = self._attempts("POST", "/token", once)
+        # Asking for a token twice is harmless: a lost answer is simply asked again.
+        answer = self._http.request("POST", "/token", json={"apikey": self.__api_key}, idempotent=True)
+        status = answer.status
+        # No body, no message: a token endpoint's error could echo what it was sent.
+        if status in {401, 403}:
+            raise ReconcilerError(
+                f"nullplatform POST /token: {status}: the API key was rejected (NULLPLATFORM_API_KEY)"
+            )
+        if status >= 400:
+            raise ReconcilerError(f"nullplatform POST /token: {status}")
+        token = self._parsed("POST", "/token", answer)
+        token = token.get("access_token") if isinstance(token, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ReconcilerError("nullplatform POST /token: the answer has no access_token")
         log.debug("nullplatform: obtained an access token")
         return token
 
     def _token(self, stale: str | None = None) -> str:
-        """The current token; a new one when there is none or the caller's `stale` one was refused."""
+        """The current token; a new one when there is none, the caller's `stale` one was refused, or it
+        expires within _TOKEN_MARGIN (its JWT `exp` claim)."""
         with self._token_lock:
-            if self.__token is None or self.__token == stale:
-                self.__token = self._fetch_token()
-            return self.__token
+            token = self.__token
+            expiry = None if token is None else _token_expiry(token)
+            if (
+                token is None
+                or token == stale
+                or (expiry is not None and expiry - _TOKEN_MARGIN <= self._http.clock.time())
+            ):
+                self.__token = token = self._fetch_token()
+            return token
+
+    def _expired_token(self, answer: Answer) -> bool:
+        """Whether the API refused the token itself: 401, or a 403 saying the token expired."""
+        if answer.status == 401:
+            return True
+        return answer.status == 403 and bool(_EXPIRED.search(self._raw_message(answer)))
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
-        """An authenticated JSON call: retries transient failures; refreshes the token once on 401."""
+        """An authenticated JSON call: retries transient failures (reconciler.live.http); refreshes the
+        token once when the API refuses it as expired. A PATCH that may have gone out without an answer
+        raises OutcomeUnknown (write_policy reads before sending it again)."""
         refreshed = False
         while True:
             token = self._token()
-
-            def once(token: str = token) -> tuple[int, Any]:
-                return self._exchange(method, path, body, token)
-
-            try:
-                _, answer = self._attempts(method, path, once)
-                return answer
-            except urllib.error.HTTPError as error:
-                status = error.code
-                message = self._api_message(error)
-                error.close()
-                if status == 401 and not refreshed:
-                    log.debug("nullplatform %s %s: 401, refreshing the token", method, path)
-                    refreshed = True
-                    self._token(stale=token)
-                    continue
-                if status == 401:
-                    raise _Refused(
-                        f"nullplatform {method} {path}: 401 Unauthorized even with a fresh token; "
-                        "check NULLPLATFORM_API_KEY and its roles"
-                    ) from None
-                raise _Refused(f"nullplatform {method} {path}: HTTP {status}{message}") from None
+            answer = self._http.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+            if answer.status < 400:
+                return self._parsed(method, path, answer)
+            status = answer.status
+            if self._expired_token(answer) and not refreshed:
+                log.debug("nullplatform %s %s: %d, refreshing the token", method, path, status)
+                refreshed = True
+                self._token(stale=token)
+                continue
+            if status == 401:
+                raise _Refused(
+                    f"nullplatform {method} {path}: 401 Unauthorized even with a fresh token; "
+                    "check NULLPLATFORM_API_KEY and its roles"
+                )
+            raise _Refused(f"nullplatform {method} {path}: HTTP {status}{self._api_message(answer)}")
 
     # -- provider config ------------------------------------------------------------------------------
 
@@ -421,7 +374,7 @@ class NullplatformClient:
     def write_policy(self, provider_id: str, policy: str, expected_before: str | None) -> None:
         """Set `setup.policy` by PATCHing the `setup` group alone, then verify by reading back.
 
-        reference.md ("nullplatform API"): secret attributes (the ECR provider's `ci.access_key` and
+        docs/NULLPLATFORM.md: secret attributes (the ECR provider's `ci.access_key` and
         `ci.secret_key`) read as `null` while stored intact, so a read-modify-write of whole `attributes`
         would store `null` over the CI credentials, and reading back could not tell. nullplatform's own
         scripts PATCH only the top-level group they change, sent whole as read: groups not sent are kept;
@@ -448,12 +401,29 @@ class NullplatformClient:
                 live=current,
             )
         sent = {**json.loads(json.dumps(setup)), "policy": policy}
-        try:
+
+        def patch() -> bool:
             self._request("PATCH", path, {"attributes": {"setup": sent}})
+            return True
+
+        def applied() -> bool | None:
+            # The PATCH went out and no answer says whether it was applied: read before sending it again.
+            now = self._policy_of(provider_id, self._attributes(provider_id))
+            if now == policy:
+                return True
+            if live_fingerprint(now) == live_fingerprint(current):
+                return None  # not applied: sending it again is safe
+            raise SentWriteError(
+                f"nullplatform provider {provider_id}: setup.policy changed by someone else while a PATCH "
+                "of ours had no answer; not sent again (plan again)"
+            )
+
+        try:
+            self._http.recover_write(patch, applied, f"nullplatform PATCH {path}")
         except _Refused:
             raise  # answered with a refusal: nothing changed
         except ReconcilerError as exc:
-            # Timeouts, resets and 5xx: the PATCH may have been applied all the same.
+            # Gave up on timeouts, resets and 5xx: the PATCH may have been applied all the same.
             raise SentWriteError(str(exc)) from None
         expected = {**before, "setup": sent}
         try:

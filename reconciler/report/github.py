@@ -1,7 +1,10 @@
 """The only GitHub client: the sticky pull-request comment, the drift tracking issue, the job summary.
 
-Stdlib HTTP on purpose: a handful of REST calls do not justify a dependency. The token is sent only as a
-header and never appears in an error message.
+HTTP goes through reconciler.live.http (urllib3: pooled connections, timeouts, same-origin redirects only,
+so the token never leaves for another host). On top of it, GitHub's own rules (docs/GITHUB_API.md):
+rate limits are waited out as GitHub asks, within a bound; writes go one at a time, a second apart; a
+POST whose outcome is unknown is looked up (by the comment's or issue's marker) before it is sent again.
+The token is sent only as a header and never appears in an error message.
 """
 
 from __future__ import annotations
@@ -9,23 +12,79 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError
+from reconciler.live.http import Answer, Clock, HttpClient, HttpError, OutcomeUnknown, Retries, Wait
 
 DEFAULT_API_URL = "https://api.github.com"
-_RETRY_STATUSES = {429, 500, 502, 503, 504}
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
 _NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
+MAX_WAIT_ENV = "GITHUB_RATE_LIMIT_MAX_WAIT"
+DEFAULT_MAX_WAIT = 600.0  # seconds one request may spend waiting on rate limits and retries
+WRITE_INTERVAL = 1.0  # GitHub: make writes one at a time, at least a second apart
+MIN_RATE_LIMIT_WAIT = 60.0  # GitHub: with no retry-after and no reset, wait at least a minute
+_SECONDARY = re.compile(r"secondary rate limit", re.IGNORECASE)
 
 
 class GitHubError(ReconcilerError):
     pass
+
+
+def _message_text(answer: Answer) -> str:
+    try:
+        data = json.loads(answer.body or b"{}")
+    except ValueError:
+        return ""
+    message = data.get("message") if isinstance(data, dict) else None
+    return str(message) if message else ""
+
+
+def _message(answer: Answer) -> str:
+    """GitHub's own words for a refusal ("Issues are disabled for this repo"), which say what to fix.
+    Only its `message` field: a response never echoes the request's headers, so the token can't be in it."""
+    message = _message_text(answer)
+    return f" ({message[:200]})" if message else ""
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None and value.strip() else None
+    except ValueError:
+        return None
+
+
+def rate_limit_wait(answer: Answer, repeats: int, now: float) -> Wait | None:
+    """GitHub's rules for a rate-limited answer ("Rate limits for the REST API", docs/GITHUB_API.md): a 403
+    or 429 is a rate limit when it has `retry-after`, `x-ratelimit-remaining: 0`, or the secondary-limit
+    message (any 429 is one). Wait `retry-after` seconds if given; else, when the remaining count is 0,
+    until `x-ratelimit-reset`; else at least a minute, doubling on each repeat. Any other 403 is None:
+    a refusal that waiting will not change."""
+    if answer.status not in (403, 429):
+        return None
+    headers = answer.headers
+    retry_after = _number(headers.get("retry-after"))
+    exhausted = (headers.get("x-ratelimit-remaining") or "").strip() == "0"
+    secondary = bool(_SECONDARY.search(_message_text(answer)))
+    if answer.status == 403 and retry_after is None and not exhausted and not secondary:
+        return None
+    reset = _number(headers.get("x-ratelimit-reset"))
+    if secondary:
+        limit = "GitHub's secondary rate limit"
+    elif exhausted:
+        resource = headers.get("x-ratelimit-resource") or "core"
+        limit = f"GitHub's rate limit ({headers.get('x-ratelimit-limit') or '?'} requests, {resource})"
+    else:
+        limit = "GitHub's rate limit"
+    if retry_after is not None:
+        return Wait(max(0.0, retry_after), limit, now + max(0.0, retry_after))
+    if exhausted and reset is not None:
+        # The reset is in whole seconds: one more second makes sure it has passed.
+        return Wait(max(0.0, reset - now) + 1.0, limit, reset)
+    return Wait(MIN_RATE_LIMIT_WAIT * 2 ** min(repeats, 10), limit, None)
 
 
 @dataclass(frozen=True)
@@ -59,6 +118,17 @@ class Issue:
         )
 
 
+def max_wait_from_env(environ: dict[str, str] | None = None) -> float:
+    """GITHUB_RATE_LIMIT_MAX_WAIT (seconds, >= 0), default 600."""
+    value = (os.environ if environ is None else environ).get(MAX_WAIT_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_WAIT
+    seconds = _number(value)
+    if seconds is None or seconds < 0:
+        raise GitHubError(f"{MAX_WAIT_ENV}={value!r} is not a number of seconds")
+    return seconds
+
+
 class GitHubClient:
     def __init__(
         self,
@@ -69,6 +139,9 @@ class GitHubClient:
         timeout: float = 15,
         max_attempts: int = 4,
         backoff: float = 1.0,
+        max_wait: float = DEFAULT_MAX_WAIT,
+        write_interval: float = WRITE_INTERVAL,
+        clock: Clock | None = None,
     ) -> None:
         if not token:
             raise GitHubError("GITHUB_TOKEN is not set")
@@ -76,10 +149,36 @@ class GitHubClient:
             raise GitHubError(f"GITHUB_REPOSITORY {repository!r} is not owner/name")
         self.api_url = api_url.rstrip("/")
         self.repository = repository
-        self._token = token
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.backoff = backoff
+        self._http = HttpClient(
+            self.api_url,
+            service="GitHub",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": "2022-11-28",
+                "User-Agent": "ecr-policy-reconciler",
+            },
+            connect_timeout=min(timeout, 10.0),
+            read_timeout=timeout,
+            retries=Retries(
+                attempts=max_attempts,
+                backoff=backoff,
+                backoff_cap=30.0,
+                retry_after_cap=max_wait,
+                max_wait=max_wait,
+                statuses=_RETRY_STATUSES,
+            ),
+            rate_limit=rate_limit_wait,
+            write_interval=write_interval,
+            max_wait_setting=MAX_WAIT_ENV,
+            clock=clock,
+        )
+
+    def __repr__(self) -> str:  # never the token
+        return f"GitHubClient({self.api_url!r}, {self.repository!r})"
 
     @classmethod
     def from_env(cls) -> GitHubClient:
@@ -87,35 +186,44 @@ class GitHubClient:
             os.environ.get("GITHUB_API_URL", DEFAULT_API_URL),
             os.environ.get("GITHUB_TOKEN", ""),
             os.environ.get("GITHUB_REPOSITORY", ""),
+            max_wait=max_wait_from_env(),
         )
 
-    def _request(self, method: str, url: str, payload: Any = None) -> tuple[Any, str]:
-        data = json.dumps(payload).encode() if payload is not None else None
-        headers = {
-            "Authorization": f"Bearer {self._token}",
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-            "User-Agent": "ecr-policy-reconciler",
-        }
-        if data is not None:
-            headers["Content-Type"] = "application/json"
+    def _request(
+        self, method: str, url: str, payload: Any = None, *, idempotent: bool | None = None
+    ) -> tuple[Any, str]:
+        """(parsed JSON, Link header). OutcomeUnknown passes through for the caller to recover; any
+        other failure is a GitHubError."""
         path = urllib.parse.urlsplit(url).path
-        last = ""
-        for attempt in range(1, self.max_attempts + 1):
-            request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                    body = response.read()
-                    return (json.loads(body) if body else None), response.headers.get("Link", "")
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}{_message(exc)}"
-                if exc.code not in _RETRY_STATUSES:
-                    raise GitHubError(f"GitHub {method} {path} failed: {last}") from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                last = type(exc).__name__
-            if attempt < self.max_attempts:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-        raise GitHubError(f"GitHub {method} {path} failed after {self.max_attempts} attempts: {last}")
+        try:
+            answer = self._http.request(method, url, json=payload, idempotent=idempotent)
+        except OutcomeUnknown:
+            raise
+        except HttpError as exc:
+            raise GitHubError(str(exc)) from None
+        if answer.status >= 400:
+            raise GitHubError(f"GitHub {method} {path} failed: HTTP {answer.status}{_message(answer)}")
+        try:
+            data = answer.json()
+        except ValueError:
+            raise GitHubError(
+                f"GitHub {method} {path}: answered {answer.status} with a non-JSON body"
+            ) from None
+        return data, answer.headers.get("Link", "")
+
+    def _write(self, method: str, url: str, payload: Any, landed: Any) -> Any:
+        """A POST: sent once; when its outcome is unknown, `landed()` looks for what it would have made
+        and only if there is none is it sent again (reconciler.live.http.HttpClient.recover_write)."""
+
+        def send() -> Any:
+            created, _ = self._request(method, url, payload)
+            return created
+
+        path = urllib.parse.urlsplit(url).path
+        try:
+            return self._http.recover_write(send, landed, f"GitHub {method} {path}")
+        except HttpError as exc:
+            raise GitHubError(str(exc)) from None
 
     def _url(self, path: str) -> str:
         return f"{self.api_url}/repos/{self.repository}{path}"
@@ -137,12 +245,26 @@ class GitHubClient:
             for c in self._pages(self._url(f"/issues/{number}/comments?per_page=100"))
         ]
 
-    def create_comment(self, number: int, body: str) -> int:
-        created, _ = self._request("POST", self._url(f"/issues/{number}/comments"), {"body": body})
+    def create_comment(self, number: int, body: str, *, marker: str | None = None) -> int:
+        """Add a comment; returns its id. If the POST's outcome is unknown, the thread is read first: a
+        comment carrying `marker` (or, without one, this exact body) is taken as the one it made."""
+
+        def landed() -> dict[str, Any] | None:
+            for comment in reversed(self.list_comments(number)):
+                if marker is not None and marker in comment.body:
+                    if comment.body != body:
+                        self.update_comment(comment.id, body)
+                    return {"id": comment.id}
+                if marker is None and comment.body == body:
+                    return {"id": comment.id}
+            return None
+
+        created = self._write("POST", self._url(f"/issues/{number}/comments"), {"body": body}, landed)
         return int(created["id"])
 
     def update_comment(self, comment_id: int, body: str) -> None:
-        self._request("PATCH", self._url(f"/issues/comments/{comment_id}"), {"body": body})
+        # Setting a body twice leaves it as once: safe to repeat after a lost answer.
+        self._request("PATCH", self._url(f"/issues/comments/{comment_id}"), {"body": body}, idempotent=True)
 
     def pull_requests_for_commit(self, sha: str) -> list[int]:
         pulls, _ = self._request("GET", self._url(f"/commits/{sha}/pulls"))
@@ -163,9 +285,30 @@ class GitHubClient:
             if "pull_request" not in item
         ]
 
-    def create_issue(self, title: str, body: str, labels: tuple[str, ...] = ()) -> Issue:
-        created, _ = self._request(
-            "POST", self._url("/issues"), {"title": title, "body": body, "labels": list(labels)}
+    def create_issue(
+        self, title: str, body: str, labels: tuple[str, ...] = (), *, marker: str | None = None
+    ) -> Issue:
+        """Open an issue. If the POST's outcome is unknown, the newest issues (with these labels) are
+        read first: one carrying `marker` (or, without one, this title and body) is taken as the one it
+        opened, so a retry never opens a second."""
+
+        def landed() -> dict[str, Any] | None:
+            query = {"state": "all", "sort": "created", "direction": "desc", "per_page": 100}
+            if labels:
+                query["labels"] = ",".join(labels)
+            page, _ = self._request("GET", self._url(f"/issues?{urllib.parse.urlencode(query)}"))
+            for item in page or []:
+                if not isinstance(item, dict) or "pull_request" in item or item.get("state") != "open":
+                    continue
+                text = str(item.get("body") or "")
+                if (marker is not None and marker in text) or (
+                    marker is None and text == body and str(item.get("title") or "") == title
+                ):
+                    return item
+            return None
+
+        created = self._write(
+            "POST", self._url("/issues"), {"title": title, "body": body, "labels": list(labels)}, landed
         )
         return Issue.from_json(created)
 
@@ -180,7 +323,7 @@ class GitHubClient:
     ) -> Issue:
         fields = {"title": title, "body": body, "state": state, "state_reason": state_reason}
         payload = {key: value for key, value in fields.items() if value is not None}
-        updated, _ = self._request("PATCH", self._url(f"/issues/{number}"), payload)
+        updated, _ = self._request("PATCH", self._url(f"/issues/{number}"), payload, idempotent=True)
         return Issue.from_json(updated)
 
     def upsert_comment(self, number: int, body: str, marker: str) -> int:
@@ -189,18 +332,7 @@ class GitHubClient:
             if marker in comment.body:
                 self.update_comment(comment.id, body)
                 return comment.id
-        return self.create_comment(number, body)
-
-
-def _message(error: urllib.error.HTTPError) -> str:
-    """GitHub's own words for a refusal ("Issues are disabled for this repo"), which say what to fix.
-    Only its `message` field: a response never echoes the request's headers, so the token can't be in it."""
-    try:
-        data = json.loads(error.read() or b"{}")
-    except (OSError, ValueError):
-        return ""
-    message = data.get("message") if isinstance(data, dict) else None
-    return f" ({str(message)[:200]})" if message else ""
+        return self.create_comment(number, body, marker=marker)
 
 
 def pull_request_number(event_path: str | None) -> int | None:

@@ -243,12 +243,23 @@ class FaultPlan:
         return self.routes is None or route in self.routes
 
 
+@dataclass
+class LostAnswers:
+    """Requests carried out whose answer is lost: answered 502 instead, or held `delay` seconds (past a
+    client's read timeout). What a client sees of a write it cannot know the outcome of."""
+
+    count: int
+    delay: float | None = None
+    routes: frozenset[str] | None = None
+
+
 class FaultInjector:
     """Shared fault logic of the REST doubles: scripted failures (FIFO) and a seeded random error rate."""
 
     def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
         self._plans: list[FaultPlan] = []
+        self._lost: list[LostAnswers] = []
         self._seed = seed
         self._rng = random.Random(seed)
         self.error_rate = 0.0
@@ -258,9 +269,25 @@ class FaultInjector:
         with self._lock:
             self._plans.append(plan)
 
+    def lose(self, plan: LostAnswers) -> None:
+        with self._lock:
+            self._lost.append(plan)
+
+    def next_lost(self, route: str) -> LostAnswers | None:
+        """Whether this request's answer is to be lost (consuming one use)."""
+        with self._lock:
+            for plan in self._lost:
+                if plan.routes is None or route in plan.routes:
+                    plan.count -= 1
+                    if plan.count <= 0:
+                        self._lost.remove(plan)
+                    return plan
+        return None
+
     def reset(self) -> None:
         with self._lock:
             self._plans.clear()
+            self._lost.clear()
             self._rng = random.Random(self._seed)
             self.error_rate = 0.0
             self.error_status = 500
@@ -368,6 +395,13 @@ class RestService(Served):
         "PATCH /provider/{id}"; None: any) with `status`, and a Retry-After header when given."""
         self.faults.add(FaultPlan(status, count, retry_after, None if routes is None else frozenset(routes)))
 
+    def lose_answer_next(
+        self, count: int = 1, *, routes: Iterable[str] | None = None, delay: float | None = None
+    ) -> None:
+        """Carry out the next `count` requests to `routes` (None: any), then answer 502 instead of their
+        answer, or (with `delay`) answer only after `delay` seconds."""
+        self.faults.lose(LostAnswers(count, delay, None if routes is None else frozenset(routes)))
+
     def stats(self) -> dict[str, Any]:
         """Counters by route key: requests, errors (status >= 400), answers by status, totals."""
         return self.counters.snapshot()
@@ -401,4 +435,11 @@ class RestService(Served):
         if fault is not None:
             headers = [] if fault.retry_after is None else [("Retry-After", f"{fault.retry_after:g}")]
             return self.error(fault.status, f"sandbox: injected HTTP {fault.status}", headers)
-        return self._handlers[key](request, **arguments)
+        lost = self.faults.next_lost(key)
+        response = self._handlers[key](request, **arguments)
+        if lost is None:
+            return response
+        if lost.delay is not None:
+            time.sleep(lost.delay)  # the client has given up on this answer by now
+            return response
+        return self.error(502, "sandbox: the answer was lost after the request was carried out")

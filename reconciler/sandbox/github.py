@@ -20,6 +20,16 @@
 - `Authorization: Bearer <token>` or `token <token>` must carry the configured token (401 "Bad
   credentials" otherwise); a read-only token (what fork pull requests get) can read but writing
   answers 403 "Resource not accessible by integration".
+
+Rate limits, as GitHub answers them ("Rate limits for the REST API", docs/GITHUB_API.md); a refused
+request is not carried out:
+- `secondary_limit(every=2, retry_after=1)`: every `every`-th write (POST, PATCH, PUT, DELETE) is
+  refused with the secondary rate limit: 403 (or `status=429`), "You have exceeded a secondary rate
+  limit...", and a `retry-after` header when given;
+- `limit_next(count, primary=True, reset_at=...)`: the next requests answered 403 "API rate limit
+  exceeded..." with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds); with
+  `primary=False`, the secondary-limit answer (with `retry_after` if given);
+- `lose_answer_next` (every REST double): a request carried out whose answer is lost.
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -43,6 +54,31 @@ MAX_PER_PAGE = 100
 BOT_LOGIN = "github-actions[bot]"
 DOCS = "https://docs.github.com/rest/issues/comments"
 ISSUES_DOCS = "https://docs.github.com/rest/issues/issues"
+RATE_LIMIT_DOCS = (
+    "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+)
+SECONDARY_LIMIT_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you "
+    "reach out to GitHub Support for help, please include the request ID {request_id}."
+)
+PRIMARY_LIMIT_MESSAGE = (
+    "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please "
+    "include the request ID {request_id}."
+)
+RATE_LIMIT = 1000  # GITHUB_TOKEN: 1,000 requests an hour per repository
+_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+@dataclass
+class _Limited:
+    """Scripted rate-limit answers: `count` of them (None: until reset)."""
+
+    count: int | None
+    primary: bool
+    status: int
+    retry_after: float | None
+    reset_at: int | None
+    routes: frozenset[str] | None
 
 
 class GithubApi(RestService):
@@ -78,6 +114,12 @@ class GithubApi(RestService):
         self._issues: dict[tuple[str, str, int], dict[str, Any]] = {}  # issues and pull requests
         self._sequence = 0  # creation order: timestamps have one-second resolution
         self.issues_enabled = True
+        self._limits: list[_Limited] = []
+        self._secondary_every: int | None = None
+        self._secondary_retry_after: float | None = None
+        self._secondary_status = 403
+        self._writes_seen = 0
+        self._request_ids = 0
         super().__init__(host=host, port=port, seed=seed)
 
     def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
@@ -111,9 +153,99 @@ class GithubApi(RestService):
             self._issues.clear()
             self._sequence = 0
         self.issues_enabled = True
+        self.clear_limits()
         self.faults.reset()
         self.latency_ms = 0.0
         self.reset_stats()
+
+    # -- rate limits and lost answers --
+
+    def secondary_limit(
+        self, every: int | None = 2, retry_after: float | None = 1, status: int = 403
+    ) -> None:
+        """Refuse every `every`-th write with GitHub's secondary rate limit (None: stop)."""
+        with self._lock:
+            self._secondary_every = every
+            self._secondary_retry_after = retry_after
+            self._secondary_status = status
+            self._writes_seen = 0
+
+    def limit_next(
+        self,
+        count: int | None = 1,
+        *,
+        primary: bool = True,
+        status: int = 403,
+        retry_after: float | None = None,
+        reset_at: int | None = None,
+        routes: Iterable[str] | None = None,
+    ) -> None:
+        """Answer the next `count` requests (None: all, until reset) to `routes` (None: any) with the
+        primary rate limit (`x-ratelimit-remaining: 0`, `x-ratelimit-reset: reset_at`) or, with
+        `primary=False`, the secondary one; `retry_after` adds that header."""
+        with self._lock:
+            self._limits.append(
+                _Limited(
+                    count,
+                    primary,
+                    status,
+                    retry_after,
+                    reset_at,
+                    None if routes is None else frozenset(routes),
+                )
+            )
+
+    def clear_limits(self) -> None:
+        with self._lock:
+            self._limits.clear()
+            self._secondary_every = None
+            self._writes_seen = 0
+
+    def _limited(self, key: str) -> Response | None:
+        """The rate-limit answer for this request, if it gets one."""
+        method = key.partition(" ")[0]
+        with self._lock:
+            self._request_ids += 1
+            request_id = f"SANDBOX:{self._request_ids:06d}"
+            for plan in self._limits:
+                if plan.routes is not None and key not in plan.routes:
+                    continue
+                if plan.count is not None:
+                    plan.count -= 1
+                    if plan.count <= 0:
+                        self._limits.remove(plan)
+                return self._limit_answer(
+                    plan.primary, plan.status, plan.retry_after, plan.reset_at, request_id
+                )
+            if method in _WRITES and self._secondary_every:
+                self._writes_seen += 1
+                if self._writes_seen % self._secondary_every == 0:
+                    retry_after = self._secondary_retry_after
+                    return self._limit_answer(False, self._secondary_status, retry_after, None, request_id)
+        return None
+
+    def _limit_answer(
+        self, primary: bool, status: int, retry_after: float | None, reset_at: int | None, request_id: str
+    ) -> Response:
+        headers = [("x-ratelimit-limit", str(RATE_LIMIT)), ("x-ratelimit-resource", "core")]
+        if primary:
+            reset = reset_at if reset_at is not None else int(time.time()) + 3600
+            headers += [("x-ratelimit-remaining", "0"), ("x-ratelimit-used", str(RATE_LIMIT))]
+            headers += [("x-ratelimit-reset", str(reset))]
+            message = PRIMARY_LIMIT_MESSAGE
+        else:
+            headers += [("x-ratelimit-remaining", str(RATE_LIMIT - 10)), ("x-ratelimit-used", "10")]
+            message = SECONDARY_LIMIT_MESSAGE
+        if retry_after is not None:
+            headers.append(("retry-after", f"{retry_after:g}"))
+        body = {"message": message.format(request_id=request_id), "documentation_url": RATE_LIMIT_DOCS}
+        return json_response(body, status, headers)
+
+    def _dispatch(self, key: str, request: Request, arguments: Mapping[str, Any]) -> Response:
+        limited = self._limited(key)
+        if limited is not None:
+            return limited
+        return super()._dispatch(key, request, arguments)
 
     def add_comment(self, owner: str, repo: str, number: int, body: str, *, login: str = "someone") -> int:
         """A comment written by someone else (directly, no HTTP); returns its id."""

@@ -1,8 +1,11 @@
-"""A double of the nullplatform API endpoints the reconciler uses (see ../../shared/reference.md):
+"""A double of the nullplatform API endpoints the reconciler uses (see docs/NULLPLATFORM.md):
 
 - `POST /token` with `{"apikey": ...}` (or `{"refresh_token": ...}`) -> `{"access_token", "refresh_token",
   "token_expires_at"}`; 401 for an unknown key. Every other call needs `Authorization: Bearer <token>`
-  and answers 401 when it is missing, unknown or expired.
+  and answers 401 when it is missing or unknown. An expired token is answered 401 "Unauthorized" by
+  default; nullplatform documents no answer of its own (docs/NULLPLATFORM.md), so `expired_status` and
+  `expired_message` can make it, say, 403 "jwt expired". With `jwt_tokens`, access tokens are JWT-shaped
+  with an `exp` claim (unsigned: clients only read it), as nullplatform's are.
 - `GET /provider?nrn=...&specification_slug=ecr&limit=&offset=` -> `{"results": [...], "paging": {...}}`.
 - `GET /provider/{id}` (`?no_merge=true`: the provider's own attributes; without it, attributes deep-merged
   from providers of the same specification at parent NRNs, as the real API does).
@@ -25,7 +28,9 @@ use_namespace} (* secret).
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import secrets
 import threading
 import time
@@ -55,7 +60,7 @@ class Specification:
 
 
 SPECIFICATIONS: dict[str, Specification] = {
-    # The Asset Repository ECR provider; its CI credentials are treated as secret (reference.md).
+    # The Asset Repository ECR provider; its CI credentials are treated as secret (docs/NULLPLATFORM.md).
     ECR_SLUG: Specification(
         groups={
             "ci": frozenset({"region", "access_key", "secret_key"}),
@@ -90,6 +95,9 @@ class NullplatformConfig:
     error_rate: float = 0.0  # fraction of requests answered with `error_status` (seeded RNG)
     error_status: int = 500
     seed: int = 0
+    expired_status: int = 401  # how an expired access token is answered
+    expired_message: str = "Unauthorized"
+    jwt_tokens: bool = False  # access tokens shaped as JWTs with an `exp` claim
 
     def __post_init__(self) -> None:
         if self.merge_mode not in MERGE_MODES:
@@ -264,6 +272,16 @@ class NullplatformApi(RestService):
     def _new_tokens(self, api_key: str) -> dict[str, Any]:
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
         ttl = self.config.token_ttl_seconds
+        if self.config.jwt_tokens:
+            claims = {"sub": "sandbox", "exp": int(time.time() + ttl), "jti": access}
+            access = (
+                ".".join(
+                    base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+                    for part in ({"alg": "none", "typ": "JWT"}, claims)
+                )
+                + "."
+                + secrets.token_urlsafe(16)
+            )
         with self._lock:
             self._access_tokens[access] = time.monotonic() + ttl
             self._refresh_tokens[refresh] = api_key
@@ -273,14 +291,19 @@ class NullplatformApi(RestService):
             "token_expires_at": int((time.time() + ttl) * 1000),
         }
 
-    def _authorized(self, request: Request) -> bool:
+    def _refused(self, request: Request) -> Response | None:
+        """The answer to a request without a valid token (missing, unknown, expired), or None."""
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return False
+            return self.error(401, "Unauthorized")
         with self._lock:
             expiry = self._access_tokens.get(token.strip())
-        return expiry is not None and time.monotonic() < expiry
+        if expiry is None:
+            return self.error(401, "Unauthorized")
+        if time.monotonic() >= expiry:
+            return self.error(self.config.expired_status, self.config.expired_message)
+        return None
 
     def _token(self, request: Request) -> Response:
         body = request.get_json(silent=True)
@@ -299,8 +322,9 @@ class NullplatformApi(RestService):
         return self.error(400, "expected apikey or refresh_token")
 
     def _list(self, request: Request) -> Response:
-        if not self._authorized(request):
-            return self.error(401, "Unauthorized")
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         nrn = request.args.get("nrn")
         if not nrn:
             return self.error(400, "nrn is required")
@@ -326,8 +350,9 @@ class NullplatformApi(RestService):
         )
 
     def _get(self, request: Request, provider_id: str) -> Response:
-        if not self._authorized(request):
-            return self.error(401, "Unauthorized")
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         with self._lock:
             record = copy.deepcopy(self._providers.get(provider_id))
             if record is not None and request.args.get("no_merge", "false").lower() != "true":
@@ -348,8 +373,9 @@ class NullplatformApi(RestService):
         return deep_merge(merged, record["attributes"])
 
     def _patch(self, request: Request, provider_id: str) -> Response:
-        if not self._authorized(request):
-            return self.error(401, "Unauthorized")
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("attributes"), dict):
             return self.error(400, "expected a JSON body with an attributes object")
@@ -395,7 +421,7 @@ class NullplatformApi(RestService):
             if unknown:
                 return f"attributes.{section}: unknown property {unknown[0]!r}"
             # A null is accepted and stored, as the real API stores what a read-modify-write sends back
-            # over a secret it had masked (the failure reference.md warns about).
+            # over a secret it had masked (the failure docs/NULLPLATFORM.md warns about).
             for key, item in value.items():
                 flag = (section, key) in spec.flags
                 if item is not None and not isinstance(item, bool if flag else str):

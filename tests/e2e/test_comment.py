@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sample_registry import run_cli
 
+from reconciler.live.http import SimulatedClock
 from reconciler.sandbox.github import GithubApi
 
 from .conftest import World
@@ -78,7 +79,7 @@ def test_a_failing_github_api_fails_loudly_and_the_plan_stays_in_the_job_summary
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("reconciler.report.github.time.sleep", lambda _s: None)
+    monkeypatch.setattr("reconciler.live.http.DEFAULT_CLOCK", SimulatedClock())  # no real waits
     plan = make_plan(world, capsys)
     pr_env.fail_next(500, None)
     code, _, err = run_cli(capsys, "comment", "--plan", plan)
@@ -90,7 +91,7 @@ def test_a_failing_github_api_fails_loudly_and_the_plan_stays_in_the_job_summary
 def test_transient_github_errors_are_retried(
     world: World, pr_env: GithubApi, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("reconciler.report.github.time.sleep", lambda _s: None)
+    monkeypatch.setattr("reconciler.live.http.DEFAULT_CLOCK", SimulatedClock())  # no real waits
     plan = make_plan(world, capsys)
     pr_env.fail_next(502, 2)
     code, _, err = run_cli(capsys, "comment", "--plan", plan)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sample_registry import CI_ACCESS_KEY, CI_SECRET, LAMBDA, run_cli
 
+from reconciler.live.http import SimulatedClock
 from reconciler.report.drift_issue import LABEL, MARKER
 from reconciler.report.github import GitHubClient
 from reconciler.sandbox.github import GithubApi
@@ -31,7 +32,7 @@ def gh_env(github: GithubApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("GITHUB_RUN_ID", "1001")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "output.txt"))
-    monkeypatch.setattr("reconciler.report.github.time.sleep", lambda _s: None)
+    monkeypatch.setattr("reconciler.live.http.DEFAULT_CLOCK", SimulatedClock())  # no real waits
     return github
 
 
@@ -236,9 +237,11 @@ def test_no_secret_in_the_issue_or_the_comment(
     create, update = GitHubClient.create_issue, GitHubClient.update_issue
     comment = GitHubClient.create_comment
 
-    def recording_create(self: GitHubClient, title: str, body: str, labels: tuple[str, ...] = ()) -> object:
+    def recording_create(
+        self: GitHubClient, title: str, body: str, labels: tuple[str, ...] = (), **options: str | None
+    ) -> object:
         sent.extend([title, body])
-        return create(self, title, body, labels)
+        return create(self, title, body, labels, **options)
 
     def recording_update(self: GitHubClient, number: int, **fields: str | None) -> object:
         sent.extend(v for v in fields.values() if v)

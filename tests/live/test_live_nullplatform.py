@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,7 +18,8 @@ import pytest
 
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
 from reconciler.errors import ReconcilerError, StaleTarget, was_sent
-from reconciler.live import nullplatform as nullplatform_module
+from reconciler.live import http as http_module
+from reconciler.live.http import SimulatedClock
 from reconciler.live.nullplatform import NullplatformClient, base_url
 from reconciler.live.observe import observe_provider
 from reconciler.sandbox.nullplatform import NullplatformApi
@@ -52,10 +54,10 @@ ATTRIBUTES: dict[str, Any] = {
 
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Backoff delays are recorded instead of slept: the tests check them without waiting."""
-    delays: list[float] = []
-    monkeypatch.setattr(nullplatform_module, "_sleep", delays.append)
-    return delays
+    """Backoff delays are recorded instead of slept (a simulated clock): checked without waiting."""
+    clock = SimulatedClock()
+    monkeypatch.setattr(http_module, "DEFAULT_CLOCK", clock)
+    return clock.sleeps
 
 
 @pytest.fixture
@@ -437,6 +439,40 @@ def test_an_expired_token_is_refreshed_once(api: NullplatformApi) -> None:
     assert api.stats()["statuses"] == {"200": 5, "401": 1}
 
 
+def test_an_expired_token_answered_403_jwt_expired_is_refreshed_once(api: NullplatformApi) -> None:
+    # nullplatform documents no answer for an expired token (docs/NULLPLATFORM.md): a 403 saying so counts.
+    api.configure(expired_status=403, expired_message="jwt expired")
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    np = client(api)
+    assert np.read_policy(provider_id) == OLD_POLICY
+    api.expire_tokens()
+    assert np.read_policy(provider_id) == OLD_POLICY
+    assert requests(api) == {TOKEN: 2, GET: 3}
+    assert api.stats()["statuses"] == {"200": 4, "403": 1}
+
+
+def test_a_403_that_is_not_about_the_token_is_refused_without_a_new_token(api: NullplatformApi) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    api.fail_next(403, count=1, routes=[GET])
+    with pytest.raises(ReconcilerError, match=r"HTTP 403: sandbox: injected HTTP 403"):
+        client(api).read_policy(provider_id)
+    assert requests(api) == {TOKEN: 1, GET: 1}
+
+
+def test_a_jwt_token_is_renewed_before_its_exp_claim_without_a_refusal(api: NullplatformApi) -> None:
+    api.configure(jwt_tokens=True, token_ttl_seconds=3600)
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    clock = SimulatedClock(start=time.time())
+    np = client(api, clock=clock)
+    assert np.read_policy(provider_id) == OLD_POLICY
+    assert np.read_policy(provider_id) == OLD_POLICY
+    assert requests(api) == {TOKEN: 1, GET: 2}
+    clock.now += 3600 - 30  # within a minute of `exp`: renewed before the call, not after a 401
+    assert np.read_policy(provider_id) == OLD_POLICY
+    assert requests(api) == {TOKEN: 2, GET: 3}
+    assert "401" not in api.stats()["statuses"]
+
+
 def test_a_second_401_is_a_clear_error(api: NullplatformApi) -> None:
     provider_id = api.add_provider(NRN, ATTRIBUTES)
     api.fail_next(401, count=2, routes=[GET])
@@ -457,9 +493,46 @@ def test_server_errors_are_retried_with_backoff(api: NullplatformApi, no_sleep: 
     api.fail_next(502, count=1, routes=[PATCH])
     np = client(api, backoff=0.5)
     np.write_policy(provider_id, NEW_POLICY, OLD_POLICY)
-    assert requests(api) == {TOKEN: 1, GET: 4, PATCH: 2}
+    # The 502 leaves the PATCH's outcome unknown: one read shows it was not applied before it is sent again.
+    assert requests(api) == {TOKEN: 1, GET: 5, PATCH: 2}
     assert len(no_sleep) == 3
     assert 0.25 <= no_sleep[0] <= 0.5 and 0.5 <= no_sleep[1] <= 1.0  # exponential, jittered
+
+
+def test_a_patch_applied_whose_answer_was_lost_is_read_not_sent_again(api: NullplatformApi) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    api.lose_answer_next(1, routes=[PATCH])  # applied, then answered 502
+    client(api).write_policy(provider_id, NEW_POLICY, OLD_POLICY)
+    assert api.provider(provider_id)["attributes"]["setup"]["policy"] == NEW_POLICY
+    # One PATCH; reads: the one it is built from, the one after the lost answer, the read-back.
+    assert requests(api) == {TOKEN: 1, GET: 3, PATCH: 1}
+
+
+def test_a_patch_whose_answer_was_lost_is_not_sent_again_over_someone_elses_edit(
+    api: NullplatformApi,
+) -> None:
+    provider_id = api.add_provider(NRN, ATTRIBUTES)
+    np = client(api)
+    np.read_policy(provider_id)
+    edited = copy.deepcopy(ATTRIBUTES)
+    edited["setup"]["policy"] = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "Theirs"}]})
+
+    def someone_edits() -> None:  # between our lost PATCH and the read that follows it
+        api.set_attributes(provider_id, edited)
+
+    api.fail_next(502, 1, routes=[PATCH])
+    original = np._attributes
+
+    def reading(provider: str) -> dict[str, Any]:
+        if requests(api).get(PATCH):
+            someone_edits()
+        return original(provider)
+
+    np._attributes = reading  # type: ignore[method-assign]
+    with pytest.raises(ReconcilerError, match="changed by someone else while a PATCH of ours had no answer"):
+        np.write_policy(provider_id, NEW_POLICY, OLD_POLICY)
+    assert requests(api)[PATCH] == 1
+    assert api.provider(provider_id)["attributes"] == edited
 
 
 def test_429_honours_retry_after_capped(api: NullplatformApi, no_sleep: list[float]) -> None:

@@ -185,12 +185,12 @@ def tune_ecr(monkeypatch: pytest.MonkeyPatch, *, share: bool = True, **settings:
 
 
 def no_backoff_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The nullplatform client's backoff waits are recorded instead of slept."""
-    import reconciler.live.nullplatform
+    """The HTTP clients' (nullplatform, GitHub) waits are recorded instead of slept: a simulated clock."""
+    import reconciler.live.http
 
-    delays: list[float] = []
-    monkeypatch.setattr(reconciler.live.nullplatform, "_sleep", delays.append)
-    return delays
+    clock = reconciler.live.http.SimulatedClock()
+    monkeypatch.setattr(reconciler.live.http, "DEFAULT_CLOCK", clock)
+    return clock.sleeps
 
 
 class Site:

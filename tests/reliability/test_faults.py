@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from sample_registry import DESIRED, LAMBDA, OLD, run_cli, with_statements
 
-import reconciler.report.github
+import reconciler.live.http
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
@@ -634,13 +634,9 @@ def pull_request(
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    delays: list[float] = []
-
-    class _Time:
-        sleep = staticmethod(delays.append)
-
-    monkeypatch.setattr(reconciler.report.github, "time", _Time)  # backoff recorded, not waited
-    return github, summary, delays
+    clock = reconciler.live.http.SimulatedClock()
+    monkeypatch.setattr(reconciler.live.http, "DEFAULT_CLOCK", clock)  # backoff recorded, not waited
+    return github, summary, clock.sleeps
 
 
 @pytest.mark.parametrize(
@@ -671,7 +667,9 @@ def test_github_failing_while_posting_the_comment_fails_loudly_with_the_plan_in_
     assert "<!-- ecr-policy-reconciler:plan -->" in text and site.saved_plan().summary_line() in text
     assert "`team-01/app`" in text or "team-01/app" in text
     assert github.comments("acme", "ecr-policies", 7) == []
-    assert len(delays) == (0 if status == 403 else 3)
+    # Four attempts (a POST with no answer is looked up before it is sent again), a 403 only one.
+    assert github.stats()["statuses"][str(status)] == (1 if status == 403 else 4)
+    assert (delays == []) == (status == 403)
 
     FIGURES[f"GitHub error answers: {status}"] += github.stats()["total_errors"]
     github.reset()  # GitHub is back: the next run posts exactly one comment
