@@ -1,0 +1,192 @@
+"""The command line's conventions on the sandbox: one exit-code table for every command (usage errors are
+errors, 1, never the 2 of "changes" or "findings"), a `--repository` glob that matches nothing is an
+error naming it, restore says what it put back and is done when run twice, dry runs leave no file, and
+an apply that ends early says where its report is."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sample_registry import run_cli, stored
+
+from reconciler.cli import COMMANDS, EXIT_CODES, main
+from reconciler.policy.normalize import equivalent
+
+from .conftest import World
+
+FAST = ("--no-progress", "--max-rps", "500")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_usage_error_exits_1_for_every_command(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main([command, "--no-such-flag"])
+    assert raised.value.code == 1
+    assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan", "--detailed-exitcode", "--formt", "json"],  # a typo next to the flag that means "2"
+        ["access", "--fail-on", "nopolicy"],  # a kind that does not exist
+        ["plan", "--max-rps", "0"],  # a value its type refuses
+        [],  # no command at all
+    ],
+)
+def test_typos_next_to_the_flags_that_exit_2_are_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(argv)
+    assert raised.value.code == 1
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_help_shows_the_one_exit_code_table(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main([command, "--help"])
+    assert raised.value.code == 0
+    out = capsys.readouterr().out
+    assert EXIT_CODES.strip() in out
+
+
+def test_the_exit_codes_are_documented_as_the_cli_says() -> None:
+    """docs/CLI.md, linked from the README, has a row for each code of the table in `--help`."""
+    assert "docs/CLI.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+    doc = (ROOT / "docs" / "CLI.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(\d+)` \|", doc, re.M))
+    in_help = set(re.findall(r"^  (\d+) ", EXIT_CODES, re.M))
+    assert documented == in_help == {"0", "1", "2", "130"}
+
+
+def cli(world: World, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    return run_cli(capsys, *args, "--policies", str(world.policies), *FAST)
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "backfill", "access"])
+def test_a_repository_glob_that_matches_nothing_is_an_error_naming_it(
+    world: World, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    before = {name: stored(world.ecr, name) for name in world.seeded}
+    world.ecr.reset_stats()
+    extra = ("--report", str(world.report)) if command in ("apply", "backfill") else ()
+    code, out, err = cli(world, capsys, command, "--repository", "team-0*", "--repository", "tema-*", *extra)
+    assert code == 1
+    assert "'tema-*' matches no" in err and "registry main" in err
+    assert "team-0*" not in err  # the glob that matched is not named
+    assert "No changes" not in out
+    requests = world.ecr.stats()["requests"]
+    if command != "apply" and command != "backfill":
+        assert "SetRepositoryPolicy" not in requests
+    assert {name: stored(world.ecr, name) for name in world.seeded if not name.startswith("team-0")} == {
+        name: text for name, text in before.items() if not name.startswith("team-0")
+    }
+
+
+def test_a_glob_matching_only_repositories_the_policies_leave_out_is_an_error(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # sandbox/x exists but policies/ does not manage it: nothing to plan, so the glob is a mistake.
+    code, _, err = cli(world, capsys, "plan", "--repository", "sandbox/*")
+    assert code == 1 and "'sandbox/*' matches no repository its policies manage" in err
+
+
+def test_a_glob_that_matches_is_not_an_error(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(world, capsys, "plan", "--repository", "team-0[12]/*")
+    assert code == 0, err
+    assert "team-01/app" in out
+
+
+def apply(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    return cli(world, capsys, "apply", "--report", str(world.report), *extra)
+
+
+def restore(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    return run_cli(capsys, "restore", "--report", str(world.report), *FAST, *extra)
+
+
+def test_restore_names_what_it_put_back_and_a_second_run_says_already_restored(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = {name: stored(world.ecr, name) for name in world.seeded}
+    assert apply(world, capsys)[0] == 0
+    code, out, err = restore(world, capsys, "--out", str(world.tmp / "r1.jsonl"))
+    assert code == 0, err
+    assert f"restored main/{world.provider_id} (provider): policy put back" in out
+    assert "restored main/team-01/app (repository): policy put back as it was before the apply" in out
+    assert "restored main/team-02/app (repository): policy deleted (it had none before the apply)" in out
+    restored = re.findall(r"^  restored main/(\S+) \(repository\)", out, re.M)
+    assert restored == sorted(restored)  # in a stable order, not the order the writes finished
+    for name, text in before.items():
+        assert equivalent(stored(world.ecr, name), text), name
+
+    code, out, err = restore(world, capsys, "--out", str(world.tmp / "r2.jsonl"))
+    assert code == 0, out + err
+    assert "stale" not in err and "plan again" not in out + err
+    assert "  already restored main/team-01/app (repository)" in out
+    assert f"  already restored main/{world.provider_id} (provider)" in out
+    assert re.search(r"Already restored: all \d+ targets hold what the apply found", out)
+
+
+def test_a_second_restore_still_names_a_target_someone_changed_since(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply(world, capsys)[0] == 0
+    assert restore(world, capsys, "--out", str(world.tmp / "r1.jsonl"))[0] == 0
+    world.ecr.client().delete_repository_policy(repositoryName="team-01/app")
+    code, out, err = restore(world, capsys, "--out", str(world.tmp / "r2.jsonl"))
+    assert code == 1
+    assert "stale, skipped: main/team-01/app" in err
+    assert "already restored main/team-01/app" not in out
+
+
+def test_dry_runs_leave_no_report_file(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    code, out, err = cli(world, capsys, "apply", "--dry-run")
+    assert code == 0, err
+    assert "Report: none (nothing was written)" in out
+    code, out, err = cli(world, capsys, "apply", "--dry-run", "--max-changes", "100")
+    assert code == 0, err
+    assert list(here.iterdir()) == []
+    assert apply(world, capsys)[0] == 0
+    code, out, err = restore(world, capsys, "--dry-run")
+    assert code == 0, err
+    assert "would restore main/team-01/app (repository)" in out
+    assert list(here.iterdir()) == []
+
+
+def test_an_apply_that_ends_early_prints_its_report_and_the_restore_command(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reconciler.commands.apply as command
+
+    def interrupted(_: object) -> None:
+        raise KeyboardInterrupt  # as Ctrl-C lands on the main thread once the writes are done
+
+    monkeypatch.setattr(command, "merge_summaries", interrupted)
+    code, _, err = apply(world, capsys)
+    assert code == 130
+    assert str(world.report) in err
+    assert f"reconciler restore --report {world.report}" in err
+    assert world.report.exists()
+
+
+def test_an_apply_interrupted_before_any_write_says_so(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reconciler.commands.apply as command
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "_live_providers", interrupted)
+    code, _, err = apply(world, capsys)
+    assert code == 130
+    assert "before any write" in err and "restore" not in err
+    assert not world.report.exists()
