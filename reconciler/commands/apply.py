@@ -52,7 +52,7 @@ from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, Te
 from reconciler.plan.providers import refuse_shared_providers
 from reconciler.principals import verify_principals
 from reconciler.report.progress import Progress, StreamProgress
-from reconciler.report.text import render_text
+from reconciler.report.text import render_text, use_colour
 
 
 def add_write_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +164,7 @@ def stream(
     """
     matched = set() if matched is None else matched
     nullplatform = nullplatform_client(registries, scope) if options.include_provider else None
-    colour = sys.stdout.isatty()
+    colour = use_colour(sys.stdout)
     providers = (
         _live_providers(desired, registries, scope, nullplatform)
         if saved is None and options.include_provider
@@ -401,7 +401,7 @@ def run_write(args: argparse.Namespace, *, include_provider: bool, saved_plan: s
             if scope.repositories and not any(r.error for r in plan.registries):
                 refuse_unmatched_globs(scope.repositories, plan_repositories(plan), _where(registries))
             matched.update(scope.repositories)  # checked here, before any write
-            sys.stdout.write(render_text(plan, colour=sys.stdout.isatty()))
+            sys.stdout.write(render_text(plan, colour=use_colour(sys.stdout), policies=args.policies))
             chosen = [desired.registry(r.registry) for r in plan.registries]
             summary = execute(plan, chosen, scope=scope, tuning=tuning, options=options, report=report)
     except BaseException as exc:

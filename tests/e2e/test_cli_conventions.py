@@ -6,10 +6,11 @@ an apply that ends early says where its report is."""
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
-from sample_registry import run_cli, stored
+from sample_registry import OLD, run_cli, stored
 
 from reconciler.cli import COMMANDS, EXIT_CODES, main
 from reconciler.policy.normalize import equivalent
@@ -190,3 +191,65 @@ def test_an_apply_interrupted_before_any_write_says_so(
     assert code == 130
     assert "before any write" in err and "restore" not in err
     assert not world.report.exists()
+
+
+@pytest.mark.parametrize("command", ["plan", "access"])
+def test_missing_credentials_are_a_credentials_error_not_a_problem_in_a_file(
+    aws_env: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    # The shipped policies/ checks its principals against the organization, read through a role.
+    code, _, err = run_cli(capsys, *command.split(), "--policies", str(ROOT / "policies"), *FAST[:1])
+    assert code == 1
+    assert "error: no AWS credentials: Unable to locate credentials" in err
+    assert "main.yaml:" not in err
+
+
+def test_the_text_plan_groups_changes_by_kind_and_verbose_shows_each(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for index in range(10):
+        world.ecr.create_repository(f"team-old-{index:02d}/app", policy_text=OLD)
+    code, out, err = cli(world, capsys, "plan")
+    assert code == 0, err
+    # The 15 repositories holding the old policy are one group: its difference once, the first names.
+    (group,) = re.findall(r"^  ~ 15 repositories: update\n((?:      .*\n)+)", out, re.M)
+    assert group.count("add account 444455556666") == 1
+    assert "team-01/app, team-04/app, team-07/app, team-10/app, team-foreign/old and 10 more" in group
+    assert "team-old-09/app" not in out
+    assert len(out.splitlines()) < 50
+    code, verbose, _ = cli(world, capsys, "plan", "--verbose")
+    assert code == 0
+    assert all(f"  ~ team-old-{i:02d}/app: update" in verbose for i in range(10))
+    assert len(verbose.splitlines()) > len(out.splitlines())
+
+
+def test_no_changes_names_the_policies_directory_given(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert apply(world, capsys)[0] == 0
+    code, out, _ = cli(world, capsys, "plan")
+    assert code == 0
+    assert f"No changes. Live state matches {world.policies}/." in out
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("", True), ("1", False)])
+def test_no_color_turns_colour_off_on_a_terminal(
+    world: World,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    no_color: str | None,
+    coloured: bool,
+) -> None:
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    code, out, _ = cli(world, capsys, "plan")
+    assert code == 0
+    assert ("\033[" in out) is coloured
+    code, out, _ = apply(world, capsys)
+    assert code == 0
+    assert ("\033[" in out) is coloured
