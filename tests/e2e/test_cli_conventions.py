@@ -14,6 +14,7 @@ from sample_registry import OLD, run_cli, stored
 
 from reconciler.cli import COMMANDS, EXIT_CODES, main
 from reconciler.policy.normalize import equivalent
+from reconciler.sandbox.ecr import EcrEmulator
 
 from .conftest import World
 
@@ -253,3 +254,43 @@ def test_no_color_turns_colour_off_on_a_terminal(
     code, out, _ = apply(world, capsys)
     assert code == 0
     assert ("\033[" in out) is coloured
+
+
+def test_sandbox_org_prints_the_organization_the_emulator_serves(
+    aws_env: EcrEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler.live.organizations import OrganizationsReader
+    from reconciler.sandbox.ecr.organizations import ORG_READ_ROLE
+
+    code = main(["sandbox", "org"])
+    out = capsys.readouterr().out
+    assert code == 0
+    aws_env.seed_organization()
+    organization = OrganizationsReader().organization(ORG_READ_ROLE)
+    assert f"organization {organization.id}, managed from account {organization.management_account}" in out
+    for unit in organization.units:  # each OU with the path a grant names it by
+        chain = "/".join((organization.id, *organization.chain(unit))) + "/"
+        assert re.search(rf"^ +{unit} \S+  path {re.escape(chain)}$", out, re.M), unit
+    for account in organization.accounts:
+        assert re.search(rf"^ +account {account} \(", out, re.M), account
+    # Each account sits under its OU: indented one level deeper, after it.
+    lines = out.splitlines()
+    for account, member in organization.accounts.items():
+        at = next(i for i, line in enumerate(lines) if line.lstrip().startswith(f"account {account} ("))
+        heads = (f"{member.parent_id} ", f"root {member.parent_id} ")
+        parent = next(i for i, line in enumerate(lines) if line.lstrip().startswith(heads))
+        assert parent < at
+        depth = len(lines[at]) - len(lines[at].lstrip())
+        assert depth == len(lines[parent]) - len(lines[parent].lstrip()) + 2
+
+
+def test_the_sandbox_prints_its_organization_on_start(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sandbox", "--repos", "0", "--exit-after", "0"]) == 0
+    out = capsys.readouterr().out
+    # As comments, so that `eval "$(reconciler sandbox)"` still only exports.
+    assert re.search(
+        r"^# +ou-ab12-cdef3456 clusters  path o-a1b2c3d4e5/r-ab12/ou-ab12-wrkl0001/ou-ab12-cdef3456/$",
+        out,
+        re.M,
+    )
+    assert re.search(r"^# +account 444455556666 \(clusters-prod\)$", out, re.M)
