@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sample_registry import OLD, run_cli, stored
@@ -294,3 +296,37 @@ def test_the_sandbox_prints_its_organization_on_start(capsys: pytest.CaptureFixt
         re.M,
     )
     assert re.search(r"^# +account 444455556666 \(clusters-prod\)$", out, re.M)
+
+
+def test_apply_prints_repositories_in_listing_order_not_completion_order(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.live.ecr import EcrClient
+
+    # team-01/app's read is held until team-10/app (listed after it) is written: it finishes last.
+    written = threading.Event()
+    read_policy, set_policy = EcrClient.read_policy, EcrClient.set_policy
+
+    def slow_read(self: EcrClient, repository: str) -> Any:
+        if repository == "team-01/app":
+            assert written.wait(timeout=120), "team-10/app was never written"
+        return read_policy(self, repository)
+
+    def noted_write(self: EcrClient, repository: str, text: str) -> str:
+        result = set_policy(self, repository, text)
+        if repository == "team-10/app":
+            written.set()
+        return result
+
+    monkeypatch.setattr(EcrClient, "read_policy", slow_read)
+    monkeypatch.setattr(EcrClient, "set_policy", noted_write)
+    code, out, err = apply(world, capsys, "--concurrency", "4")
+    assert code == 0, err
+    printed = re.findall(r"^  [~+-] (\S+): (?:create|update|delete), applied", out, re.M)
+    listing = [
+        r["repositoryName"]
+        for page in world.ecr.client().get_paginator("describe_repositories").paginate()
+        for r in page["repositories"]
+    ]
+    assert "team-01/app" in printed and "team-10/app" in printed
+    assert printed == [name for name in listing if name in printed]
