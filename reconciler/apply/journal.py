@@ -63,22 +63,18 @@ class Journal:
     """Append-only JSONL writer, safe to call from worker threads.
 
     The file is opened at the first record: a run that writes nothing (a dry run, nothing to change)
-    leaves no empty timestamped file behind. `written` says whether it holds a line of this run."""
+    leaves no empty timestamped file behind."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._file: TextIO | None = None
-
-    @property
-    def written(self) -> bool:
-        return self._file is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # a path that cannot be made fails up front
 
     def record(self, record: WriteRecord) -> None:
         line = json.dumps(asdict(record) | {"time": record.time or now()}, ensure_ascii=False)
         with self._lock:
             if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("a", encoding="utf-8")
             self._file.write(line + "\n")
             # flush, not fsync: a killed process loses nothing the kernel already has.
