@@ -3,8 +3,9 @@
 Each subcommand lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`; modules
 are imported lazily so that `reconciler validate` never pays for importing boto3.
 
-Exit codes (as Terraform users expect): 0 success; 1 any error; 2 with `plan --detailed-exitcode` when
-there are changes.
+Exit codes, the same for every command (EXIT_CODES, shown in each `--help`; docs/CLI.md): 0 success; 1 any
+error, usage errors included (argparse's own 2 would read as "changes" to a script); 2 changes, findings
+or drift, only where a command documents it; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError, ValidationFailed
@@ -34,6 +35,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+EXIT_CODES = """\
+exit codes (every command):
+  0    success (plan: no changes; access: no finding named by --fail-on)
+  1    error: bad arguments, invalid policies/, a failed read or write
+  2    changes (plan --detailed-exitcode), findings (access --fail-on),
+       drift (drift-issue)
+  130  interrupted (Ctrl-C)
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors exiting 1, as every other error: its default 2 is also what
+    `plan --detailed-exitcode` and `access --fail-on` return for "changes" and "findings", so a typo in a
+    flag would read as a result in CI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 class CommandModule(Protocol):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
@@ -46,15 +67,24 @@ def _load(name: str) -> CommandModule:
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="reconciler", description="GitOps for cross-account pull access to AWS ECR."
+    parser = Parser(
+        prog="reconciler",
+        description="GitOps for cross-account pull access to AWS ECR.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # Only the chosen command's module is imported (and so only it adds its arguments).
     chosen = next((a for a in argv if a in COMMANDS), None)
     for name, (_, help_text) in COMMANDS.items():
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        command_parser = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_CODES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if name == chosen:
             _load(name).add_arguments(command_parser)
     return parser

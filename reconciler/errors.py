@@ -30,6 +30,11 @@ class ValidationFailed(ReconcilerError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class CredentialsError(ReconcilerError):
+    """No AWS credentials could be found or loaded: the run stops here, said as such (not as a problem
+    in a policies/ file, nor once per repository)."""
+
+
 class GuardViolation(ReconcilerError):
     """A policy broke a safety rule (public, non-pull, too large). Nothing was written."""
 

@@ -8,7 +8,7 @@ the same Plan. The streamed apply (reconciler.apply.stream) decides per reposito
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -46,6 +46,37 @@ class Scope:
 
     def selects_repository(self, name: str) -> bool:
         return not self.repositories or any(fnmatchcase(name, g) for g in self.repositories)
+
+
+def refuse_unmatched_globs(globs: Sequence[str], names: Iterable[str], where: str) -> None:
+    """A `--repository` glob that matches none of `names` (every repository of the run) is an error
+    naming it: a typo would otherwise read as "no changes", a success. `where`: "repository in ..."."""
+    unmatched = set(globs)
+    for name in names:
+        unmatched -= {g for g in unmatched if fnmatchcase(name, g)}
+        if not unmatched:
+            return
+    refuse_globs_left(globs, unmatched, where)
+
+
+def refuse_globs_left(globs: Sequence[str], unmatched: Iterable[str], where: str) -> None:
+    left = set(unmatched)
+    if left:
+        listed = ", ".join(repr(g) for g in dict.fromkeys(globs) if g in left)
+        raise ReconcilerError(f"--repository {listed} matches no {where}")
+
+
+def plan_repositories(plan: Plan) -> Iterator[str]:
+    """Every repository a plan read: changed, unchanged, or deleted while planning."""
+    for registry in plan.registries:
+        yield from (c.repository for c in registry.changes)
+        yield from registry.unchanged
+        yield from registry.gone
+
+
+def in_registries(registries: Sequence[Registry]) -> str:
+    names = ", ".join(r.name for r in registries)
+    return f"in registry {names}" if len(registries) == 1 else f"in any of the registries {names}"
 
 
 @dataclass(frozen=True)
@@ -145,4 +176,9 @@ def make_plan(policies: str | Path, scope: Scope, tuning: Tuning, *, write: bool
     # check needs every registry's provider before any plan is built.
     live = list(observe(registries, scope, tuning, write=write))
     elsewhere = providers_elsewhere(desired, registries, scope)
-    return build_plan(desired, refuse_shared_providers(desired.registries, live, elsewhere))
+    plan = build_plan(desired, refuse_shared_providers(desired.registries, live, elsewhere))
+    # A registry that could not be listed may hold a match: its error is reported instead.
+    if scope.repositories and not any(r.error for r in plan.registries):
+        where = f"repository its policies manage {in_registries(registries)}"
+        refuse_unmatched_globs(scope.repositories, plan_repositories(plan), where)
+    return plan

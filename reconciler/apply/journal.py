@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 from reconciler.errors import ReconcilerError
 
@@ -63,23 +63,30 @@ def default_report_path(kind: str = "apply") -> Path:
 
 
 class Journal:
-    """Append-only JSONL writer, safe to call from worker threads."""
+    """Append-only JSONL writer, safe to call from worker threads.
+
+    The file is opened at the first record: a run that writes nothing (a dry run, nothing to change)
+    leaves no empty timestamped file behind."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file: TextIO | None = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # a path that cannot be made fails up front
 
     def record(self, record: WriteRecord) -> None:
         line = json.dumps(asdict(record) | {"time": record.time or now()}, ensure_ascii=False)
         with self._lock:
+            if self._file is None:
+                self._file = self.path.open("a", encoding="utf-8")
             self._file.write(line + "\n")
             # flush, not fsync: a killed process loses nothing the kernel already has.
             self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
 
     def __enter__(self) -> Journal:
         return self

@@ -30,6 +30,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from reconciler.apply.executor import WRITE_ACTIONS, ApplySummary, Executor, Outcome, RepositoryWriter
@@ -115,6 +116,7 @@ class StreamedApply:
         self.progress = progress or StreamProgress(desired.name, enabled=False)
         self.colour = colour
         self.summary = ApplySummary(keep_applied=False)
+        self._order = _InOrder(self.progress.echo)  # the current pass's, set by _pass
 
     def run(self) -> ApplySummary:
         summary = self.summary
@@ -152,11 +154,17 @@ class StreamedApply:
     def _pass(self, seen: set[str], planned: Iterable[RepositoryChange], tag: str) -> int:
         """List, read what is new, write what differs, all at once; the number of repositories read.
         Raises the listing's error after the work already listed is done."""
-        reads: queue.Queue[str | None] = queue.Queue(maxsize=self.queue_size)
+        reads: queue.Queue[tuple[str, int] | None] = queue.Queue(maxsize=self.queue_size)
         writes: queue.Queue[_Write | None] = queue.Queue(maxsize=self.queue_size)
         failure: list[ReconcilerError] = []
         read_count = [0]
         lock = threading.Lock()
+        # Lines in a stable order, not in the order the calls finish: the plan's changes first (in its
+        # order), then the listing's. The plan's tickets are handed out before the listing starts.
+        planned = list(planned)
+        order = _InOrder(self.progress.echo)
+        self._order = order
+        first_listed = order.tickets(len(planned))
 
         def listing() -> None:
             try:
@@ -165,24 +173,27 @@ class StreamedApply:
                     seen.update(fresh)  # only this thread touches `seen` during a pass
                     self.progress.advance("listed", len(fresh))
                     for name in fresh:
-                        reads.put(name)
+                        reads.put((name, order.ticket()))
             except ReconcilerError as exc:
                 failure.append(exc)
 
         def feed_planned() -> None:
-            for change in planned:
-                writes.put(_Write(change, just_read=False, tag=""))
+            for ticket, change in enumerate(planned, start=first_listed - len(planned)):
+                writes.put(_Write(change, just_read=False, tag="", ticket=ticket))
 
         def reader() -> None:
-            while (name := reads.get()) is not None:
+            while (item := reads.get()) is not None:
+                name, ticket = item
                 with lock:
                     read_count[0] += 1
-                self._guarded(name, lambda: self._read(name, writes, tag))
+                self._guarded(name, partial(self._read, name, writes, tag, ticket), ticket)
 
         def writer() -> None:
             while (item := writes.get()) is not None:
                 self._guarded(
-                    item.change.repository, lambda: self._settle(item.change, item.just_read, item.tag)
+                    item.change.repository,
+                    lambda: self._settle(item.change, item.just_read, item.tag, item.ticket),
+                    item.ticket,
                 )
 
         feeders = [_start(listing), _start(feed_planned)]
@@ -195,11 +206,12 @@ class StreamedApply:
         for _ in writers:
             writes.put(None)
         _join(writers)
+        order.flush()
         if failure:
             raise failure[0]
         return read_count[0]
 
-    def _read(self, name: str, writes: queue.Queue[_Write | None], tag: str) -> None:
+    def _read(self, name: str, writes: queue.Queue[_Write | None], tag: str, ticket: int) -> None:
         live: LivePolicy = self.ecr.read_policy(name)
         self.progress.advance("read")
         if self.saved is not None:
@@ -208,29 +220,31 @@ class StreamedApply:
             # Deleted between the listing and the read: it needs no policy. Not an error.
             self.summary.tally(gone=1)
             self.progress.advance("gone")
+            self._order.settle(ticket, None)
             return
         change = repository_change(self.desired, live)
         if change.action in WRITE_ACTIONS:
-            writes.put(_Write(change, just_read=True, tag=tag))
+            writes.put(_Write(change, just_read=True, tag=tag, ticket=ticket))
         else:
-            self._settle(change, True, tag)
+            self._settle(change, True, tag, ticket)
 
-    def _settle(self, change: RepositoryChange, just_read: bool, tag: str) -> None:
+    def _settle(self, change: RepositoryChange, just_read: bool, tag: str, ticket: int) -> None:
         outcome = self.executor.settle_repository(change, self.summary, just_read=just_read)
         if outcome is None:
             self.progress.advance("unchanged")
+            self._order.settle(ticket, None)
             return
-        self._echo(change, outcome, tag)
+        self._echo(change, outcome, tag, ticket)
 
-    def _echo(self, change: RepositoryChange, outcome: Outcome, tag: str) -> None:
+    def _echo(self, change: RepositoryChange, outcome: Outcome, tag: str, ticket: int) -> None:
         self.progress.advance(_PROGRESS.get(outcome.result, "failed"))
         line = repository_result_line(change, outcome.result, outcome.error, self.colour)
         if tag:
             head, _, rest = line.partition("\n")
             line = f"{head} ({tag})" + (f"\n{rest}" if rest else "")
-        self.progress.echo(line)
+        self._order.settle(ticket, line)
 
-    def _guarded(self, name: str, work: Callable[[], None]) -> None:
+    def _guarded(self, name: str, work: Callable[[], None], ticket: int) -> None:
         """One repository's work; a bug in it fails that repository, never the stage (which would leave
         the other stages waiting on a queue nobody drains)."""
         try:
@@ -240,6 +254,7 @@ class StreamedApply:
             error = RepositoryChange(name, Action.ERROR, None, None, "", error=f"unexpected error: {exc!r}")
             self.executor.settle_repository(error, self.summary)
             self.progress.advance("failed")
+            self._order.settle(ticket, None)  # unless it already was: its line, if any, stands
 
 
 @dataclass(frozen=True)
@@ -247,6 +262,51 @@ class _Write:
     change: RepositoryChange
     just_read: bool  # decided in this run from a fresh read (else a saved plan's change, re-read first)
     tag: str  # said after the repository's line: "new since plan", "appeared during the pass"
+    ticket: int  # its place in the output (_InOrder)
+
+
+class _InOrder:
+    """Prints lines in ticket order whatever the order they are settled in: a line waits until every
+    ticket before it is settled (with a line, or None for nothing to say). Holds only the lines settled
+    ahead of the first unsettled ticket."""
+
+    def __init__(self, echo: Echo) -> None:
+        self._echo = echo
+        self._lock = threading.Lock()
+        self._issued = 0
+        self._next = 0
+        self._waiting: dict[int, str | None] = {}
+
+    def tickets(self, count: int) -> int:
+        """Hands out `count` tickets at once; returns the next one."""
+        with self._lock:
+            self._issued += count
+            return self._issued
+
+    def ticket(self) -> int:
+        with self._lock:
+            self._issued += 1
+            return self._issued - 1
+
+    def settle(self, ticket: int, line: str | None) -> None:
+        with self._lock:
+            if ticket < self._next or ticket in self._waiting:
+                return  # settled already
+            self._waiting[ticket] = line
+            while self._next in self._waiting:
+                ready = self._waiting.pop(self._next)
+                self._next += 1
+                if ready is not None:
+                    self._echo(ready)
+
+    def flush(self) -> None:
+        """Whatever is left (a ticket never settled would hold back the rest), in order."""
+        with self._lock:
+            for ticket in sorted(self._waiting):
+                ready = self._waiting.pop(ticket)
+                if ready is not None:
+                    self._echo(ready)
+            self._next = self._issued
 
 
 def _start(target: Callable[[], None]) -> threading.Thread:

@@ -23,7 +23,14 @@ from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
 from reconciler.live.organizations import OrganizationsError, OrganizationsReader
 from reconciler.live.state import LivePolicy
-from reconciler.pipeline import Scope, Tuning, ecr_client, load_desired
+from reconciler.pipeline import (
+    Scope,
+    Tuning,
+    ecr_client,
+    in_registries,
+    load_desired,
+    refuse_unmatched_globs,
+)
 from reconciler.policy.access import OrgView
 from reconciler.policy.audit import AccessReport, RegistryAccess, audit_repository
 from reconciler.policy.findings import Kind
@@ -155,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
         tuple(audit_registry(r, args.repository, tuning, args.account, organizations) for r in registries),
         account=args.account,
     )
+    if args.repository and not any(r.error for r in report.registries):
+        listed = (a.repository for r in report.registries for a in r.repositories)
+        refuse_unmatched_globs(args.repository, listed, f"repository {in_registries(registries)}")
     if args.out:
         Path(args.out).write_text(render(report, "json"), encoding="utf-8")
     sys.stdout.write(render(report, args.format))

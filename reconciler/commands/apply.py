@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 from collections.abc import Callable, Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from reconciler.apply.executor import (
@@ -36,17 +38,21 @@ from reconciler.pipeline import (
     Scope,
     Tuning,
     ecr_client,
+    in_registries,
     load_desired,
     make_plan,
     nullplatform_client,
+    plan_repositories,
     providers_elsewhere,
+    refuse_globs_left,
+    refuse_unmatched_globs,
 )
 from reconciler.plan.build import provider_change, template_changes
 from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, TemplateChange
 from reconciler.plan.providers import refuse_shared_providers
 from reconciler.principals import verify_principals
 from reconciler.report.progress import Progress, StreamProgress
-from reconciler.report.text import render_text
+from reconciler.report.text import render_text, use_colour
 
 
 def add_write_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,13 +163,16 @@ def stream(
     tuning: Tuning,
     options: ApplyOptions,
     report: Path,
+    matched: set[str] | None = None,
 ) -> ApplySummary:
     """Each registry in one streamed pass (reconciler.apply.stream): the provider config first, then
     listing, reading and writing at once, then the closing sweep. With `saved`, its registry plans (in the
     order of `registries`) give the provider and repository changes; the listing finds what is new since.
+    The `--repository` globs that matched a repository are added to `matched`.
     """
+    matched = set() if matched is None else matched
     nullplatform = nullplatform_client(registries, scope) if options.include_provider else None
-    colour = sys.stdout.isatty()
+    colour = use_colour(sys.stdout)
     providers = (
         _live_providers(desired, registries, scope, nullplatform)
         if saved is None and options.include_provider
@@ -173,6 +182,10 @@ def stream(
     with Journal(report) as journal:
         for index, registry in enumerate(registries):
             registry_plan = saved.registries[index] if saved is not None else None
+            if registry_plan is not None and scope.repositories:
+                # The plan's repositories are not listed again (only those it does not know are).
+                names = plan_repositories(Plan("", "", (registry_plan,)))
+                matched.update(g for n in names for g in scope.repositories if fnmatchcase(n, g))
             print(f"Registry {registry.name} ({registry.account_id}, {registry.region})", flush=True)
             ecr = ecr_client(registry, tuning, write=not options.dry_run)
             executor = _executor(
@@ -190,7 +203,7 @@ def stream(
                     executor,
                     registry,
                     ecr,
-                    select=_selector(registry, scope),
+                    select=_selector(registry, scope, matched),
                     steps=steps,
                     saved=registry_plan,
                     workers=tuning.workers,
@@ -226,9 +239,20 @@ def _executor(
     )
 
 
-def _selector(registry: Registry, scope: Scope) -> Callable[[str], bool]:
-    """The repositories a run manages: selected by the registry and, with --repository, by a glob."""
-    return lambda name: registry.selects(name) and scope.selects_repository(name)
+def _selector(registry: Registry, scope: Scope, matched: set[str]) -> Callable[[str], bool]:
+    """The repositories a run manages: selected by the registry and, with --repository, by a glob (the
+    globs that matched one are added to `matched`)."""
+
+    def select(name: str) -> bool:
+        if not registry.selects(name):
+            return False
+        if not scope.repositories:
+            return True
+        hits = {g for g in scope.repositories if fnmatchcase(name, g)}
+        matched.update(hits)
+        return bool(hits)
+
+    return select
 
 
 def _empty_plan(registry: Registry) -> RegistryPlan:
@@ -326,7 +350,23 @@ def print_summary(summary: ApplySummary, report: Path) -> None:
         names = ", ".join(summary.left_for_next_run)
         print(f"Left for the next run (appeared after the closing sweep, not read): {names}")
     print(summary.line())
-    print(f"Report: {report}")
+    # The journal is opened at the first write: a dry run, or a run with nothing to write, leaves no file.
+    print(f"Report: {report}" if report.exists() else "Report: none (nothing was written)")
+
+
+def print_ended_early(report: Path, reason: BaseException) -> None:
+    """Where the writes of a run that ended early are, and how to undo them (stderr: stdout may be a
+    pipe being closed)."""
+    why = "interrupted" if isinstance(reason, KeyboardInterrupt) else "stopped early"
+    if report.exists():
+        print(
+            f"Apply {why}. The writes it made are in {report}; to put them back: "
+            f"reconciler restore --report {shlex.quote(str(report))}",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif isinstance(reason, KeyboardInterrupt):
+        print(f"Apply {why} before any write (no report).", file=sys.stderr, flush=True)
 
 
 def run_write(args: argparse.Namespace, *, include_provider: bool, saved_plan: str | None) -> int:
@@ -351,17 +391,35 @@ def run_write(args: argparse.Namespace, *, include_provider: bool, saved_plan: s
     if args.max_changes is None or saved is not None:
         # Organizations may have changed since any plan: check before anything is read or written.
         verify_principals(registries)
-    if args.max_changes is None:
-        summary = stream(
-            desired, registries, saved, scope=scope, tuning=tuning, options=options, report=report
-        )
-    else:
-        # Two phases, to refuse before the first write: read everything, count, then write.
-        plan = saved or make_plan(args.policies, scope, tuning, write=not args.dry_run)
-        sys.stdout.write(render_text(plan, colour=sys.stdout.isatty()))
-        chosen = [desired.registry(r.registry) for r in plan.registries]
-        summary = execute(plan, chosen, scope=scope, tuning=tuning, options=options, report=report)
+    matched: set[str] = set()
+    try:
+        if args.max_changes is None:
+            summary = stream(
+                desired,
+                registries,
+                saved,
+                scope=scope,
+                tuning=tuning,
+                options=options,
+                report=report,
+                matched=matched,
+            )
+        else:
+            # Two phases, to refuse before the first write: read everything, count, then write.
+            plan = saved or make_plan(args.policies, scope, tuning, write=not args.dry_run)
+            if scope.repositories and not any(r.error for r in plan.registries):
+                refuse_unmatched_globs(scope.repositories, plan_repositories(plan), _where(registries))
+            matched.update(scope.repositories)  # checked here, before any write
+            sys.stdout.write(render_text(plan, colour=use_colour(sys.stdout), policies=args.policies))
+            chosen = [desired.registry(r.registry) for r in plan.registries]
+            summary = execute(plan, chosen, scope=scope, tuning=tuning, options=options, report=report)
+    except BaseException as exc:
+        # Ctrl-C, expired credentials, any error that ends the run: the report so far says what was written.
+        print_ended_early(report, exc)
+        raise
     print_summary(summary, report)
+    if summary.ok:  # a registry that could not be listed may hold a match: its error says so
+        refuse_globs_left(scope.repositories, set(scope.repositories) - matched, _where(registries))
     if not summary.ok:
         return 1
     return 1 if getattr(args, "fail_on_stale", False) and refuse_stale(summary) else 0
@@ -378,6 +436,10 @@ def refuse_stale(summary: ApplySummary) -> bool:
         file=sys.stderr,
     )
     return True
+
+
+def _where(registries: Sequence[Registry]) -> str:
+    return f"repository its policies manage {in_registries(registries)}"
 
 
 def run(args: argparse.Namespace) -> int:

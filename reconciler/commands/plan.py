@@ -10,7 +10,7 @@ from reconciler.commands.options import add_scope_arguments, add_tuning_argument
 from reconciler.pipeline import make_plan
 from reconciler.plan.model import Plan
 from reconciler.report.markdown import render_markdown
-from reconciler.report.text import render_text
+from reconciler.report.text import render_text, use_colour
 
 EXIT_CHANGES = 2
 
@@ -26,15 +26,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="exit 2 when there are changes (0: none, 1: error)",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="text: every repository with its own lines (default: changes grouped by kind)",
+    )
     add_tuning_arguments(parser)
 
 
-def render(plan: Plan, fmt: str) -> str:
+def render(plan: Plan, fmt: str, policies: str = "policies/", verbose: bool = False) -> str:
     if fmt == "json":
         return plan.to_json()
     if fmt == "markdown":
         return render_markdown(plan)
-    return render_text(plan, colour=sys.stdout.isatty())
+    return render_text(plan, colour=use_colour(sys.stdout), policies=policies, verbose=verbose)
 
 
 def exit_code(plan: Plan, detailed: bool) -> int:
@@ -51,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         plan.write_json(sys.stdout)  # piece by piece, as the file: never the whole text in memory
     else:
-        sys.stdout.write(render(plan, args.format))
+        sys.stdout.write(render(plan, args.format, args.policies, args.verbose))
     return exit_code(plan, args.detailed_exitcode)

@@ -19,18 +19,25 @@ from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconciler.apply.executor import ApplyOptions
-from reconciler.apply.journal import default_report_path, read_journal
-from reconciler.apply.restore import PROVIDER, TEMPLATE, RestoreTarget, restore_targets, unrestorable
+from reconciler.apply.executor import ApplyOptions, ApplySummary, Outcome
+from reconciler.apply.journal import Result, default_report_path, read_journal
+from reconciler.apply.restore import (
+    PROVIDER,
+    REPOSITORY,
+    TEMPLATE,
+    RestoreTarget,
+    restore_targets,
+    unrestorable,
+)
 from reconciler.commands.apply import execute, print_summary
 from reconciler.commands.options import add_tuning_arguments, tuning_from
 from reconciler.desired.loader import load_policies
-from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
+from reconciler.desired.model import NullplatformTarget, PullAccess, Registry, applied_for_order
 from reconciler.errors import ReconcilerError
 from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
-from reconciler.live.templates import policy_of
-from reconciler.pipeline import Scope, Tuning, ecr_client
+from reconciler.live.templates import applied_for_of, policy_of
+from reconciler.pipeline import Scope, Tuning, ecr_client, refuse_unmatched_globs
 from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import (
     Action,
@@ -227,9 +234,78 @@ def _landed(
     return kept
 
 
+def _already_restored(
+    target: RestoreTarget,
+    tuning: Tuning,
+    clients: dict[str, EcrClient],
+    today: Mapping[str, Registry],
+    write: bool,
+) -> bool:
+    """True when the target holds again what the apply found (its policy, and a template's appliedFor):
+    a restore of the same report already ran. Asked only of targets the executor found stale."""
+    try:
+        live = _live_policy(target, tuning, clients, today, write)
+        if target.target == TEMPLATE:
+            template = clients[target.registry].read_template(target.name)
+            if applied_for_of(template) != _ordered(target.restore_applied_for):
+                return False
+    except ReconcilerError:
+        return False
+    return live_fingerprint(live) == live_fingerprint(target.restore_to)
+
+
+def _ordered(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    return None if values is None else applied_for_order(list(values))
+
+
+def _sort_key(outcome: Outcome) -> tuple[str, int, str]:
+    return (outcome.registry, _ORDER.get(outcome.target, 2), outcome.name)
+
+
+_ORDER = {PROVIDER: 0, TEMPLATE: 1}
+
+
+def _put_back(outcome: Outcome, dry_run: bool) -> str:
+    """What a restore did to one target, in words."""
+    what = {
+        ("repository", "delete"): "policy deleted (it had none before the apply)",
+        ("template", "delete"): "template deleted (the apply created it)",
+        ("template", "create"): "template created again, as it was",
+    }.get((outcome.target, outcome.action), "policy put back as it was before the apply")
+    verb = "would restore" if dry_run else "restored"
+    return f"  {verb} {outcome.registry}/{outcome.name} ({outcome.target}): {what}"
+
+
+def _settle_already_restored(
+    summary: ApplySummary,
+    targets: list[RestoreTarget],
+    tuning: Tuning,
+    today: Mapping[str, Registry],
+    write: bool,
+) -> list[Outcome]:
+    """Stale targets that already hold what the apply found leave the summary's stale outcomes: they are
+    done (a second restore of one report), not changed by someone else."""
+    by_key = {(t.registry, t.target, t.name): t for t in targets}
+    clients: dict[str, EcrClient] = {}
+    done: list[Outcome] = []
+    for outcome in list(summary.outcomes):
+        target = by_key.get((outcome.registry, outcome.target, outcome.name))
+        if outcome.result != Result.STALE or target is None:
+            continue
+        if _already_restored(target, tuning, clients, today, write):
+            summary.outcomes.remove(outcome)
+            summary.results[Result.STALE] -= 1
+            done.append(outcome)
+    return sorted(done, key=_sort_key)
+
+
 def run(args: argparse.Namespace) -> int:
     tuning = tuning_from(args)
-    targets, left = _without_policy_before(restore_targets(read_journal(args.report), args.repository))
+    records = read_journal(args.report)
+    if args.repository:
+        names = (r.name for r in records if r.target == REPOSITORY)
+        refuse_unmatched_globs(args.repository, names, f"repository in {args.report}")
+    targets, left = _without_policy_before(restore_targets(records, args.repository))
     for target in left:
         print(
             f"{target.registry}/{target.name} ({target.target}): it had no policy before the apply, and "
@@ -254,8 +330,16 @@ def run(args: argparse.Namespace) -> int:
     summary = execute(
         plan, registries, scope=Scope(include_provider=True), tuning=tuning, options=options, report=out
     )
+    done = _settle_already_restored(summary, targets, tuning, today, not args.dry_run)
+    put_back = [o for o in summary.outcomes if o.result in (Result.APPLIED, Result.DRY_RUN)]
+    for outcome in sorted(put_back, key=_sort_key):
+        print(_put_back(outcome, args.dry_run))
+    for outcome in done:
+        print(f"  already restored {outcome.registry}/{outcome.name} ({outcome.target})")
     print_summary(summary, out)
-    stale = [o for o in summary.outcomes if o.result == "stale"]
+    stale = [o for o in summary.outcomes if o.result == Result.STALE]
     if stale:
         print(f"{len(stale)} targets changed since the apply and were left as they are.")
+    if done and not put_back and not stale and summary.ok:
+        print(f"Already restored: all {len(done)} targets hold what the apply found.")
     return 0 if summary.ok and not stale and not left and not blocked else 1

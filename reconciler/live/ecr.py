@@ -106,8 +106,6 @@ def _failure(kind: type[EcrError], exc: Exception, operation: str, where: str, n
     return error
 
 
-
-
 class EcrClient:
     """ECR access for one registry (account + region), paced and counted. Safe to share between threads.
 

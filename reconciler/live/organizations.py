@@ -21,9 +21,15 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
-from reconciler.errors import ReconcilerError
+from reconciler.errors import CredentialsError, ReconcilerError
 from reconciler.live.ecr import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from reconciler.live.roles import assume, session_name
 from reconciler.policy.organization import OrgAccount, Organization, OrgUnit
@@ -41,6 +47,17 @@ class OrganizationsError(ReconcilerError):
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+# botocore found no credentials, or could not load the ones configured (a profile's process, SSO, ...).
+_NO_CREDENTIALS = (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)
+
+
+def missing_credentials(exc: Exception) -> CredentialsError:
+    return CredentialsError(
+        f"no AWS credentials: {exc}. Set them as for the AWS CLI (environment, AWS_PROFILE, or the "
+        "workflow's role) and run again"
+    )
 
 
 def _who(role_arn: str | None) -> str:
@@ -118,6 +135,8 @@ class OrganizationsReader:
             if role_arn not in self._cache:
                 try:
                     self._cache[role_arn] = self._read(role_arn)
+                except _NO_CREDENTIALS as exc:
+                    raise missing_credentials(exc) from exc
                 except (ClientError, BotoCoreError) as exc:
                     self._cache[role_arn] = _error(exc, role_arn)
             found = self._cache[role_arn]

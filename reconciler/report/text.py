@@ -1,6 +1,12 @@
-"""The plan for a terminal: one line per change, a summary line at the end. Colour only on a TTY."""
+"""The plan for a terminal: one line per change, a summary line at the end. Colour only on a TTY, and
+never with NO_COLOR set (https://no-color.org)."""
 
 from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TextIO
 
 from reconciler.plan.access_changes import gains, losses
 from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, RepositoryChange, TemplateChange
@@ -12,6 +18,16 @@ _SYMBOLS = {
     Action.ERROR: ("!", "31;1"),
     Action.NOOP: (" ", "0"),
 }
+
+
+# The names shown for a group of changes; `plan --verbose` shows every repository.
+NAMES_SHOWN = 5
+_ORDER = [Action.ERROR, Action.CREATE, Action.UPDATE, Action.DELETE, Action.NOOP]
+
+
+def use_colour(stream: TextIO) -> bool:
+    """ANSI colour on `stream`: a terminal, unless NO_COLOR is set to anything but the empty string."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _mark(action: Action, colour: bool) -> str:
@@ -62,7 +78,57 @@ def access_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
     ]
 
 
-def registry_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
+def _change_lines(changes: Sequence[RepositoryChange], colour: bool) -> list[str]:
+    """Every repository with its own lines (`plan --verbose`)."""
+    lines: list[str] = []
+    for change in changes:
+        mark = _mark(change.action, colour)
+        if change.action == Action.ERROR:
+            lines.append(f"  {mark} {change.repository}: error: {change.error}")
+            continue
+        lines.append(f"  {mark} {change.repository}: {change.action}")
+        lines += [f"      {line}" for line in change.difference.lines()]
+        lines += _note_lines(change.notes)
+    return lines
+
+
+def _names(changes: Sequence[RepositoryChange]) -> str:
+    """The first few names, then how many more: a group of thousands stays one line."""
+    shown = ", ".join(c.repository for c in changes[:NAMES_SHOWN])
+    extra = len(changes) - NAMES_SHOWN
+    return shown + (f" and {extra} more (--verbose lists each)" if extra > 0 else "")
+
+
+def _grouped_lines(changes: Sequence[RepositoryChange], colour: bool) -> list[str]:
+    """Repository changes grouped by kind, as the markdown plan groups them: one summary per (action,
+    difference) with its lines once and the first names; then the foreign grants kept, per grant."""
+    groups: dict[tuple[Action, tuple[str, ...]], list[RepositoryChange]] = defaultdict(list)
+    for change in changes:
+        detail = (change.error or "",) if change.action == Action.ERROR else tuple(change.difference.lines())
+        groups[(change.action, detail)].append(change)
+    lines: list[str] = []
+    for (action, detail), members in sorted(groups.items(), key=lambda g: (_ORDER.index(g[0][0]), g[0][1])):
+        if len(members) == 1:
+            lines += [line for line in _change_lines(members, colour) if "note: also grants" not in line]
+            continue
+        mark = _mark(action, colour)
+        if action == Action.ERROR:
+            lines += [f"  {mark} {len(members)} repositories: error: {detail[0]}", f"      {_names(members)}"]
+            continue
+        lines.append(f"  {mark} {len(members)} repositories: {action}")
+        lines += [f"      {line}" for line in detail]
+        lines.append(f"      {_names(members)}")
+    carriers: dict[str, list[RepositoryChange]] = defaultdict(list)
+    for change in changes:
+        for note in change.notes:
+            carriers[note].append(change)
+    for note, members in sorted(carriers.items(), key=lambda item: (-len(item[1]), item[0])):
+        count = f"{len(members)} repositories: " if len(members) > 1 else ""
+        lines.append(f"  note: also grants {note} (not ours, kept): {count}{_names(members)}")
+    return lines
+
+
+def registry_lines(registry: RegistryPlan, colour: bool = False, verbose: bool = False) -> list[str]:
     header = f"Registry {registry.registry} ({registry.account_id}, {registry.region})"
     lines = [header]
     if registry.error:
@@ -72,14 +138,7 @@ def registry_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
         lines += _provider_lines(registry.provider, colour)
     for template in registry.templates:
         lines += _template_lines(template, colour)
-    for change in registry.changes:
-        mark = _mark(change.action, colour)
-        if change.action == Action.ERROR:
-            lines.append(f"  {mark} {change.repository}: error: {change.error}")
-            continue
-        lines.append(f"  {mark} {change.repository}: {change.action}")
-        lines += [f"      {line}" for line in change.difference.lines()]
-        lines += _note_lines(change.notes)
+    lines += _change_lines(registry.changes, colour) if verbose else _grouped_lines(registry.changes, colour)
     lines.append(f"  {len(registry.unchanged)} repositories already in line")
     if registry.gone:
         names = ", ".join(registry.gone)
@@ -87,13 +146,15 @@ def registry_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
     return lines
 
 
-def render_text(plan: Plan, colour: bool = False) -> str:
+def render_text(plan: Plan, colour: bool = False, policies: str = "policies/", verbose: bool = False) -> str:
+    """The plan; repository changes grouped by kind unless `verbose` (then one entry per repository)."""
     lines: list[str] = []
     for registry in plan.registries:
-        lines += registry_lines(registry, colour)
+        lines += registry_lines(registry, colour, verbose)
         lines.append("")
     if not plan.has_changes and not plan.has_errors:
-        lines.append("No changes. Live state matches policies/.")
+        shown = policies if policies.endswith("/") else f"{policies}/"
+        lines.append(f"No changes. Live state matches {shown}.")
     lines.append(plan.summary_line())
     return "\n".join(lines) + "\n"
 

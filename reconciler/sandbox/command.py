@@ -17,11 +17,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.desired.model import PullAccess
 from reconciler.errors import ReconcilerError
 from reconciler.policy.render import policy_text, render_policy
+
+if TYPE_CHECKING:
+    from reconciler.sandbox.ecr.organizations import OrganizationSpec
 
 SAMPLE_ACCOUNT = "123456789012"  # moto's default account: clients without a role land here
 SAMPLE_REGION = "us-east-1"
@@ -143,6 +146,12 @@ def _tps(value: str) -> tuple[str, float]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "show",
+        nargs="?",
+        choices=("org",),
+        help="org: print the emulated AWS organization (OU ids and paths, accounts) and exit",
+    )
+    parser.add_argument(
         "--repos", type=int, default=200, metavar="N", help="repositories to seed (default 200)"
     )
     parser.add_argument("--latency-ms", type=float, default=0.0, metavar="MS", help="delay of every ECR call")
@@ -166,7 +175,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def organization_lines(spec: OrganizationSpec | None = None) -> list[str]:
+    """The emulated organization as a tree: each OU with its id and the path a grant names it by
+    (`organization_paths`), each account with its name, under its parent."""
+    from reconciler.sandbox.ecr.organizations import DEFAULT_ORGANIZATION, ORG_READ_ROLE
+
+    org = spec or DEFAULT_ORGANIZATION
+    lines = [
+        f"organization {org.id}, managed from account {org.management_account} "
+        f"(read it through {ORG_READ_ROLE})",
+        f"root {org.root}  path {org.id}/{org.root}/",
+    ]
+
+    def walk(parent: str, path: str, depth: int) -> None:
+        indent = "  " * depth
+        if parent == org.root:
+            lines.append(f"{indent}account {org.management_account} (management)")
+        for account in (a for a in org.accounts if a.parent == parent):
+            state = "" if account.state == "ACTIVE" else f", {account.state}"
+            lines.append(f"{indent}account {account.id} ({account.name}{state})")
+        for unit in (u for u in org.units if u.parent == parent):
+            here = f"{path}{unit.id}/"
+            lines.append(f"{indent}{unit.id} {unit.name}  path {here}")
+            walk(unit.id, here, depth + 1)
+
+    walk(org.root, f"{org.id}/{org.root}/", 1)
+    example = next((u.id for u in org.units if u.parent != org.root), org.units[0].id)
+    lines.append(
+        f'grant an OU and all under it: organization_paths: ["<its path>*"], or "{org.id}/*/{example}/*"'
+    )
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.show == "org":
+        print("\n".join(organization_lines()))
+        return 0
     if args.repos < 0:
         raise ReconcilerError("--repos must be >= 0")
     sandbox = Sandbox(
@@ -212,6 +256,7 @@ def _print_banner(sandbox: Sandbox) -> None:
         f"# stats: curl {sandbox.ecr.url}/_sandbox/stats",
         f'# create-on-push: curl -d \'{{"repository": "team-a/new"}}\' {sandbox.ecr.url}/_sandbox/push',
     ]
+    lines += [f"#   {line}" for line in organization_lines()]
     if sandbox.github_api is not None:
         lines.append(f"# GitHub API: {sandbox.github_api.url}")
     lines += [f"export {name}={shlex.quote(value)}" for name, value in sandbox.environment().items()]

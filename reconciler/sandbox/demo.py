@@ -78,7 +78,12 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _step(title: str) -> None:
-    print(f"\n\033[1m==> {title}\033[0m" if os.isatty(1) else f"\n==> {title}", flush=True)
+    print(
+        f"\n\033[1m==> {title}\033[0m"
+        if os.isatty(1) and not os.environ.get("NO_COLOR")
+        else f"\n==> {title}",
+        flush=True,
+    )
 
 
 def _provider_attributes(old_policy: str) -> dict[str, object]:
