@@ -108,7 +108,9 @@ def apply(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tupl
 
 
 def restore(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
-    return run_cli(capsys, "restore", "--report", str(world.report), *FAST, *extra)
+    return run_cli(
+        capsys, "restore", "--report", str(world.report), "--policies", str(world.policies), *FAST, *extra
+    )
 
 
 def test_restore_names_what_it_put_back_and_a_second_run_says_already_restored(
