@@ -13,7 +13,7 @@ Wires the parts: `desired/locate.py` finds the values, `live/organizations.py` r
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import TextIO
 
 from reconciler.desired.command import report_warnings
@@ -21,7 +21,7 @@ from reconciler.desired.locate import ACCOUNT, ORGANIZATION_PATH, key_position, 
 from reconciler.desired.model import Registry
 from reconciler.errors import Problem, ValidationFailed
 from reconciler.live.organizations import OrganizationsError, OrganizationsReader
-from reconciler.policy.organization import check_principals
+from reconciler.policy.organization import Organization, check_principals
 
 
 def _count(number: int, noun: str) -> str:
@@ -29,10 +29,14 @@ def _count(number: int, noun: str) -> str:
 
 
 def principal_problems(
-    registries: Sequence[Registry], reader: OrganizationsReader, notes: list[str] | None = None
+    registries: Sequence[Registry],
+    reader: OrganizationsReader,
+    notes: list[str] | None = None,
+    organizations: MutableMapping[str, Organization] | None = None,
 ) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings) of every registry that has `organization:`; the others are not looked at.
-    `notes` receives one line per registry whose principals all resolve."""
+    `notes` receives one line per registry whose principals all resolve; `organizations` each registry's
+    organization as read (the plan's access delta resolves grants against it)."""
     errors: list[Problem] = []
     warnings: list[Problem] = []
     for registry in registries:
@@ -48,6 +52,8 @@ def principal_problems(
                 line, column = key_position(registry, ("organization",), key=True)
             errors.append(Problem(registry.source, line, column, f"registry {registry.name}: {exc}"))
             continue
+        if organizations is not None:
+            organizations[registry.name] = organization
         values = principal_values(registry)
         problems = check_principals(values, check, organization)
         for problem in problems:
@@ -66,14 +72,17 @@ def principal_problems(
 
 def verify_principals(
     registries: Sequence[Registry], reader: OrganizationsReader | None = None, out: TextIO | None = None
-) -> None:
-    """Raise ValidationFailed (reported like validate, exit 1) when a principal does not resolve."""
+) -> dict[str, Organization]:
+    """Raise ValidationFailed (reported like validate, exit 1) when a principal does not resolve. Returns
+    the organization of each registry that has `organization:`, by registry name."""
+    organizations: dict[str, Organization] = {}
     if not any(r.organization is not None for r in registries):
-        return
+        return organizations
     notes: list[str] = []
-    errors, warnings = principal_problems(registries, reader or OrganizationsReader(), notes)
+    errors, warnings = principal_problems(registries, reader or OrganizationsReader(), notes, organizations)
     report_warnings(warnings, out or sys.stderr)
     for note in notes:
         print(note, file=out or sys.stderr)
     if errors:
         raise ValidationFailed(errors)
+    return organizations
