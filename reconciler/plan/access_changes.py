@@ -63,13 +63,14 @@ def _pair(difference: Difference, after: Grants | None) -> tuple[Grants, Grants]
     return before, after
 
 
-# A principal's line: (kind, principal, detail) -> which way ("loses" | "may_lose" | "gains").
-_Key = tuple[str, str, str]
+# A principal's line: (kind, principal) -> which way ("loses" | "may_lose" | "gains") and, for an OU, its
+# accounts that move that way.
+_Key = tuple[str, str]
 
 
 @dataclass(frozen=True)
 class _Moves:
-    lines: dict[_Key, str]
+    lines: dict[_Key, tuple[str, frozenset[str]]]
     own_dropped: bool
 
 
@@ -88,51 +89,61 @@ class _Resolver:
         return found
 
     def _by_strings(self, before: Grants, after: Grants) -> _Moves:
-        lines: dict[_Key, str] = {}
+        lines: dict[_Key, tuple[str, frozenset[str]]] = {}
+        none: frozenset[str] = frozenset()
         for account in sorted(before.accounts - after.accounts - {self.own}):
-            lines[(ACCOUNT, account, "")] = "may_lose" if after.paths else "loses"
+            lines[(ACCOUNT, account)] = ("may_lose" if after.paths else "loses", none)
         for path in sorted(before.paths - after.paths):
             if any(contains(wider, path) for wider in after.paths):
                 continue
             same_org = any(org_id(other) == org_id(path) for other in after.paths)
-            lines[(ORGANIZATION_PATH, path, "")] = "may_lose" if same_org else "loses"
+            lines[(ORGANIZATION_PATH, path)] = ("may_lose" if same_org else "loses", none)
         for account in sorted(after.accounts - before.accounts - {self.own}):
-            lines[(ACCOUNT, account, "")] = "gains"
+            lines[(ACCOUNT, account)] = ("gains", none)
         for path in sorted(after.paths - before.paths):
             if not any(contains(wider, path) for wider in before.paths):
-                lines[(ORGANIZATION_PATH, path, "")] = "gains"
+                lines[(ORGANIZATION_PATH, path)] = ("gains", none)
         dropped = self.own in before.accounts and self.own not in after.accounts
         return _Moves(lines, dropped)
 
     def _resolved(self, before: Grants, after: Grants) -> _Moves:
         index = self.index
         assert index is not None
-        lines: dict[_Key, str] = {}
+        lines: dict[_Key, tuple[str, frozenset[str]]] = {}
         for way, wide, narrow in (("loses", before, after), ("gains", after, before)):
             accounts, nodes = reached_beyond(index, wide, narrow)
+            moved = index.reach(wide).accounts - index.reach(narrow).accounts - {self.own}
             for node in nodes:
-                lines[(ROOT if node.startswith("r-") else OU, node, self._node_detail(node))] = way
+                under = frozenset(a for a in index.accounts_under(node) if a in moved)
+                lines[(ROOT if node.startswith("r-") else OU, node)] = (way, under)
             for account in accounts:
                 if account != self.own:
-                    lines[(ACCOUNT, account, index.name(account))] = way
+                    lines[(ACCOUNT, account)] = (way, frozenset())
             far = index.reach(narrow).foreign_paths
             for path in sorted(index.reach(wide).foreign_paths - far):
                 if not any(contains(other, path) for other in far):
-                    lines[(ORGANIZATION_PATH, path, "")] = way
+                    lines[(ORGANIZATION_PATH, path)] = (way, frozenset())
         dropped = self.own in index.reach(before).accounts and self.own not in index.reach(after).accounts
         return _Moves(lines, dropped)
 
-    def _node_detail(self, node: str) -> str:
-        assert self.index is not None
-        accounts = self.index.accounts_under(node)
-        name = self.index.name(node)
+    def detail(self, kind: str, principal: str, moved: dict[str, set[str]]) -> str:
+        """The account's or OU's name; for an OU, its accounts whose pull moves (an OU reached as a whole
+        also covers the accounts moved into it later, so it is a line even when none of today's moves)."""
+        if self.index is None or kind == ORGANIZATION_PATH:
+            return ""
+        name = self.index.name(principal)
+        if kind == ACCOUNT:
+            return name
+        way = next((w for w in ("loses", "may_lose", "gains") if w in moved), "loses")
+        accounts = sorted(moved.get(way, ()))
         if not accounts:
-            return f"{name}: no accounts yet" if name else "no accounts yet"
-        shown = ", ".join(accounts[:_ACCOUNTS_NAMED])
-        more = len(accounts) - _ACCOUNTS_NAMED
-        listed = f"account{'s' if len(accounts) > 1 else ''} {shown}" + (
-            f" and {more} more" if more > 0 else ""
-        )
+            verb = "loses" if way != "gains" else "gains"
+            listed = f"no account in it {verb} pull today"
+        else:
+            shown = ", ".join(accounts[:_ACCOUNTS_NAMED])
+            more = len(accounts) - _ACCOUNTS_NAMED
+            listed = f"account{'s' if len(accounts) > 1 else ''} {shown}"
+            listed += f" and {more} more" if more > 0 else ""
         return f"{name}: {listed}" if name else listed
 
 
@@ -143,13 +154,15 @@ def compute_delta(
     it from the differences alone (plan files of version 1 and 2). `organization`: resolve against it."""
     resolver = _Resolver(registry.account_id, organization)
     reaches: dict[_Key, dict[str, Reach]] = {}
+    moved: dict[_Key, dict[str, set[str]]] = {}
     own = Reach()
 
     def record(moves: _Moves, where: Reach) -> None:
         nonlocal own
-        for key, way in moves.lines.items():
+        for key, (way, accounts) in moves.lines.items():
             ways = reaches.setdefault(key, {})
             ways[way] = ways.get(way, Reach()).merged(where)
+            moved.setdefault(key, {}).setdefault(way, set()).update(accounts)
         if moves.own_dropped:
             own = own.merged(where)
 
@@ -175,9 +188,9 @@ def compute_delta(
             loses=ways.get("loses", Reach()),
             may_lose=ways.get("may_lose", Reach()),
             gains=ways.get("gains", Reach()),
-            detail=detail,
+            detail=resolver.detail(kind, principal, moved[(kind, principal)]),
         )
-        for (kind, principal, detail), ways in reaches.items()
+        for (kind, principal), ways in reaches.items()
     ]
     changes.sort(
         key=lambda c: (
