@@ -19,6 +19,7 @@ from typing import TextIO
 from reconciler.desired.command import report_warnings
 from reconciler.desired.locate import ACCOUNT, ORGANIZATION_PATH, key_position, principal_values
 from reconciler.desired.model import Registry
+from reconciler.desired.widening import message, organization_widenings
 from reconciler.errors import Problem, ValidationFailed
 from reconciler.live.organizations import OrganizationsError, OrganizationsReader
 from reconciler.policy.organization import Organization, check_principals
@@ -56,6 +57,8 @@ def principal_problems(
             organizations[registry.name] = organization
         values = principal_values(registry)
         problems = check_principals(values, check, organization)
+        if not any(p.error for p in problems):
+            errors += _widenings(registry, organization)
         for problem in problems:
             at = problem.located
             found = Problem(at.source, at.line, at.column, problem.message)
@@ -68,6 +71,22 @@ def principal_problems(
                 f"{_count(paths, 'organization path')} resolve in AWS Organizations {organization.id}"
             )
     return errors, warnings
+
+
+def _widenings(registry: Registry, organization: Organization) -> list[Problem]:
+    """Templates that reach, in the organization, accounts or OUs an override they govern does not."""
+    return [
+        Problem(
+            registry.source,
+            template.line,
+            1,
+            message(
+                template.prefix, template.pull_access is not None, wider, override.line, override.repositories
+            )
+            + f" (resolved in AWS Organizations {organization.id})",
+        )
+        for template, override, wider in organization_widenings(registry, organization)
+    ]
 
 
 def verify_principals(

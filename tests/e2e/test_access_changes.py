@@ -179,3 +179,42 @@ def test_with_the_organization_a_narrowing_names_who_loses_and_the_comment_shows
     code, body, err = run_cli(capsys, "comment", "--plan", str(plan_file), "--no-post")
     assert code == 0, err
     assert _access_block(body) == block
+
+
+def test_with_the_organization_plan_refuses_a_template_reaching_outside_the_override_s_ou(
+    org_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # payments/* by its OU; the payments template by an account: validate cannot tell, the plan can.
+    payments_ou = f'organization_paths: ["{ORG_ID}/*/ou-ab12-paym0001/*"]'
+    yaml = POLICIES_YAML.replace('accounts: ["777788889999"]', payments_ou) + WITH_ROLE
+    template = "creation_templates:\n  - prefix: payments\n    applied_for: [CREATE_ON_PUSH]\n"
+    inside = yaml + template + '    pull_access:\n      accounts: ["777788889999"]\n'
+    policies = org_world.policies / "main.yaml"
+    policies.write_text(inside, encoding="utf-8")
+    assert run_cli(capsys, "validate", "--policies", str(org_world.policies))[0] == 0
+    code, _, err = run_cli(capsys, "plan", "--policies", str(org_world.policies), *FAST)
+    assert code == 0, err  # 777788889999 sits in payments
+    outside = inside.replace('accounts: ["777788889999"]\n', 'accounts: ["444455556666"]\n')
+    policies.write_text(outside, encoding="utf-8")
+    assert run_cli(capsys, "validate", "--policies", str(org_world.policies))[0] == 0
+    code, _, err = run_cli(capsys, "plan", "--policies", str(org_world.policies), *FAST)
+    line = outside.splitlines().index("  - prefix: payments") + 1
+    assert code == 1
+    assert (
+        f"{policies}:{line}:1: creation template 'payments' grants account 444455556666, which the override "
+        "at line 13 (payments/*) does not" in err
+    )
+    assert f"(resolved in AWS Organizations {ORG_ID})" in err
+
+
+def test_with_the_organization_a_template_s_own_principals_are_checked_too(
+    org_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = "creation_templates:\n  - prefix: team-x\n    applied_for: [CREATE_ON_PUSH]\n"
+    text = POLICIES_YAML + WITH_ROLE + template + '    pull_access:\n      accounts: ["999999999999"]\n'
+    policies = org_world.policies / "main.yaml"
+    policies.write_text(text, encoding="utf-8")
+    code, _, err = run_cli(capsys, "plan", "--policies", str(org_world.policies), *FAST)
+    line = text.splitlines().index('      accounts: ["999999999999"]') + 1
+    assert code == 1
+    assert f"{policies}:{line}:18: account 999999999999 is not in organization {ORG_ID}" in err
