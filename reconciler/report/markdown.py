@@ -11,7 +11,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from reconciler.apply.journal import WriteRecord
-from reconciler.plan.access_changes import gains, losses, own_account_text, possible_losses
+from reconciler.plan.access_changes import (
+    access_delta,
+    gains,
+    losses,
+    own_account_text,
+    possible_losses,
+)
 from reconciler.plan.model import Action, Plan, RegistryPlan, RepositoryChange, TemplateChange
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -157,7 +163,9 @@ def access_block(plan: Plan) -> list[str]:
     if own:
         lines += ["> [!NOTE]", *own, ""]
     if lost or maybe or gained or own:
-        lines += ["<sub>New repositories get the provider config's policy.</sub>", ""]
+        resolved = sorted({d.organization for r in plan.registries if (d := access_delta(r)).organization})
+        where = f" Grants resolved in AWS Organizations {', '.join(resolved)}." if resolved else ""
+        lines += [f"<sub>New repositories get the provider config's policy.{where}</sub>", ""]
     return lines
 
 

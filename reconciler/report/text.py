@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.plan.access_changes import gains, losses, own_account_text, possible_losses
+from reconciler.plan.access_changes import access_delta, gains, losses, own_account_text, possible_losses
 from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, RepositoryChange, TemplateChange
 
 _SYMBOLS = {
@@ -57,8 +57,10 @@ def access_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
     own = own_account_text(registry)
     if not lost and not maybe and not gained and not own:
         return []
+    organization = access_delta(registry).organization
+    resolved = f"; resolved in AWS Organizations {organization}" if organization else ""
     return [
-        "  Access changes (new repositories get the provider config's policy):",
+        f"  Access changes (new repositories get the provider config's policy{resolved}):",
         *(f"    {_mark(Action.DELETE, colour)} {change.loss_text()}" for change in lost),
         *(f"    ? {change.may_lose_text()}" for change in maybe),
         *(f"    {_mark(Action.CREATE, colour)} {change.gain_text()}" for change in gained),

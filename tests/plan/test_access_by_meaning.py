@@ -99,7 +99,11 @@ def test_a_real_narrowing_is_a_loss_naming_the_ou_and_its_accounts() -> None:
     note = body.index("> [!NOTE]")
     assert f"own account {ACCOUNT} on 3 repositories" in body[note:]
     assert ACCOUNT not in body[body.index("> [!WARNING]") : note]
+    assert f"Grants resolved in AWS Organizations {ORG_ID}." in body
     lines = render_text(whole).splitlines()
+    resolved = f"resolved in AWS Organizations {ORG_ID}"
+    header = f"  Access changes (new repositories get the provider config's policy; {resolved}):"
+    assert header in lines
     assert f"    - OU {CLUSTERS_OU} (clusters: account 111122223333) loses pull on 3 repositories" in lines
     assert any(
         line.startswith(f"    note: the policy no longer names the registry's own account {ACCOUNT}")
