@@ -6,6 +6,7 @@ organization's side)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -243,3 +244,21 @@ def test_json_plan_carries_the_access_delta_as_version_3_and_reads_versions_1_an
     data["version"] = 4
     with pytest.raises(ReconcilerError, match="version 4 is not supported"):
         Plan.from_json(json.dumps(data))
+
+
+def test_a_version_2_file_is_read_line_by_line_and_commented_with_its_derived_delta(tmp_path: Path) -> None:
+    old = text(PullAccess(accounts=("111122223333", "999900001111")))
+    result = plan(PullAccess(accounts=("111122223333",)), {"a/app": old, "b/app": old})
+    head, registry_line, *rest = Plan("t", "f", (result,)).to_json().splitlines(keepends=True)
+    registry_data = json.loads(registry_line.removesuffix("\n") + "]}")
+    del registry_data["access"], registry_data["changes"]
+    registry_data["access_changes"] = [
+        {"principal": "999900001111", "kind": "account", "gains": 0, "loses": 2, "new_repositories": None}
+    ]
+    v2_line = json.dumps(registry_data, ensure_ascii=False)[:-1] + ', "changes": [\n'
+    path = tmp_path / "v2.json"
+    path.write_text(head.replace('"version": 3', '"version": 2') + v2_line + "".join(rest), encoding="utf-8")
+    read = Plan.read(str(path))
+    assert read.registries[0].access is None and len(read.registries[0].changes) == 2
+    body = render_markdown(read)
+    assert "> - account `999900001111` loses pull on 2 repositories" in body
