@@ -171,12 +171,13 @@ def make_plan(policies: str | Path, scope: Scope, tuning: Tuning, *, write: bool
     desired, registries = load_desired(policies, scope)
     if not registries:
         raise ReconcilerError(f"no registries in {policies}")
-    verify_principals(registries)  # before reading anything: a principal that does not resolve stops the run
+    # Before reading anything: a principal that does not resolve stops the run.
+    organizations = verify_principals(registries)
     # Listed up front (each registry's policies are still read as the plan is built): the shared-provider
     # check needs every registry's provider before any plan is built.
     live = list(observe(registries, scope, tuning, write=write))
     elsewhere = providers_elsewhere(desired, registries, scope)
-    plan = build_plan(desired, refuse_shared_providers(desired.registries, live, elsewhere))
+    plan = build_plan(desired, refuse_shared_providers(desired.registries, live, elsewhere), organizations)
     # A registry that could not be listed may hold a match: its error is reported instead.
     if scope.repositories and not any(r.error for r in plan.registries):
         where = f"repository its policies manage {in_registries(registries)}"

@@ -13,15 +13,16 @@ Wires the parts: `desired/locate.py` finds the values, `live/organizations.py` r
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import TextIO
 
 from reconciler.desired.command import report_warnings
 from reconciler.desired.locate import ACCOUNT, ORGANIZATION_PATH, key_position, principal_values
 from reconciler.desired.model import Registry
+from reconciler.desired.widening import message, organization_widenings
 from reconciler.errors import Problem, ValidationFailed
 from reconciler.live.organizations import OrganizationsError, OrganizationsReader
-from reconciler.policy.organization import check_principals
+from reconciler.policy.organization import Organization, check_principals
 
 
 def _count(number: int, noun: str) -> str:
@@ -29,10 +30,14 @@ def _count(number: int, noun: str) -> str:
 
 
 def principal_problems(
-    registries: Sequence[Registry], reader: OrganizationsReader, notes: list[str] | None = None
+    registries: Sequence[Registry],
+    reader: OrganizationsReader,
+    notes: list[str] | None = None,
+    organizations: MutableMapping[str, Organization] | None = None,
 ) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings) of every registry that has `organization:`; the others are not looked at.
-    `notes` receives one line per registry whose principals all resolve."""
+    `notes` receives one line per registry whose principals all resolve; `organizations` each registry's
+    organization as read (the plan's access delta resolves grants against it)."""
     errors: list[Problem] = []
     warnings: list[Problem] = []
     for registry in registries:
@@ -48,8 +53,12 @@ def principal_problems(
                 line, column = key_position(registry, ("organization",), key=True)
             errors.append(Problem(registry.source, line, column, f"registry {registry.name}: {exc}"))
             continue
+        if organizations is not None:
+            organizations[registry.name] = organization
         values = principal_values(registry)
         problems = check_principals(values, check, organization)
+        if not any(p.error for p in problems):
+            errors += _widenings(registry, organization)
         for problem in problems:
             at = problem.located
             found = Problem(at.source, at.line, at.column, problem.message)
@@ -64,16 +73,35 @@ def principal_problems(
     return errors, warnings
 
 
+def _widenings(registry: Registry, organization: Organization) -> list[Problem]:
+    """Templates that reach, in the organization, accounts or OUs an override they govern does not."""
+    return [
+        Problem(
+            registry.source,
+            template.line,
+            1,
+            message(
+                template.prefix, template.pull_access is not None, wider, override.line, override.repositories
+            )
+            + f" (resolved in AWS Organizations {organization.id})",
+        )
+        for template, override, wider in organization_widenings(registry, organization)
+    ]
+
+
 def verify_principals(
     registries: Sequence[Registry], reader: OrganizationsReader | None = None, out: TextIO | None = None
-) -> None:
-    """Raise ValidationFailed (reported like validate, exit 1) when a principal does not resolve."""
+) -> dict[str, Organization]:
+    """Raise ValidationFailed (reported like validate, exit 1) when a principal does not resolve. Returns
+    the organization of each registry that has `organization:`, by registry name."""
+    organizations: dict[str, Organization] = {}
     if not any(r.organization is not None for r in registries):
-        return
+        return organizations
     notes: list[str] = []
-    errors, warnings = principal_problems(registries, reader or OrganizationsReader(), notes)
+    errors, warnings = principal_problems(registries, reader or OrganizationsReader(), notes, organizations)
     report_warnings(warnings, out or sys.stderr)
     for note in notes:
         print(note, file=out or sys.stderr)
     if errors:
         raise ValidationFailed(errors)
+    return organizations

@@ -66,6 +66,9 @@ def principal_values(registry: Registry) -> list[Located]:
     overrides = doc.data.get("overrides") if isinstance(doc.data, dict) else None
     for index in range(len(overrides) if isinstance(overrides, list) else 0):
         lists += _access(("overrides", index, "pull_access"))
+    templates = doc.data.get("creation_templates") if isinstance(doc.data, dict) else None
+    for index in range(len(templates) if isinstance(templates, list) else 0):
+        lists += _access(("creation_templates", index, "pull_access"))
     lists.append((("organization", "external_accounts"), EXTERNAL_ACCOUNT))
     found: list[Located] = []
     for list_path, kind in lists:

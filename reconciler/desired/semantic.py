@@ -1,6 +1,7 @@
 """Step 5 of loading a policies file: checks on every part whose structure is valid (they would be noise, or
 crash, on a broken part): rendered policy size, the guard's safety rules, managed_sids against the Sids we
-write, overlapping overrides, creation templates with the same prefix."""
+write, overlapping overrides, creation templates with the same prefix or wider than an override they
+govern."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from reconciler.desired.build import pull_access
 from reconciler.desired.document import Dirty, Document, Issue, JsonPath, issue, label
 from reconciler.desired.model import PullAccess
 from reconciler.desired.overlap import overlap_issues
+from reconciler.desired.widening import widening_issues
 from reconciler.policy.guard import MAX_POLICY_CHARS, violations
 from reconciler.policy.render import policy_text, render_policy, render_statements
 
@@ -64,6 +66,7 @@ def semantic_issues(doc: Document, found: Sequence[Issue]) -> list[Issue]:
             if isinstance(template, dict) and "pull_access" in template and dirty.clean(path):
                 accesses.append((path, pull_access(template["pull_access"])))
         issues.extend(_duplicate_prefixes(doc, templates, dirty))
+        issues.extend(widening_issues(doc, dirty))
     registry = data.get("registry")
     if isinstance(registry, dict) and "account_id" in registry and dirty.clean(("registry", "account_id")):
         account = registry["account_id"]

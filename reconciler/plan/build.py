@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.desired.model import CreationTemplate, DesiredState, Registry, registry_fingerprint
+from reconciler.desired.model import (
+    CreationTemplate,
+    DesiredState,
+    PullAccess,
+    Registry,
+    registry_fingerprint,
+)
 from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry, LiveTemplate
+from reconciler.plan.access_changes import AfterGrants, compute_delta
 from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import (
     Action,
@@ -21,15 +28,18 @@ from reconciler.plan.model import (
     TemplateChange,
 )
 from reconciler.policy import guard
+from reconciler.policy.coverage import Grants
 from reconciler.policy.deleted import deleted_principals, remove_deleted
 from reconciler.policy.grants import foreign_grant_notes
 from reconciler.policy.normalize import ACCOUNT_ID, canonical_statements, equivalent
+from reconciler.policy.organization import Organization
 from reconciler.policy.ownership import SidOwner, merge, split
 from reconciler.policy.render import (
     Statement,
     policy_text,
     provider_policy,
     render_policy,
+    render_statements,
     repository_statements,
     template_statements,
 )
@@ -336,7 +346,35 @@ def template_changes(registry: Registry, live: LiveRegistry) -> tuple[TemplateCh
     )
 
 
-def build_registry_plan(registry: Registry, live: LiveRegistry) -> RegistryPlan:
+def grants(statements: Iterable[Any]) -> Grants:
+    """The accounts and OU paths statements grant (as the access delta reads them)."""
+    accounts, paths, _ = _access_sets(statements)
+    return Grants(frozenset(accounts), frozenset(paths))
+
+
+def after_grants(registry: Registry) -> AfterGrants:
+    """What policies/ renders per target, for the access delta (rendered once per distinct access)."""
+    by_access: dict[PullAccess, Grants] = {}
+
+    def of(access: PullAccess) -> Grants:
+        found = by_access.get(access)
+        if found is None:
+            found = by_access[access] = grants(render_statements(registry.account_id, access))
+        return found
+
+    templates = {t.prefix: t for t in registry.creation_templates}
+    return AfterGrants(
+        repository=lambda name: of(registry.access_for(name)),
+        provider=lambda: of(registry.pull_access),
+        template=lambda prefix: of(registry.template_access(templates[prefix])),
+    )
+
+
+def build_registry_plan(
+    registry: Registry, live: LiveRegistry, organization: Organization | None = None
+) -> RegistryPlan:
+    """`organization`: the registry's organization as read for `organization:` (None: not configured);
+    the access delta resolves grants against it."""
     changes: list[RepositoryChange] = []
     unchanged: list[str] = []
     gone: list[str] = []
@@ -352,7 +390,7 @@ def build_registry_plan(registry: Registry, live: LiveRegistry) -> RegistryPlan:
         else:
             changes.append(change)
     provider = provider_change(registry, live.provider) if live.provider is not None else None
-    return RegistryPlan(
+    planned = RegistryPlan(
         registry=registry.name,
         account_id=registry.account_id,
         region=registry.region,
@@ -364,11 +402,18 @@ def build_registry_plan(registry: Registry, live: LiveRegistry) -> RegistryPlan:
         gone=tuple(sorted(gone)),
         templates=template_changes(registry, live),
     )
+    return replace(planned, access=compute_delta(planned, after_grants(registry), organization))
 
 
-def build_plan(desired: DesiredState, live: Iterable[LiveRegistry]) -> Plan:
+def build_plan(
+    desired: DesiredState,
+    live: Iterable[LiveRegistry],
+    organizations: Mapping[str, Organization] | None = None,
+) -> Plan:
+    """`organizations`: per registry name, its organization (registries with `organization:`)."""
     by_name = {r.name: r for r in desired.registries}
-    registries = tuple(build_registry_plan(by_name[item.name], item) for item in live)
+    found = organizations or {}
+    registries = tuple(build_registry_plan(by_name[item.name], item, found.get(item.name)) for item in live)
     return Plan(
         created_at=datetime.now(UTC).replace(microsecond=0).isoformat(),
         desired_fingerprint=desired.fingerprint(),

@@ -1,10 +1,11 @@
 """The plan model and its versioned JSON form (the file `plan --out` writes and `apply --plan` reads).
 
-Format (version 2), documented in docs/PLAN_FORMAT.md:
-  {"format": "ecr-policy-reconciler/plan", "version": 2, "created_at": ISO-8601,
-   "desired_fingerprint": "sha256:...", "registries": [RegistryPlan... + "access_changes"]}
-Version 2 added `access_changes` per registry (derived from the changes; readers recompute it), so version 1
-files are still read.
+Format (version 3), documented in docs/PLAN_FORMAT.md:
+  {"format": "ecr-policy-reconciler/plan", "version": 3, "created_at": ISO-8601,
+   "desired_fingerprint": "sha256:...", "registries": [RegistryPlan... + "access"]}
+Version 3 carries each registry's access delta as planned (resolved against the organization when the
+registry file has `organization:`): `comment` and `drift-issue` have no AWS access and show it as it is.
+Versions 1 and 2 are still read; their delta is derived from the changes' differences, by string.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any, TextIO
 from reconciler.errors import ReconcilerError
 
 PLAN_FORMAT = "ecr-policy-reconciler/plan"
-PLAN_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+PLAN_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 class Action(StrEnum):
@@ -170,6 +171,115 @@ class TemplateChange:
         )
 
 
+ROOT_TEMPLATE = "ROOT"
+MAY_LOSE_WHY = "can't tell without `organization:`"
+
+
+def _count(number: int) -> str:
+    return f"{number} {'repository' if number == 1 else 'repositories'}"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Where one principal's pull changes one way: on how many repositories, on the repositories created
+    from now on through the provider config, and through which creation templates (their prefixes)."""
+
+    repositories: int = 0
+    provider: bool = False
+    templates: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.repositories or self.provider or self.templates)
+
+    def words(self) -> str:
+        """'58 repositories and on new repositories (provider config) and on repositories ECR creates
+        under payments/'."""
+        parts = [_count(self.repositories)] if self.repositories else []
+        if self.provider:
+            parts.append("new repositories (provider config)")
+        named = [p for p in self.templates if p != ROOT_TEMPLATE]
+        if named:
+            parts.append("repositories ECR creates under " + ", ".join(f"{p.rstrip('/')}/" for p in named))
+        if ROOT_TEMPLATE in self.templates:
+            parts.append("repositories ECR creates through the ROOT template")
+        return " and on ".join(parts)
+
+    def merged(self, other: Reach) -> Reach:
+        templates = self.templates + tuple(t for t in other.templates if t not in self.templates)
+        return Reach(self.repositories + other.repositories, self.provider or other.provider, templates)
+
+    @staticmethod
+    def from_json(data: dict[str, Any] | None) -> Reach:
+        data = data or {}
+        return Reach(
+            int(data.get("repositories", 0)), bool(data.get("provider")), tuple(data.get("templates", ()))
+        )
+
+
+@dataclass(frozen=True)
+class AccessChange:
+    """One principal whose pull changes: `kind` "account", "OU" (or "root"), or "organization path" (a
+    value kept as written: no organization to resolve it against, or another organization's)."""
+
+    principal: str
+    kind: str
+    loses: Reach = field(default_factory=Reach)
+    may_lose: Reach = field(default_factory=Reach)  # cannot be proven either way without the organization
+    gains: Reach = field(default_factory=Reach)
+    detail: str = ""  # the account's or OU's name in the organization, the OU's accounts that lose pull
+
+    def label(self, code: bool = False) -> str:
+        """'account 999900001111 (clusters-prod)'; `code`: the value in backticks (paths hold `*`)."""
+        value = f"`{self.principal}`" if code else self.principal
+        return f"{self.kind} {value}" + (f" ({self.detail})" if self.detail else "")
+
+    @property
+    def has_loss(self) -> bool:
+        return bool(self.loses)
+
+    def loss_text(self, code: bool = False) -> str:
+        """'account 999900001111 loses pull on 58 repositories'."""
+        return f"{self.label(code)} loses pull on {self.loses.words()}"
+
+    def may_lose_text(self, code: bool = False) -> str:
+        why = MAY_LOSE_WHY if code else MAY_LOSE_WHY.replace("`", "")
+        return f"{self.label(code)} may lose pull ({why}) on {self.may_lose.words()}"
+
+    def gain_text(self, code: bool = False) -> str:
+        return f"{self.label(code)} gains pull on {self.gains.words()}"
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> AccessChange:
+        return AccessChange(
+            principal=data["principal"],
+            kind=data["kind"],
+            loses=Reach.from_json(data.get("loses")),
+            may_lose=Reach.from_json(data.get("may_lose")),
+            gains=Reach.from_json(data.get("gains")),
+            detail=data.get("detail", ""),
+        )
+
+
+@dataclass(frozen=True)
+class AccessDelta:
+    """A registry's access delta as planned. `organization`: the id of the organization the grants were
+    resolved against (None: the registry has no `organization:`, only what the strings prove is known).
+    `own_account`: where the policy stops naming the registry's own account (its principals keep pull
+    through their IAM policies alone: a note, not a lockout)."""
+
+    organization: str | None = None
+    changes: tuple[AccessChange, ...] = ()
+    own_account: Reach = field(default_factory=Reach)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> AccessDelta:
+        return AccessDelta(
+            organization=data.get("organization"),
+            changes=tuple(AccessChange.from_json(c) for c in data.get("changes", [])),
+            own_account=Reach.from_json(data.get("own_account")),
+        )
+
+
 @dataclass(frozen=True)
 class RegistryPlan:
     registry: str
@@ -184,6 +294,9 @@ class RegistryPlan:
     gone: tuple[str, ...] = ()
     # Every creation template policies/ declares (no-ops too: there are few), in its order.
     templates: tuple[TemplateChange, ...] = ()
+    # The access delta as planned (None: a plan file of version 1 or 2; it is derived from the changes).
+    # Derived data: two plans of the same changes are equal whatever it says.
+    access: AccessDelta | None = field(default=None, compare=False)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -205,6 +318,7 @@ class RegistryPlan:
             error=data.get("error"),
             gone=tuple(data.get("gone", [])),
             templates=tuple(TemplateChange.from_json(t) for t in data.get("templates", [])),
+            access=AccessDelta.from_json(data["access"]) if data.get("access") else None,
         )
 
 
@@ -288,14 +402,14 @@ class Plan:
         repositories the plan file is hundreds of MB, and building it as one string would double the
         memory the plan itself takes."""
         # Imported here: access_changes builds on this module's types.
-        from reconciler.plan.access_changes import access_changes
+        from reconciler.plan.access_changes import access_delta
 
         head = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(replace(self, registries=()))}
         out.write(_dumps(head)[:-2] + "\n")  # up to the registries list's "[", without its "]}"
         for index, registry in enumerate(self.registries):
             rest = asdict(replace(registry, changes=()))
             del rest["changes"]
-            rest["access_changes"] = [c.to_json() for c in access_changes(registry)]
+            rest["access"] = asdict(access_delta(registry))
             out.write(("," if index else "") + _dumps(rest)[:-1] + ', "changes": [\n')
             for number, change in enumerate(registry.changes):
                 out.write(("," if number else "") + _dumps(asdict(change)) + "\n")

@@ -11,7 +11,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from reconciler.apply.journal import WriteRecord
-from reconciler.plan.access_changes import gains, losses
+from reconciler.plan.access_changes import (
+    access_delta,
+    gains,
+    losses,
+    own_account_text,
+    possible_losses,
+)
 from reconciler.plan.model import Action, Plan, RegistryPlan, RepositoryChange, TemplateChange
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -117,32 +123,49 @@ def _registry_section(registry: RegistryPlan) -> list[str]:
     return [*lines, "", "</details>", ""]
 
 
-def _access_items(plan: Plan, losing: bool) -> list[str]:
+def _access_items(plan: Plan, way: str) -> list[str]:
+    """`way`: "loses", "may_lose" or "gains"."""
     several = len(plan.registries) > 1
     items: list[str] = []
     for registry in plan.registries:
         prefix = f"`{registry.registry}`: " if several else ""
-        for change in losses(registry) if losing else gains(registry):
-            text = change.loss_text(code=True) if losing else change.gain_text(code=True)
-            items.append(f"- {prefix}{text}")
+        if way == "loses":
+            items += [f"- {prefix}{escape(c.loss_text(code=True))}" for c in losses(registry)]
+        elif way == "may_lose":
+            items += [f"- {prefix}{escape(c.may_lose_text(code=True))}" for c in possible_losses(registry)]
+        else:
+            items += [f"- {prefix}{escape(c.gain_text(code=True))}" for c in gains(registry)]
     if len(items) > _ACCESS_SHOWN:
         items = [*items[:_ACCESS_SHOWN], f"- … and {len(items) - _ACCESS_SHOWN} more (see the plan file)"]
     return items
 
 
 def access_block(plan: Plan) -> list[str]:
-    """Who loses pull (in a GitHub warning alert), then who gains it: the first thing a reviewer reads."""
+    """Who loses pull and who may (in a GitHub warning alert), then who gains it, then the registries' own
+    accounts the policies stop naming (a note): the first thing a reviewer reads."""
     lines: list[str] = []
-    lost = _access_items(plan, losing=True)
-    if lost:
-        lines += ["> [!WARNING]", "> **Access removed.** Check that nobody is locked out by mistake:"]
-        lines += [f"> {item}" for item in lost]
+    lost = _access_items(plan, "loses")
+    maybe = _access_items(plan, "may_lose")
+    if lost or maybe:
+        title = "Access removed." if lost else "Access may be removed."
+        lines += ["> [!WARNING]", f"> **{title}** Check that nobody is locked out by mistake:"]
+        lines += [f"> {item}" for item in [*lost, *maybe]]
         lines.append("")
-    gained = _access_items(plan, losing=False)
+    gained = _access_items(plan, "gains")
     if gained:
         lines += ["**Access granted:**", *gained, ""]
-    if lost or gained:
-        lines += ["<sub>New repositories get the provider config's policy.</sub>", ""]
+    several = len(plan.registries) > 1
+    own = [
+        f"> {f'`{r.registry}`: ' if several else ''}{escape(text[0].upper() + text[1:])}."
+        for r in plan.registries
+        if (text := own_account_text(r))
+    ]
+    if own:
+        lines += ["> [!NOTE]", *own, ""]
+    if lost or maybe or gained or own:
+        resolved = sorted({d.organization for r in plan.registries if (d := access_delta(r)).organization})
+        where = f" Grants resolved in AWS Organizations {', '.join(resolved)}." if resolved else ""
+        lines += [f"<sub>New repositories get the provider config's policy.{where}</sub>", ""]
     return lines
 
 

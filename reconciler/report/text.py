@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TextIO
 
-from reconciler.plan.access_changes import gains, losses
+from reconciler.plan.access_changes import access_delta, gains, losses, own_account_text, possible_losses
 from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, RepositoryChange, TemplateChange
 
 _SYMBOLS = {
@@ -67,14 +67,20 @@ def _note_lines(notes: tuple[str, ...]) -> list[str]:
 
 
 def access_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
-    """Who loses pull, then who gains it: what a reviewer approves, ahead of the statement edits."""
-    lost, gained = losses(registry), gains(registry)
-    if not lost and not gained:
+    """Who loses pull, who may, then who gains it: what a reviewer approves, ahead of the statement edits.
+    The registry's own account is a note of its own (its principals keep pull through IAM policies)."""
+    lost, maybe, gained = losses(registry), possible_losses(registry), gains(registry)
+    own = own_account_text(registry)
+    if not lost and not maybe and not gained and not own:
         return []
+    organization = access_delta(registry).organization
+    resolved = f"; resolved in AWS Organizations {organization}" if organization else ""
     return [
-        "  Access changes (new repositories get the provider config's policy):",
+        f"  Access changes (new repositories get the provider config's policy{resolved}):",
         *(f"    {_mark(Action.DELETE, colour)} {change.loss_text()}" for change in lost),
+        *(f"    ? {change.may_lose_text()}" for change in maybe),
         *(f"    {_mark(Action.CREATE, colour)} {change.gain_text()}" for change in gained),
+        *([f"    note: {own}"] if own else []),
     ]
 
 

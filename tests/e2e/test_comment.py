@@ -135,7 +135,10 @@ def test_the_comment_names_the_planned_commit_links_the_run_and_warns_of_losses(
     assert "Planned commit `0123456` (the pull request's head" in body
     assert "[workflow run 4242](https://github.example/acme/ecr-policies/actions/runs/4242)" in body
     alert = body.index("> [!WARNING]")
-    loss = body.index("> - account `444455556666` loses pull on 14 repositories and on new repositories")
+    loss = body.index(
+        "> - account `444455556666` may lose pull (can't tell without `organization:`) on 14 repositories "
+        "and on new repositories"
+    )
     assert alert < loss < body.index("account `999900001111` gains pull") < body.index("| Registry |")
     # Outside a pull request event: GITHUB_SHA is the commit planned.
     event.write_text(json.dumps({"ref": "refs/heads/main"}))

@@ -145,7 +145,10 @@ def test_a_lost_grant_is_a_warning_up_front(
     (issue,) = gh_env.issues(OWNER, REPO)
     body = issue["body"]
     warning = body.index("> [!WARNING]")
-    assert "> - account `999900001111` loses pull on 1 repository" in body
+    assert (
+        "> - account `999900001111` may lose pull (can't tell without `organization:`) on 1 repository"
+        in body
+    )
     assert body.index("| Last seen |") < warning < body.index("| Registry |") < body.index("### How to fix")
 
 

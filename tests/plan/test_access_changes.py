@@ -1,18 +1,27 @@
 """Who gains and who loses pull: counted per principal across repositories, losses first, Sid-only edits
-counting as nothing, the provider config apart; carried in the JSON plan (version 2, version 1 still read)."""
+counting as nothing, the provider config apart; carried in the JSON plan (version 3, 1 and 2 still read).
+Without the organization, what the strings cannot prove is a "may lose" (test_access_by_meaning.py has the
+organization's side)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
 from reconciler.errors import ReconcilerError
 from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
-from reconciler.plan.access_changes import ACCOUNT, ORGANIZATION_PATH, AccessChange, access_changes
+from reconciler.plan.access_changes import (
+    ACCOUNT,
+    ORGANIZATION_PATH,
+    AccessChange,
+    access_changes,
+    own_account_text,
+)
 from reconciler.plan.build import build_registry_plan
-from reconciler.plan.model import Plan, RegistryPlan
+from reconciler.plan.model import Plan, Reach, RegistryPlan
 from reconciler.policy.render import policy_text, render_policy
 from reconciler.report.markdown import render_markdown
 from reconciler.report.text import render_text
@@ -46,7 +55,12 @@ def plan(
 
 
 def as_dict(changes: tuple[AccessChange, ...]) -> dict[str, tuple[int, int, str | None]]:
-    return {c.principal: (c.gains, c.loses, c.new_repositories) for c in changes}
+    """principal -> (repositories gaining, losing, how the provider config changes it)."""
+
+    def provider(change: AccessChange) -> str | None:
+        return "gains" if change.gains.provider else "loses" if change.loses.provider else None
+
+    return {c.principal: (c.gains.repositories, c.loses.repositories, provider(c)) for c in changes}
 
 
 def test_accounts_added_and_removed_are_counted_per_repository() -> None:
@@ -58,30 +72,66 @@ def test_accounts_added_and_removed_are_counted_per_repository() -> None:
         "999900001111": (0, 3, None),
         "444455556666": (4, 0, None),
         "111122223333": (1, 0, None),
-        REGISTRY_ACCOUNT: (1, 0, None),
-    }
+    }  # the registry's own account is never a line of its own here: it keeps pull through IAM policies
     first = access_changes(result)[0]
     assert (first.kind, first.loss_text()) == (ACCOUNT, "account 999900001111 loses pull on 3 repositories")
 
 
-def test_an_organization_path_renamed_is_one_loss_and_one_gain() -> None:
+def test_an_organization_path_renamed_without_the_organization_may_lose_and_gains() -> None:
     old = text(PullAccess(organization_paths=(PATH_A,)))
     result = plan(PullAccess(organization_paths=(PATH_B,)), {"a/app": old, "b/app": old})
     changes = access_changes(result)
-    assert [(c.kind, c.principal, c.gains, c.loses) for c in changes] == [
-        (ORGANIZATION_PATH, PATH_A, 0, 2),
-        (ORGANIZATION_PATH, PATH_B, 2, 0),
+    # PATH_B's OU may hold PATH_A's: only the organization can tell.
+    assert [
+        (c.kind, c.principal, c.gains.repositories, c.loses.repositories, c.may_lose.repositories)
+        for c in changes
+    ] == [(ORGANIZATION_PATH, PATH_A, 0, 0, 2), (ORGANIZATION_PATH, PATH_B, 2, 0, 0)]
+
+
+def test_without_the_organization_a_path_no_other_path_can_cover_is_a_loss() -> None:
+    old = text(PullAccess(organization_paths=(PATH_A,), accounts=("111122223333",)))
+    result = plan(PullAccess(accounts=("111122223333",)), {"a/app": old})
+    (change,) = access_changes(result)
+    assert (change.principal, change.loses.repositories, change.may_lose) == (PATH_A, 1, Reach())
+
+
+def test_without_the_organization_a_path_the_new_one_contains_is_no_loss() -> None:
+    # `o/*/ou-a/*` matches every value `o/r/ou-w/ou-a/*` does, whatever the organization.
+    full = "o-a1b2c3d4e5/r-ab12/ou-ab12-wrkl0001/ou-ab12-aaaaaaaa/*"
+    old = text(PullAccess(organization_paths=(full,)))
+    result = plan(PullAccess(organization_paths=(PATH_A,)), {"a/app": old})
+    # The wider spelling may reach more (an ou-a elsewhere, were there one): shown as a gain, no loss.
+    assert [(c.principal, c.loses, c.may_lose, c.gains.repositories) for c in access_changes(result)] == [
+        (PATH_A, Reach(), Reach(), 1)
     ]
 
 
-def test_moving_from_accounts_to_a_path_shows_every_account_losing() -> None:
+def test_moving_from_accounts_to_a_path_without_the_organization_may_lose_and_the_own_account_is_a_note() -> (
+    None
+):
     old = text(PullAccess(accounts=("111122223333",)))
     result = plan(PullAccess(organization_paths=(PATH_A,)), {"a/app": old})
-    assert as_dict(access_changes(result)) == {
-        "111122223333": (0, 1, None),
-        REGISTRY_ACCOUNT: (0, 1, None),
-        PATH_A: (1, 0, None),
-    }
+    (account, path) = access_changes(result)
+    # The account may sit in PATH_A's OU: without the organization nobody can say, and it is said so.
+    assert (account.principal, account.may_lose.repositories, account.loses) == ("111122223333", 1, Reach())
+    assert account.may_lose_text() == (
+        "account 111122223333 may lose pull (can't tell without organization:) on 1 repository"
+    )
+    assert (path.principal, path.gains.repositories) == (PATH_A, 1)
+    assert own_account_text(result) == (
+        f"the policy no longer names the registry's own account {REGISTRY_ACCOUNT} on 1 repository: its "
+        "principals keep pull only through their IAM policies"
+    )
+    body = render_markdown(Plan("t", "f", (result,)))
+    warning, note = body.index("> [!WARNING]"), body.index("> [!NOTE]")
+    assert "**Access may be removed.**" in body
+    assert warning < body.index("may lose pull (can't tell without `organization:`)") < note
+    assert body.index(REGISTRY_ACCOUNT, note) > note  # the own account is in the note, not the warning
+    assert REGISTRY_ACCOUNT not in body[warning:note]
+    lines = render_text(Plan("t", "f", (result,))).splitlines()
+    assert (
+        "    ? account 111122223333 may lose pull (can't tell without organization:) on 1 repository" in lines
+    )
 
 
 def test_a_sid_rename_or_a_statement_split_changes_nobody_s_access() -> None:
@@ -152,21 +202,63 @@ def test_text_and_markdown_lead_with_losses() -> None:
     )
 
 
-def test_json_plan_carries_access_changes_as_version_2_and_reads_version_1() -> None:
+def test_json_plan_carries_the_access_delta_as_version_3_and_reads_versions_1_and_2() -> None:
     old = text(PullAccess(accounts=("111122223333", "999900001111")))
     result = plan(PullAccess(accounts=("111122223333",)), {"a/app": old})
     whole = Plan("t", "f", (result,))
     data = json.loads(whole.to_json())
-    assert data["version"] == 2
-    assert data["registries"][0]["access_changes"] == [
+    assert data["version"] == 3
+    nothing = {"repositories": 0, "provider": False, "templates": []}
+    assert data["registries"][0]["access"] == {
+        "organization": None,
+        "changes": [
+            {
+                "principal": "999900001111",
+                "kind": "account",
+                "loses": {"repositories": 1, "provider": False, "templates": []},
+                "may_lose": nothing,
+                "gains": nothing,
+                "detail": "",
+            }
+        ],
+        "own_account": nothing,
+    }
+    again = Plan.from_json(whole.to_json())
+    assert again == whole and again.registries[0].access == result.access
+    # Version 2 (access_changes, recomputed by readers) and 1 (none): derived from the differences.
+    data["version"] = 2
+    del data["registries"][0]["access"]
+    data["registries"][0]["access_changes"] = [
         {"principal": "999900001111", "kind": "account", "gains": 0, "loses": 1, "new_repositories": None}
     ]
-    assert Plan.from_json(whole.to_json()) == whole
-    # A version 1 file (before access_changes existed) is read, and its access changes are derived.
-    data["version"] = 1
-    del data["registries"][0]["access_changes"]
-    old_file = Plan.from_json(json.dumps(data))
-    assert old_file == whole and access_changes(old_file.registries[0])[0].loses == 1
-    data["version"] = 3
-    with pytest.raises(ReconcilerError, match="version 3 is not supported"):
+    for version in (2, 1):
+        data["version"] = version
+        older = Plan.from_json(json.dumps(data))
+        assert older == whole and older.registries[0].access is None
+        assert (
+            access_changes(older.registries[0])[0].loss_text()
+            == "account 999900001111 loses pull on 1 repository"
+        )
+        del data["registries"][0]["access_changes"]
+        data["registries"][0]["access_changes"] = []
+    data["version"] = 4
+    with pytest.raises(ReconcilerError, match="version 4 is not supported"):
         Plan.from_json(json.dumps(data))
+
+
+def test_a_version_2_file_is_read_line_by_line_and_commented_with_its_derived_delta(tmp_path: Path) -> None:
+    old = text(PullAccess(accounts=("111122223333", "999900001111")))
+    result = plan(PullAccess(accounts=("111122223333",)), {"a/app": old, "b/app": old})
+    head, registry_line, *rest = Plan("t", "f", (result,)).to_json().splitlines(keepends=True)
+    registry_data = json.loads(registry_line.removesuffix("\n") + "]}")
+    del registry_data["access"], registry_data["changes"]
+    registry_data["access_changes"] = [
+        {"principal": "999900001111", "kind": "account", "gains": 0, "loses": 2, "new_repositories": None}
+    ]
+    v2_line = json.dumps(registry_data, ensure_ascii=False)[:-1] + ', "changes": [\n'
+    path = tmp_path / "v2.json"
+    path.write_text(head.replace('"version": 3', '"version": 2') + v2_line + "".join(rest), encoding="utf-8")
+    read = Plan.read(str(path))
+    assert read.registries[0].access is None and len(read.registries[0].changes) == 2
+    body = render_markdown(read)
+    assert "> - account `999900001111` loses pull on 2 repositories" in body

@@ -91,7 +91,7 @@ def test_a_change_line_that_is_not_json_is_not_a_plan(plan: Plan, tmp_path: Path
 
 def test_the_head_is_checked_as_when_read_whole(plan: Plan, tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
-    path.write_text(plan.to_json().replace('"version": 2', '"version": 99', 1), encoding="utf-8")
+    path.write_text(plan.to_json().replace('"version": 3', '"version": 99', 1), encoding="utf-8")
     with pytest.raises(ReconcilerError, match="version 99 is not supported"):
         Plan.read(str(path))
     path.write_text(plan.to_json().replace('"format": "ecr-policy', '"format": "other', 1), encoding="utf-8")
