@@ -4,7 +4,7 @@ Each subcommand lives in its own module exposing `add_arguments(parser)` and `ru
 are imported lazily so that `reconciler validate` never pays for importing boto3.
 
 Exit codes (as Terraform users expect): 0 success; 1 any error; 2 with `plan --detailed-exitcode` when
-there are changes.
+there are changes; 130 interrupted (Ctrl-C: the run stops at once, no AWS call is sent after it).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Protocol
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError, ValidationFailed
+from reconciler.live import stop
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("reconciler.desired.command", "check policies/ and show the rendered policies"),
@@ -62,9 +63,15 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    stop.reset()
     try:
-        args = build_parser(arguments).parse_args(arguments)
-        return _load(args.command).run(args)
+        with stop.ctrl_c_stops_the_run():
+            args = build_parser(arguments).parse_args(arguments)
+            return _load(args.command).run(args)
+    except stop.RunStopped as exc:
+        # Ctrl-C seen by a worker, or AWS credentials expired: one message, nothing more is sent.
+        print(f"error: {exc}" if exc.exit_code != 130 else str(exc), file=sys.stderr)
+        return exc.exit_code
     except ValidationFailed as exc:
         # plan, apply and backfill report bad policies/ exactly as validate does (annotations included).
         from reconciler.desired.command import report_problems

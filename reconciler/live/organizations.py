@@ -24,6 +24,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reconciler.errors import ReconcilerError
+from reconciler.live import stop
+from reconciler.live.credentials import base_session
 from reconciler.live.ecr import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, _assume_role_session
 from reconciler.policy.organization import OrgAccount, Organization, OrgUnit
 
@@ -94,7 +96,7 @@ class OrganizationsReader:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_attempts: int = 10,
     ) -> None:
-        self._factory = session_factory or boto3.session.Session
+        self._factory = session_factory or base_session
         self._endpoint_url = endpoint_url
         self._config = Config(
             retries={"mode": "adaptive", "total_max_attempts": max_attempts},
@@ -134,6 +136,7 @@ class OrganizationsReader:
             config=self._config,
             endpoint_url=self._endpoint_url,
         )
+        client.meta.events.register("before-send.organizations.*", stop.before_send_hook)
         client.meta.events.register("before-send.organizations.*", self._count)
         return client
 
