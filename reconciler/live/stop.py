@@ -134,7 +134,6 @@ def ctrl_c_stops_the_run() -> Iterator[None]:
     try:
         yield
     finally:
-        # After a Ctrl-C the handler stays: the process is on its way out, and a second Ctrl-C while it
-        # exits must not print a traceback.
-        if not interrupted:
-            signal.signal(signal.SIGINT, previous)
+        # After a Ctrl-C the process is on its way out: a second Ctrl-C while it exits (the interpreter's
+        # own teardown included, where a Python handler no longer runs) must not print a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN if interrupted else previous)
