@@ -35,6 +35,8 @@ def test_ctrl_c_stops_at_once_with_nothing_sent_after_it(world: World, command: 
     world.ecr.configure(action_latency_ms={"GetRepositoryPolicy": HANG_MS})
     arguments = [sys.executable, "-m", "reconciler", command, "--policies", str(world.policies)]
     arguments += ["--no-progress", "--concurrency", str(CONCURRENCY), "--max-rps", "1000"]
+    # The client would give up on a read only after 300 s: exiting sooner is not a timeout's doing.
+    arguments += ["--read-timeout", "300"]
     if command == "apply":
         arguments += ["--report", str(world.report)]
     process = subprocess.Popen(
@@ -48,7 +50,7 @@ def test_ctrl_c_stops_at_once_with_nothing_sent_after_it(world: World, command: 
         sent = world.ecr.stats()["total_requests"]
         process.send_signal(signal.SIGINT)
         process.send_signal(signal.SIGINT)  # a second Ctrl-C while it stops: still no traceback
-        # Far less than the reads' 120 s: it does not wait for them.
+        # Far less than the reads' 120 s (and the 300 s read timeout): it does not wait for them.
         out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
