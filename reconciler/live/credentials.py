@@ -39,6 +39,7 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -75,8 +76,13 @@ class RunCredentials(DeferredRefreshableCredentials):
     `fetch` returns botocore's refresh metadata (access_key, secret_key, token, expiry_time ISO 8601).
     """
 
-    def __init__(self, fetch: Fetch, *, method: str) -> None:
-        super().__init__(refresh_using=fetch, method=method)
+    def __init__(
+        self, fetch: Fetch, *, method: str, time_fetcher: Callable[[], datetime] | None = None
+    ) -> None:
+        if time_fetcher is None:
+            super().__init__(refresh_using=fetch, method=method)
+        else:
+            super().__init__(refresh_using=fetch, method=method, time_fetcher=time_fetcher)
 
     def _protected_refresh(self, is_mandatory: bool) -> None:
         # botocore's, but a failure is retried quietly while there is time, and stops the run when there

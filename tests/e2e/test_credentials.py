@@ -65,7 +65,7 @@ def test_an_apply_lasting_several_sessions_refreshes_them_and_converges(
     # Exported static keys are there too (as configure-aws-credentials leaves them): OIDC takes precedence.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASTATICKEYSHOULDNOTBEUSED")
     world.ecr.configure(session_lifetime_seconds=6.0, action_latency_ms={"GetRepositoryPolicy": 150})
-    code, out, err = apply(world, capsys, *SLOW)
+    code, _, err = apply(world, capsys, *SLOW)
     assert code == 0, err
     sessions = world.ecr.stats()["sessions"]
     # ~130 reads at 150 ms, two at a time: about 10 s, well over one 6 s session; refreshed, never refused.
@@ -83,7 +83,7 @@ def test_expired_credentials_without_a_way_to_refresh_stop_the_run_once_and_a_re
     # Session credentials exported as configure-aws-credentials does: no expiry time, nothing to refresh.
     for name, value in world.ecr.session_environment(ROLE).items():
         monkeypatch.setenv(name, value)
-    code, out, err = apply(world, capsys, *SLOW)
+    code, _, err = apply(world, capsys, *SLOW)
     assert code == 1
     assert err.count(EXPIRED) == 1, err
     assert "run again to continue" in err
@@ -97,7 +97,7 @@ def test_expired_credentials_without_a_way_to_refresh_stop_the_run_once_and_a_re
     for name, value in world.ecr.session_environment(ROLE).items():
         monkeypatch.setenv(name, value)
     stop.reset()
-    code, out, err = apply(world, capsys, *SLOW)
+    code, _, err = apply(world, capsys, *SLOW)
     assert code == 0, err
     assert not clean_plan(world, capsys).has_changes
 
@@ -111,7 +111,7 @@ def test_a_refresh_that_fails_mid_run_stops_the_run_cleanly(
     world.ecr.configure(
         session_lifetime_seconds=6.0, oidc_tokens=1, action_latency_ms={"GetRepositoryPolicy": 150}
     )
-    code, out, err = apply(world, capsys, *SLOW)
+    code, _, err = apply(world, capsys, *SLOW)
     assert code == 1
     assert err.count(EXPIRED) == 1, err
     assert "refreshing them failed" in err
@@ -122,6 +122,6 @@ def test_a_refresh_that_fails_mid_run_stops_the_run_cleanly(
     assert stats["sessions"]["refused"] == 0, stats
     world.ecr.configure(oidc_tokens=None, action_latency_ms={})
     stop.reset()
-    code, out, err = apply(world, capsys, *SLOW)
+    code, _, err = apply(world, capsys, *SLOW)
     assert code == 0, err
     assert not clean_plan(world, capsys).has_changes

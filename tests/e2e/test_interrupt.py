@@ -51,7 +51,7 @@ def test_ctrl_c_stops_at_once_with_nothing_sent_after_it(world: World, command: 
         process.send_signal(signal.SIGINT)
         process.send_signal(signal.SIGINT)  # a second Ctrl-C while it stops: still no traceback
         # Far less than the reads' 120 s (and the 300 s read timeout): it does not wait for them.
-        out, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
