@@ -10,6 +10,8 @@ of the lifetime (1 s); a slower machine makes the apply last more lifetimes, whi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sample_registry import OLD, run_cli
 
@@ -26,10 +28,12 @@ EXPIRED = "AWS credentials expired at "
 
 
 @pytest.fixture(autouse=True)
-def _fresh_run_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fresh_run_credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # One credentials object per process and environment; each test starts without a cached session.
     monkeypatch.setattr(credentials, "_cached", None)
     stop.reset()
+    yield
+    stop.reset()  # a stop tripped here must not stop the next test's calls
 
 
 def bulk(world: World, count: int = BULK) -> list[str]:

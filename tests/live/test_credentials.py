@@ -5,6 +5,7 @@ there is time, a stop of the run when there is none. Time is a fake clock here, 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,9 +20,11 @@ UTC = datetime.UTC
 
 
 @pytest.fixture(autouse=True)
-def _fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(credentials, "_cached", None)
     stop.reset()
+    yield
+    stop.reset()  # a stop tripped here must not stop the next test's calls
 
 
 @pytest.mark.parametrize(
