@@ -374,8 +374,11 @@ class EcrClient:
                 yield result
         finally:
             # Whatever is still queued is dropped; each worker ends after the read it is on.
-            while not todo.empty():
-                todo.get_nowait()
+            try:
+                while True:
+                    todo.get_nowait()
+            except queue.Empty:
+                pass
             for _ in workers:
                 todo.put(None)
         log.info("%s: pacing %s", self._where(), self.pacing())
