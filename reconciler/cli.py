@@ -5,7 +5,8 @@ are imported lazily so that `reconciler validate` never pays for importing boto3
 
 Exit codes, the same for every command (EXIT_CODES, shown in each `--help`; docs/CLI.md): 0 success; 1 any
 error, usage errors included (argparse's own 2 would read as "changes" to a script); 2 changes, findings
-or drift, only where a command documents it; 130 interrupted.
+or drift, only where a command documents it; 130 interrupted (Ctrl-C: the run stops at once, no AWS call is
+sent after it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import NoReturn, Protocol
 
 from reconciler import __version__
 from reconciler.errors import ReconcilerError, ValidationFailed
+from reconciler.live import stop
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("reconciler.desired.command", "check policies/ and show the rendered policies"),
@@ -92,9 +94,15 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    stop.reset()
     try:
-        args = build_parser(arguments).parse_args(arguments)
-        return _load(args.command).run(args)
+        with stop.ctrl_c_stops_the_run():
+            args = build_parser(arguments).parse_args(arguments)
+            return _load(args.command).run(args)
+    except stop.RunStopped as exc:
+        # Ctrl-C seen by a worker, or AWS credentials expired: one message, nothing more is sent.
+        print(f"error: {exc}" if exc.exit_code != 130 else str(exc), file=sys.stderr)
+        return exc.exit_code
     except ValidationFailed as exc:
         # plan, apply and backfill report bad policies/ exactly as validate does (annotations included).
         from reconciler.desired.command import report_problems

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from reconciler.apply.journal import Journal, Result, WriteRecord
 from reconciler.desired.model import NullplatformTarget, Registry
 from reconciler.errors import GuardViolation, ReconcilerError, StaleTarget, was_sent
+from reconciler.live import stop
 from reconciler.live import templates as shapes
 from reconciler.live.state import REPOSITORY_NOT_FOUND, LivePolicy
 from reconciler.plan.build import saved_change_problem, saved_provider_problem, saved_template_problem
@@ -393,6 +394,7 @@ class Executor:
             if self.options.dry_run:
                 return self._record("repository", name, change.action, before, after, Result.DRY_RUN)
             # Write-ahead: if the run is killed while this call is in flight, the report still names it.
+            stop.check()  # a stopped run starts no write (and leaves no `pending` line for one)
             self._record("repository", name, change.action, before, after, Result.PENDING)
             if after is None:
                 self.ecr.delete_policy(name)

@@ -37,6 +37,7 @@ from reconciler.apply.executor import WRITE_ACTIONS, ApplySummary, Executor, Out
 from reconciler.apply.journal import Result
 from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
+from reconciler.live import stop
 from reconciler.live.state import LivePolicy
 from reconciler.plan.build import repository_change
 from reconciler.plan.model import Action, ProviderChange, RegistryPlan, RepositoryChange, TemplateChange
@@ -172,10 +173,13 @@ class StreamedApply:
                     fresh = [name for name in page if self._new(name, seen)]
                     seen.update(fresh)  # only this thread touches `seen` during a pass
                     self.progress.advance("listed", len(fresh))
+                    stop.count_repositories(listed=len(fresh))
                     for name in fresh:
                         reads.put((name, order.ticket()))
             except ReconcilerError as exc:
                 failure.append(exc)
+            except stop.RunStopped:
+                pass  # raised by the pass once every stage has ended
 
         def feed_planned() -> None:
             for ticket, change in enumerate(planned, start=first_listed - len(planned)):
@@ -207,6 +211,7 @@ class StreamedApply:
             writes.put(None)
         _join(writers)
         order.flush()
+        stop.check()  # the run stopped (credentials expired): the stages ended, nothing more is sent
         if failure:
             raise failure[0]
         return read_count[0]
@@ -214,6 +219,7 @@ class StreamedApply:
     def _read(self, name: str, writes: queue.Queue[_Write | None], tag: str, ticket: int) -> None:
         live: LivePolicy = self.ecr.read_policy(name)
         self.progress.advance("read")
+        stop.count_repositories(done=1)
         if self.saved is not None:
             self.summary.tally(new_since_plan=1)
         if live.gone:
@@ -246,9 +252,14 @@ class StreamedApply:
 
     def _guarded(self, name: str, work: Callable[[], None], ticket: int) -> None:
         """One repository's work; a bug in it fails that repository, never the stage (which would leave
-        the other stages waiting on a queue nobody drains)."""
+        the other stages waiting on a queue nobody drains). Once the run is stopped the stages only
+        drain their queues: the work is left for the next run."""
+        if stop.reason() is not None:
+            return
         try:
             work()
+        except stop.RunStopped:
+            return
         except Exception as exc:  # isolation: reported for this repository, the stages go on
             log.exception("unexpected error for repository %s", name)
             error = RepositoryChange(name, Action.ERROR, None, None, "", error=f"unexpected error: {exc!r}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from reconciler.commands.options import add_scope_arguments, add_tuning_arguments, tuning_from
 from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
+from reconciler.live import stop
 from reconciler.live.organizations import OrganizationsError, OrganizationsReader
 from reconciler.live.state import LivePolicy
 from reconciler.pipeline import (
@@ -103,7 +104,13 @@ def _read(registry: Registry, globs: Sequence[str], tuning: Tuning) -> tuple[lis
     try:
         names = [n for n in ecr.list_repositories() if not globs or any(fnmatchcase(n, g) for g in globs)]
         progress = Progress(f"reading {registry.name}", len(names), enabled=tuning.progress)
-        return ecr.read_policies(names, on_done=lambda _: progress.advance()), None
+        stop.count_repositories(listed=len(names))
+
+        def done(_: LivePolicy) -> None:
+            stop.count_repositories(done=1)
+            progress.advance()
+
+        return ecr.read_policies(names, on_done=done), None
     except ReconcilerError as exc:
         return [], str(exc)
     finally:

@@ -9,10 +9,10 @@ HTTP attempt, retries included, so the pacing and the counts cover exactly what 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +22,12 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTT
 
 from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
+from reconciler.live import stop
+from reconciler.live.credentials import base_session
 from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY, PerActionPacer, Ticket
 from reconciler.live.roles import assume, session_name
 from reconciler.live.state import LivePolicy
+from reconciler.live.stop import EXPIRED_CODES
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
@@ -99,6 +102,11 @@ def _error_parts(exc: Exception, operation: str) -> tuple[str, str, bool]:
 def _failure(kind: type[EcrError], exc: Exception, operation: str, where: str, note: str = "") -> EcrError:
     """The error to raise for a failed call: the operation, where, AWS's code and message, and a note."""
     code, message, retryable = _error_parts(exc, operation)
+    if code in EXPIRED_CODES:
+        # The run stops: no further call. A refused write is still settled (reported failed, not sent).
+        reason = stop.credentials_expired()
+        if not issubclass(kind, EcrWriteError):
+            raise reason from exc
     error = kind(f"{operation} failed for {where}: {code}: {message}{note}", code=code, retryable=retryable)
     if isinstance(error, EcrWriteError):
         # What botocore retries is what may have reached ECR (a definite error answer is not retried).
@@ -144,7 +152,7 @@ class EcrClient:
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
 
-        factory = session_factory or boto3.session.Session
+        factory = session_factory or base_session
         session = factory(region_name=registry.region)
         self.role_arn = registry.role_for(write=write)
         if self.role_arn:
@@ -178,8 +186,15 @@ class EcrClient:
         if pending is not None:
             self._sending.ticket = None
             self._pacers.pacer(pending[0]).release(pending[1], throttled=False, answered=False)
+        stop.check()
         action = event_name.rsplit(".", 1)[-1]
-        self._sending.ticket = (action, self._pacers.pacer(action).acquire())
+        pacer = self._pacers.pacer(action)
+        ticket = pacer.acquire()
+        if stop.reason() is not None:
+            # Stopped while waiting for the slot (Ctrl-C, expired credentials): this call is not sent.
+            pacer.release(ticket, throttled=False, answered=False)
+            stop.check()
+        self._sending.ticket = (action, ticket)
         with self._lock:
             self._calls[action] += 1
         # Returning None lets the request go out; a value would be taken as the response.
@@ -193,6 +208,8 @@ class EcrClient:
         self._sending.ticket = None
         action, ticket = sending
         code = str(((parsed_response or {}).get("Error") or {}).get("Code") or "")
+        if code in EXPIRED_CODES:
+            stop.credentials_expired()  # the calls not yet sent stay unsent
         # A connection failure says nothing about the limit; any answer other than a throttle is a success
         # as far as the rate goes (ECR took the call), errors included.
         self._pacers.pacer(action).release(
@@ -256,6 +273,8 @@ class EcrClient:
             return LivePolicy(repository=repository, text=None)
         except (ClientError, BotoCoreError) as exc:
             code, message, _ = _error_parts(exc, "GetRepositoryPolicy")
+            if code in EXPIRED_CODES:
+                raise stop.credentials_expired() from exc  # not this repository's failure: the run's
             log.debug("GetRepositoryPolicy failed for %s: %s", repository, code)
             return LivePolicy(
                 repository=repository,
@@ -289,14 +308,48 @@ class EcrClient:
             for name in names:
                 yield self.read_policy(name)
             return
-        ahead = 2 * self.concurrency
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="ecr-read") as pool:
-            running = {pool.submit(self.read_policy, name) for name in islice(names, ahead)}
-            while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                running |= {pool.submit(self.read_policy, name) for name in islice(names, len(done))}
-                for future in done:
-                    yield future.result()  # read_policy never raises for API failures
+        # Daemon threads, not a ThreadPoolExecutor: when the run stops (Ctrl-C) the reads on the wire are
+        # abandoned, and the process must not wait for them on its way out.
+        todo: queue.Queue[str | None] = queue.Queue()
+        done: queue.Queue[LivePolicy | BaseException] = queue.Queue()
+
+        def work() -> None:
+            while (name := todo.get()) is not None:
+                try:
+                    done.put(self.read_policy(name))  # never raises for API failures
+                except BaseException as exc:  # a stop, or a bug: handed to the consumer to raise
+                    done.put(exc)
+
+        pending = 0
+        for name in islice(names, 2 * self.concurrency):
+            todo.put(name)
+            pending += 1
+        workers = [
+            threading.Thread(target=work, name="ecr-read", daemon=True)
+            for _ in range(min(pending, self.concurrency))
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            while pending:
+                result = done.get()
+                pending -= 1
+                if isinstance(result, BaseException):
+                    raise result
+                following = next(names, None)
+                if following is not None:
+                    todo.put(following)
+                    pending += 1
+                yield result
+        finally:
+            # Whatever is still queued is dropped; each worker ends after the read it is on.
+            try:
+                while True:
+                    todo.get_nowait()
+            except queue.Empty:
+                pass
+            for _ in workers:
+                todo.put(None)
         log.info("%s: pacing %s", self._where(), self.pacing())
 
     def set_policy(self, repository: str, text: str) -> str:

@@ -10,6 +10,7 @@ from fnmatch import fnmatchcase
 
 from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
+from reconciler.live import stop
 from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
@@ -117,9 +118,11 @@ def stream_registry(
 
     def policies() -> Iterator[LivePolicy]:
         total = len(in_scope)
+        stop.count_repositories(listed=total)
         if on_progress is not None:
             on_progress(0, total)
         for done, policy in enumerate(ecr.iter_policies(in_scope), start=1):
+            stop.count_repositories(done=1)
             if on_progress is not None:
                 on_progress(done, total)
             yield policy

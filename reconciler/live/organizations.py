@@ -30,6 +30,8 @@ from botocore.exceptions import (
 )
 
 from reconciler.errors import CredentialsError, ReconcilerError
+from reconciler.live import stop
+from reconciler.live.credentials import base_session
 from reconciler.live.ecr import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from reconciler.live.roles import assume, session_name
 from reconciler.policy.organization import OrgAccount, Organization, OrgUnit
@@ -112,7 +114,7 @@ class OrganizationsReader:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_attempts: int = 10,
     ) -> None:
-        self._factory = session_factory or boto3.session.Session
+        self._factory = session_factory or base_session
         self._endpoint_url = endpoint_url
         self._config = Config(
             retries={"mode": "adaptive", "total_max_attempts": max_attempts},
@@ -154,6 +156,7 @@ class OrganizationsReader:
             config=self._config,
             endpoint_url=self._endpoint_url,
         )
+        client.meta.events.register("before-send.organizations.*", stop.before_send_hook)
         client.meta.events.register("before-send.organizations.*", self._count)
         return client
 

@@ -11,55 +11,15 @@ reference, AssumeRole).
 from __future__ import annotations
 
 import logging
-import os
-import re
-import time
-from collections.abc import Mapping
 
 import boto3
-import botocore.session
 from botocore.config import Config
-from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
+
+from reconciler.live.credentials import RunCredentials, session_name, session_with
+
+__all__ = ["assume", "session_name"]
 
 log = logging.getLogger(__name__)
-
-SESSION_PREFIX = "ecr-policy-reconciler"
-MAX_SESSION_NAME = 64
-_NOT_ALLOWED = re.compile(r"[^\w+=,.@-]", re.ASCII)
-_STARTED = time.time()
-
-
-def session_name(environ: Mapping[str, str] | None = None) -> str:
-    """`ecr-policy-reconciler-gh-<run id>-<attempt>` in a GitHub Actions run, else
-    `ecr-policy-reconciler-local-<pid>-<start time>`: one name for the whole run (refreshes included),
-    valid for RoleSessionName whatever the environment holds (characters STS refuses are dropped, the
-    result cut to 64)."""
-    env = os.environ if environ is None else environ
-    run_id = _clean(env.get("GITHUB_RUN_ID", ""))
-    if run_id:
-        attempt = _clean(env.get("GITHUB_RUN_ATTEMPT", ""))
-        name = f"{SESSION_PREFIX}-gh-{run_id}" + (f"-{attempt}" if attempt else "")
-    else:
-        name = f"{SESSION_PREFIX}-local-{os.getpid()}-{int(_STARTED)}"
-    return name[:MAX_SESSION_NAME]
-
-
-def _clean(value: str) -> str:
-    return _NOT_ALLOWED.sub("", value)
-
-
-class _FixedProvider(CredentialProvider):
-    """Hands botocore one credentials object (our assumed-role credentials) instead of the default chain."""
-
-    METHOD = "ecr-policy-reconciler-assume-role"
-    CANONICAL_NAME = "custom-ecr-policy-reconciler"
-
-    def __init__(self, credentials: DeferredRefreshableCredentials) -> None:
-        super().__init__()
-        self._credentials = credentials
-
-    def load(self) -> DeferredRefreshableCredentials:
-        return self._credentials
 
 
 def assume(
@@ -67,10 +27,10 @@ def assume(
 ) -> boto3.session.Session:
     """A session whose credentials are the role's, refreshed by botocore before they expire.
 
-    The STS client uses the base session's credentials (the standard AWS environment: env vars, profile,
-    web identity in CI). Nothing is fetched until the first call, and botocore's RefreshableCredentials
-    re-assumes the role ahead of expiry (and under a lock, so worker threads share one refresh), which
-    keeps runs longer than the role's session duration working.
+    The STS client uses the base session's credentials (reconciler.live.credentials: web identity in
+    Actions, else the standard AWS environment). Nothing is fetched until the first call, and the
+    credentials re-assume the role ahead of expiry (under a lock, so worker threads share one refresh,
+    with a margin scaled to the session's length), which keeps runs longer than the role's session working.
     """
     sts = base_session.client("sts", region_name=region, config=Config(retries={"mode": "standard"}))
 
@@ -85,8 +45,4 @@ def assume(
             "expiry_time": credentials["Expiration"].isoformat(),
         }
 
-    credentials = DeferredRefreshableCredentials(refresh_using=fetch, method="assume-role")
-    core = botocore.session.Session()
-    core.set_config_variable("region", region)
-    core.register_component("credential_provider", CredentialResolver([_FixedProvider(credentials)]))
-    return boto3.session.Session(botocore_session=core, region_name=region)
+    return session_with(RunCredentials(fetch, method="assume-role"), region)

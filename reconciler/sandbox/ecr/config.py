@@ -63,6 +63,13 @@ class EcrEmulatorConfig:
     # Answer every AWS Organizations call with this error ("AccessDeniedException",
     # "AWSOrganizationsNotInUseException"); None: as Organizations would (see organizations.py).
     organizations_fault: str | None = None
+    # Session credentials from the emulator's STS expire this many seconds after issue (their Expiration
+    # says so); None: an hour, as STS's default. `session_calls`: a session also ends after this many ECR
+    # calls signed with it (an expiry by count, not by the clock). See sessions.py.
+    session_lifetime_seconds: float | None = None
+    session_calls: int | None = None
+    # The emulated Actions OIDC endpoint hands out this many tokens, then fails (None: no limit).
+    oidc_tokens: int | None = None
 
     def copy(self, **changes: Any) -> EcrEmulatorConfig:
         """A deep-enough copy (fresh containers) with `changes` applied; unknown knob names are errors."""

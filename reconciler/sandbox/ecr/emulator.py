@@ -15,6 +15,7 @@ from reconciler.sandbox.ecr.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Ec
 from reconciler.sandbox.ecr.deleted import unique_id
 from reconciler.sandbox.ecr.middleware import EcrMiddleware
 from reconciler.sandbox.ecr.organizations import DEFAULT_ORGANIZATION, OrganizationSpec, seed_organization
+from reconciler.sandbox.ecr.sessions import OIDC_PATH, REQUEST_TOKEN
 from reconciler.sandbox.ecr.sts import AssumedRole
 from reconciler.sandbox.ecr.templates import DEFAULTS as TEMPLATE_DEFAULTS
 from reconciler.sandbox.ecr.templates import create_through_template
@@ -90,6 +91,7 @@ class EcrEmulator(Served):
         self._middleware.release_hangs()
         reset_moto_state()
         self._middleware.reset_stats()
+        self._middleware.sessions.reset()
 
     def stats(self) -> dict[str, Any]:
         """Counters: requests/throttled/errors per action, injected faults, in-flight peak, totals."""
@@ -109,6 +111,28 @@ class EcrEmulator(Served):
             "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_KEY,
             "AWS_DEFAULT_REGION": region,
+        }
+
+    def actions_environment(self, role_arn: str) -> dict[str, str]:
+        """What a GitHub Actions job with `id-token: write` has (the OIDC token request URL and token,
+        here this emulator's endpoint), plus AWS_ROLE_ARN: the reconciler then gets its credentials by
+        AssumeRoleWithWebIdentity (see sessions.py)."""
+        return {
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{self.url}{OIDC_PATH}?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": REQUEST_TOKEN,
+            "AWS_ROLE_ARN": role_arn,
+        }
+
+    def session_environment(self, role_arn: str, region: str = DEFAULT_REGION) -> dict[str, str]:
+        """Session credentials of `role_arn` as configure-aws-credentials exports them (no expiry time):
+        they expire as the knobs `session_lifetime_seconds` / `session_calls` say."""
+        credentials = self.sts_client(region).assume_role(RoleArn=role_arn, RoleSessionName="sandbox-job")[
+            "Credentials"
+        ]
+        return {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
         }
 
     def client(

@@ -28,6 +28,7 @@ from reconciler.sandbox.ecr.latency import cut_short, latency
 from reconciler.sandbox.ecr.organizations import ORGANIZATIONS_TARGET_PREFIX, OrganizationsRules
 from reconciler.sandbox.ecr.paging import describe_pages
 from reconciler.sandbox.ecr.readback import read_back
+from reconciler.sandbox.ecr.sessions import OIDC_PATH, Sessions
 from reconciler.sandbox.ecr.sts import AssumedRoles
 from reconciler.sandbox.ecr.templates import create_through_template, creation_templates
 from reconciler.sandbox.ecr.throttling import Throttling
@@ -55,6 +56,7 @@ class EcrMiddleware:
         self._dice = Dice(config.seed)
         self._throttling = Throttling(self._dice)
         self._validation = PolicyValidation(config)
+        self.sessions = Sessions()
         # What ECR answers, knobs aside (calls with the bypass header get only this). ECR calls skip moto's
         # dispatcher: it finds the backend for every request under one global lock, listing moto's ~200
         # module directories twice a call (2-3 ms, serialized), which would cap the emulator at a few
@@ -67,6 +69,7 @@ class EcrMiddleware:
         self._handle = chain(
             [
                 self.counters.count,
+                self.sessions.refuse_expired,
                 latency,
                 Hangs(self.counters),
                 cut_short,
@@ -77,7 +80,10 @@ class EcrMiddleware:
         )
 
         # AWS Organizations, on the same endpoint: counted, faults and who-may-ask, then moto.
-        self._organizations = chain([self.counters.count, OrganizationsRules(self.counters)], moto_ecr(inner))
+        self._organizations = chain(
+            [self.counters.count, self.sessions.refuse_expired, OrganizationsRules(self.counters)],
+            moto_ecr(inner),
+        )
 
     # -- knobs and counters --
 
@@ -104,7 +110,7 @@ class EcrMiddleware:
         self.assumed_roles.reset()
 
     def stats(self) -> dict[str, Any]:
-        return self.counters.snapshot()
+        return self.counters.snapshot() | {"sessions": self.sessions.stats()}
 
     def release_hangs(self) -> None:
         """Cut short every request now waiting (hang or latency): it answers ServerException and changes
@@ -124,6 +130,8 @@ class EcrMiddleware:
         if not target.startswith(ECR_TARGET_PREFIX):
             self.assumed_roles.observe(environ)
             self.counters.other_request()  # STS, moto's own API
+            if _is_sts(environ):
+                return self.sessions.sts(environ, start_response, self.inner, self.config)
             return self.inner(environ, start_response)
         body = read_body(environ)
         call = EcrCall(
@@ -179,7 +187,9 @@ class EcrMiddleware:
         method = environ.get("REQUEST_METHOD", "GET")
         status, payload = "200 OK", None
         try:
-            if path == "/_sandbox/stats" and method == "GET":
+            if path == OIDC_PATH and method == "GET":
+                status, payload = self.sessions.oidc_token(environ, self.config)
+            elif path == "/_sandbox/stats" and method == "GET":
                 payload = self.stats()
             elif path == "/_sandbox/assumed-roles" and method == "GET":
                 payload = {"assumed_roles": [seen.to_json() for seen in self.assumed_roles.snapshot()]}
@@ -205,6 +215,7 @@ class EcrMiddleware:
                 self.release_hangs()
                 reset_moto_state()
                 self.reset_stats()
+                self.sessions.reset()
                 if isinstance(options, dict) and options.get("knobs"):
                     self.reset_knobs()
                 payload = {"reset": True}
@@ -217,3 +228,10 @@ class EcrMiddleware:
         body = json.dumps(payload).encode()
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def _is_sts(environ: WSGIEnvironment) -> bool:
+    """An STS query-protocol request (signed for sts, or the unsigned AssumeRoleWithWebIdentity)."""
+    if "/sts/aws4_request" in str(environ.get("HTTP_AUTHORIZATION", "")):
+        return True
+    return environ.get("REQUEST_METHOD") == "POST" and b"Version=2011-06-15" in read_body(environ)
