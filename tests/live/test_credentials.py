@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.live import credentials, stop
 from reconciler.live.credentials import RunCredentials, refresh_margins, run_credentials
-from reconciler.live.ecr import _assume_role_session
+from reconciler.live.roles import assume, session_name
 from reconciler.sandbox.ecr import EcrEmulator
 
 ROLE = "arn:aws:iam::123456789012:role/github-actions"
@@ -55,7 +55,7 @@ def test_in_actions_every_client_and_chained_role_uses_the_web_identity_session(
     for name, value in aws_env.actions_environment(ROLE).items():
         monkeypatch.setenv(name, value)
     base = credentials.base_session("us-east-1")
-    chained = _assume_role_session(base, "arn:aws:iam::210987654321:role/registry", "us-east-1")
+    chained = assume(base, "arn:aws:iam::210987654321:role/registry", "us-east-1", session_name())
     names = [r["repositoryName"] for r in chained.client("ecr").describe_repositories()["repositories"]]
     assert names == ["theirs"]
     sessions = aws_env.stats()["sessions"]
