@@ -315,6 +315,7 @@ def build_registry_plan(registry: Registry, live: LiveRegistry) -> RegistryPlan:
         error=live.error,
         gone=tuple(sorted(gone)),
         templates=template_changes(registry, live),
+        source=live.source,
     )
 
 

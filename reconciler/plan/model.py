@@ -184,6 +184,9 @@ class RegistryPlan:
     gone: tuple[str, ...] = ()
     # Every creation template policies/ declares (no-ops too: there are few), in its order.
     templates: tuple[TemplateChange, ...] = ()
+    # Where the live policies came from when the plan did not read them all now (`plan --since`); empty
+    # for a plain full read.
+    source: str = ""
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -205,6 +208,7 @@ class RegistryPlan:
             error=data.get("error"),
             gone=tuple(data.get("gone", [])),
             templates=tuple(TemplateChange.from_json(t) for t in data.get("templates", [])),
+            source=str(data.get("source") or ""),
         )
 
 

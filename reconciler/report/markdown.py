@@ -161,6 +161,17 @@ def _table(plan: Plan) -> list[str]:
     return lines
 
 
+def _source_lines(plan: Plan) -> list[str]:
+    """Where the live policies came from, for plans that did not read them all now (`plan --since`)."""
+    several = len(plan.registries) > 1
+    lines = [
+        f"> Live state{f' of `{r.registry}`' if several else ''}: {escape(r.source)}"
+        for r in plan.registries
+        if r.source
+    ]
+    return [*lines, ""] if lines else []
+
+
 def render_markdown(
     plan: Plan,
     *,
@@ -178,6 +189,7 @@ def render_markdown(
     head = [f"### {title}", ""]
     if provenance:
         head += [provenance, ""]
+    head += _source_lines(plan)
     head += [f"**{plan.summary_line()}**", "", *access_block(plan), *_table(plan), ""]
     if marker:
         head.insert(0, marker)

@@ -65,6 +65,8 @@ def access_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
 def registry_lines(registry: RegistryPlan, colour: bool = False) -> list[str]:
     header = f"Registry {registry.registry} ({registry.account_id}, {registry.region})"
     lines = [header]
+    if registry.source:
+        lines.append(f"  live state: {registry.source}")
     if registry.error:
         return [*lines, f"  {_mark(Action.ERROR, colour)} {registry.error}"]
     lines += access_lines(registry, colour)
