@@ -27,6 +27,7 @@ from reconciler.live.ecr import (
 from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.observe import resolve_provider_ids, stream_registry
 from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY
+from reconciler.live.snapshot import SnapshotWriter
 from reconciler.live.state import LiveRegistry
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
@@ -136,11 +137,17 @@ def _progress(name: str, tuning: Tuning) -> Callable[[int, int], None]:
 
 
 def observe(
-    registries: Sequence[Registry], scope: Scope, tuning: Tuning, *, write: bool = False
+    registries: Sequence[Registry],
+    scope: Scope,
+    tuning: Tuning,
+    *,
+    write: bool = False,
+    since: str | Path | None = None,
+    snapshot: SnapshotWriter | None = None,
 ) -> Iterator[LiveRegistry]:
     """Each registry's live state, one at a time: its policies are read as the plan builder takes them,
     and the next registry is listed only when the builder is done with this one. `write`: read with the
-    write role (the first phase of a writing run)."""
+    write role (the first phase of a writing run). `since` and `snapshot`: see stream_registry."""
     nullplatform = nullplatform_client(registries, scope)
     for registry in registries:
         yield stream_registry(
@@ -150,6 +157,8 @@ def observe(
             repository_globs=scope.repositories,
             on_progress=_progress(registry.name, tuning),
             include_provider=scope.include_provider,
+            since=since,
+            snapshot=snapshot,
         )
 
 
@@ -165,19 +174,42 @@ def providers_elsewhere(
     return resolve_provider_ids(others, nullplatform_client(others, scope))
 
 
-def make_plan(policies: str | Path, scope: Scope, tuning: Tuning, *, write: bool = False) -> Plan:
-    """The plan; `write` when a writing run plans before it writes (`--max-changes`): its reads go
-    through the write role too."""
+def make_plan(
+    policies: str | Path,
+    scope: Scope,
+    tuning: Tuning,
+    *,
+    write: bool = False,
+    since: str | Path | None = None,
+    snapshot_out: str | Path | None = None,
+) -> Plan:
+    """The plan. `write` when a writing run plans before it writes (`--max-changes`): its reads go
+    through the write role too. `since`: take unchanged policies from that snapshot (live/incremental.py);
+    `snapshot_out`: save what this full read sees (live/snapshot.py)."""
+    if snapshot_out is not None and (since is not None or scope.repositories or not scope.include_provider):
+        raise ReconcilerError(
+            "--snapshot-out saves a full read: it cannot be combined with --since or --repository"
+        )
     desired, registries = load_desired(policies, scope)
     if not registries:
         raise ReconcilerError(f"no registries in {policies}")
     # Before reading anything: a principal that does not resolve stops the run.
     organizations = verify_principals(registries)
-    # Listed up front (each registry's policies are still read as the plan is built): the shared-provider
-    # check needs every registry's provider before any plan is built.
-    live = list(observe(registries, scope, tuning, write=write))
-    elsewhere = providers_elsewhere(desired, registries, scope)
-    plan = build_plan(desired, refuse_shared_providers(desired.registries, live, elsewhere), organizations)
+    snapshot = SnapshotWriter(snapshot_out) if snapshot_out is not None else None
+    try:
+        # Listed up front (each registry's policies are still read as the plan is built): the
+        # shared-provider check needs every registry's provider before any plan is built.
+        live = list(observe(registries, scope, tuning, write=write, since=since, snapshot=snapshot))
+        elsewhere = providers_elsewhere(desired, registries, scope)
+        plan = build_plan(
+            desired, refuse_shared_providers(desired.registries, live, elsewhere), organizations
+        )
+    except BaseException:
+        if snapshot is not None:
+            snapshot.discard()
+        raise
+    if snapshot is not None:
+        snapshot.close()
     # A registry that could not be listed may hold a match: its error is reported instead.
     if scope.repositories and not any(r.error for r in plan.registries):
         where = f"repository its policies manage {in_registries(registries)}"

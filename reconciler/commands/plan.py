@@ -22,6 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", metavar="FILE", help="also save the plan as JSON (what `apply --plan` takes)"
     )
     parser.add_argument(
+        "--since",
+        metavar="SNAPSHOT",
+        help="take the policies CloudTrail names no change to from this snapshot (a full read when it "
+        "cannot be used; the plan says which)",
+    )
+    parser.add_argument(
+        "--snapshot-out",
+        metavar="FILE",
+        help="also save what this full read sees, every repository of the registry included (for --since)",
+    )
+    parser.add_argument(
         "--detailed-exitcode",
         action="store_true",
         help="exit 2 when there are changes (0: none, 1: error)",
@@ -49,7 +60,9 @@ def exit_code(plan: Plan, detailed: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = make_plan(args.policies, scope_from(args), tuning_from(args))
+    plan = make_plan(
+        args.policies, scope_from(args), tuning_from(args), since=args.since, snapshot_out=args.snapshot_out
+    )
     if args.out:
         with Path(args.out).open("w", encoding="utf-8") as out:
             plan.write_json(out)

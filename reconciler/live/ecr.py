@@ -170,6 +170,7 @@ class EcrClient:
             max_pool_connections=max(10, self.concurrency),
             user_agent_extra="ecr-policy-reconciler",
         )
+        self._session, self._endpoint_url = session, endpoint_url
         # endpoint_url None lets boto3 apply the standard environment (AWS_ENDPOINT_URL[_ECR], config file).
         self._client: ECRClient = session.client(
             "ecr", region_name=registry.region, config=config, endpoint_url=endpoint_url
@@ -214,6 +215,15 @@ class EcrClient:
         # as far as the rate goes (ECR took the call), errors included.
         self._pacers.pacer(action).release(
             ticket, throttled=code in _RATE_CODES, answered=exception is None and parsed_response is not None
+        )
+
+    def cloudtrail_client(self) -> Any:  # no type stubs for CloudTrail in the lock
+        """A CloudTrail client with this registry's credentials, in its region (`plan --since`)."""
+        config = Config(
+            retries={"mode": "standard", "total_max_attempts": 5}, user_agent_extra="ecr-policy-reconciler"
+        )
+        return self._session.client(
+            "cloudtrail", region_name=self.registry.region, config=config, endpoint_url=self._endpoint_url
         )
 
     def pacing(self) -> dict[str, dict[str, float | int | None]]:

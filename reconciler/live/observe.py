@@ -7,12 +7,15 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from fnmatch import fnmatchcase
+from pathlib import Path
 
 from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
 from reconciler.live import stop
 from reconciler.live.ecr import EcrClient
+from reconciler.live.incremental import Baseline, baseline
 from reconciler.live.nullplatform import NullplatformClient
+from reconciler.live.snapshot import SnapshotWriter, now_iso
 from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
 from reconciler.live.templates import observe_templates
 
@@ -93,10 +96,17 @@ def stream_registry(
     repository_globs: Sequence[str] = (),
     on_progress: Callable[[int, int], None] | None = None,
     include_provider: bool = True,
+    since: str | Path | None = None,
+    snapshot: SnapshotWriter | None = None,
 ) -> LiveRegistry:
     """As observe_registry, but `policies` is a one-shot iterator: each policy is read as the consumer (the
     plan builder) takes it, in completion order, so only what the consumer keeps stays in memory (at
-    100,000 repositories, the texts of those in line are dropped as soon as they are compared)."""
+    100,000 repositories, the texts of those in line are dropped as soon as they are compared).
+
+    `since`: a snapshot to take unchanged policies from (live/incremental.py). `snapshot`: save what this
+    read sees, every repository of the registry included (a full read only).
+    """
+    started = now_iso()
     provider = observe_provider(registry, nullplatform) if include_provider else None
     # Creation templates, like the provider config, are for repositories created from now on: read (and
     # written) before the repositories, which then include everything created before the templates were set.
@@ -113,19 +123,43 @@ def stream_registry(
         if registry.selects(name)
         and (not repository_globs or any(fnmatchcase(name, glob) for glob in repository_globs))
     )
-    del names
     log.info("%s: %d repositories in scope", registry.name, len(in_scope))
+    known = baseline(registry, ecr, since) if since is not None else Baseline()
+    wanted = frozenset(in_scope)
+    if snapshot is not None:
+        snapshot.begin(
+            registry=registry.name,
+            account_id=registry.account_id,
+            region=registry.region,
+            read_started_at=started,
+            provider=provider,
+            templates=templates,
+        )
+        to_read: tuple[str, ...] = tuple(names)  # every repository, managed or not
+    else:
+        to_read = tuple(name for name in in_scope if name not in known.known)
+    del names
 
     def policies() -> Iterator[LivePolicy]:
-        total = len(in_scope)
-        stop.count_repositories(listed=total)
+        stop.count_repositories(listed=len(in_scope))
+        for name in in_scope:
+            if name in known.known:
+                stop.count_repositories(done=1)
+                yield LivePolicy(repository=name, text=known.known[name])
+        total = len(to_read)
         if on_progress is not None:
             on_progress(0, total)
-        for done, policy in enumerate(ecr.iter_policies(in_scope), start=1):
-            stop.count_repositories(done=1)
+        for done, policy in enumerate(ecr.iter_policies(to_read), start=1):
+            if policy.repository in wanted:
+                stop.count_repositories(done=1)
             if on_progress is not None:
                 on_progress(done, total)
-            yield policy
+            if snapshot is not None and not policy.gone:
+                snapshot.repository(policy.repository, policy.text, unknown=policy.error is not None)
+            if policy.repository in wanted:
+                yield policy
+        if snapshot is not None:
+            snapshot.end()
 
     return LiveRegistry(
         name=registry.name,
@@ -134,4 +168,5 @@ def stream_registry(
         stats=ecr.calls(),
         listed=in_scope,
         templates=templates,
+        source=known.describe(len(to_read)) if since is not None else "",
     )

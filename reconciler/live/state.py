@@ -59,3 +59,4 @@ class LiveRegistry:
     stats: dict[str, int] = field(default_factory=dict)
     templates: tuple[LiveTemplate, ...] = ()  # one per creation template policies/ declares, in its order
     listed: tuple[str, ...] = ()  # the repositories in scope, in listing order
+    source: str = ""  # where the policies came from when not all were read now (live/incremental.py)

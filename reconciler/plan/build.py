@@ -401,6 +401,7 @@ def build_registry_plan(
         error=live.error,
         gone=tuple(sorted(gone)),
         templates=template_changes(registry, live),
+        source=live.source,
     )
     return replace(planned, access=compute_delta(planned, after_grants(registry), organization))
 

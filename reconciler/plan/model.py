@@ -297,6 +297,9 @@ class RegistryPlan:
     # The access delta as planned (None: a plan file of version 1 or 2; it is derived from the changes).
     # Derived data: two plans of the same changes are equal whatever it says.
     access: AccessDelta | None = field(default=None, compare=False)
+    # Where the live policies came from when the plan did not read them all now (`plan --since`); empty
+    # for a plain full read.
+    source: str = ""
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -319,6 +322,7 @@ class RegistryPlan:
             gone=tuple(data.get("gone", [])),
             templates=tuple(TemplateChange.from_json(t) for t in data.get("templates", [])),
             access=AccessDelta.from_json(data["access"]) if data.get("access") else None,
+            source=str(data.get("source") or ""),
         )
 
 

@@ -201,6 +201,17 @@ def plan_code_notice(paths: Sequence[str]) -> list[str]:
     ]
 
 
+def _source_lines(plan: Plan) -> list[str]:
+    """Where the live policies came from, for plans that did not read them all now (`plan --since`)."""
+    several = len(plan.registries) > 1
+    lines = [
+        f"> Live state{f' of `{r.registry}`' if several else ''}: {escape(r.source)}"
+        for r in plan.registries
+        if r.source
+    ]
+    return [*lines, ""] if lines else []
+
+
 def render_markdown(
     plan: Plan,
     *,
@@ -220,6 +231,7 @@ def render_markdown(
     head = [f"### {title}", "", *caution]
     if provenance:
         head += [provenance, ""]
+    head += _source_lines(plan)
     head += [f"**{plan.summary_line()}**", "", *access_block(plan), *_table(plan), ""]
     if marker:
         head.insert(0, marker)

@@ -137,6 +137,8 @@ def _grouped_lines(changes: Sequence[RepositoryChange], colour: bool) -> list[st
 def registry_lines(registry: RegistryPlan, colour: bool = False, verbose: bool = False) -> list[str]:
     header = f"Registry {registry.registry} ({registry.account_id}, {registry.region})"
     lines = [header]
+    if registry.source:
+        lines.append(f"  live state: {registry.source}")
     if registry.error:
         return [*lines, f"  {_mark(Action.ERROR, colour)} {registry.error}"]
     lines += access_lines(registry, colour)

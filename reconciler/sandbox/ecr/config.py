@@ -70,6 +70,11 @@ class EcrEmulatorConfig:
     session_calls: int | None = None
     # The emulated Actions OIDC endpoint hands out this many tokens, then fails (None: no limit).
     oidc_tokens: int | None = None
+    # CloudTrail event history (cloudtrail.py): seconds before an event can be looked up, every
+    # LookupEvents refused with AccessDeniedException, and LookupEvents' quota per account and region.
+    cloudtrail_delivery_delay: float = 0.0
+    cloudtrail_denied: bool = False
+    cloudtrail_tps: float = 2.0
 
     def copy(self, **changes: Any) -> EcrEmulatorConfig:
         """A deep-enough copy (fresh containers) with `changes` applied; unknown knob names are errors."""

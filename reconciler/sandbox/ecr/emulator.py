@@ -18,7 +18,6 @@ from reconciler.sandbox.ecr.organizations import DEFAULT_ORGANIZATION, Organizat
 from reconciler.sandbox.ecr.sessions import OIDC_PATH, REQUEST_TOKEN
 from reconciler.sandbox.ecr.sts import AssumedRole
 from reconciler.sandbox.ecr.templates import DEFAULTS as TEMPLATE_DEFAULTS
-from reconciler.sandbox.ecr.templates import create_through_template
 from reconciler.sandbox.ecr.templates import store as template_store
 
 if TYPE_CHECKING:
@@ -87,11 +86,25 @@ class EcrEmulator(Served):
         self._middleware.reset_stats()
 
     def reset(self) -> None:
-        """Clear moto's state (every account and region) and the counters; knobs stay (see reset_knobs)."""
+        """Clear moto's state (every account and region), the counters and the CloudTrail event history;
+        knobs stay (see reset_knobs)."""
         self._middleware.release_hangs()
         reset_moto_state()
+        self._middleware.trail.reset()
         self._middleware.reset_stats()
         self._middleware.sessions.reset()
+
+    def age_events(self, seconds: float) -> int:
+        """Move the CloudTrail events recorded so far `seconds` into the past (a registry seeded long
+        before a snapshot); returns how many there are."""
+        return self._middleware.trail.age(seconds)
+
+    def delete_repository(
+        self, name: str, *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION
+    ) -> None:
+        """Delete a repository straight in moto (recorded as DeleteRepository)."""
+        ecr_backend(account_id, region).repositories.pop(name)
+        self._middleware.trail.record("DeleteRepository", account_id, region, name)
 
     def stats(self) -> dict[str, Any]:
         """Counters: requests/throttled/errors per action, injected faults, in-flight peak, totals."""
@@ -213,8 +226,10 @@ class EcrEmulator(Served):
         """Create a repository straight in moto (fast: seeding 10,000 takes well under a second)."""
         backend = ecr_backend(account_id, region)
         repository = backend.create_repository(name, None, None, None, None, [])
+        self._middleware.trail.record("CreateRepository", account_id, region, name)
         if policy_text is not None:
             repository.policy = policy_text
+            self._middleware.trail.record("SetRepositoryPolicy", account_id, region, name)
 
     def put_policy(
         self,
@@ -224,8 +239,11 @@ class EcrEmulator(Served):
         account_id: str = DEFAULT_ACCOUNT_ID,
         region: str = DEFAULT_REGION,
     ) -> None:
-        """Set (None: delete) a repository's policy text as stored, without validation."""
+        """Set (None: delete) a repository's policy text as stored, without validation (recorded in the
+        CloudTrail event history as the call that would do it)."""
         ecr_backend(account_id, region)._get_repository(name).policy = policy_text
+        action = "DeleteRepositoryPolicy" if policy_text is None else "SetRepositoryPolicy"
+        self._middleware.trail.record(action, account_id, region, name)
 
     def stored_policy(
         self, name: str, *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION
@@ -246,7 +264,7 @@ class EcrEmulator(Served):
         creation template applied for CREATE_ON_PUSH (longest prefix, else ROOT), with the template's
         policy; returns that template's prefix (None: the repository existed). No template: SandboxError
         RepositoryNotFoundException, as ECR refuses the push. Also `POST /_sandbox/push`."""
-        return create_through_template(account_id, region, name).template
+        return self._middleware.push(account_id, region, name)
 
     def put_template(
         self, template: dict[str, Any], *, account_id: str = DEFAULT_ACCOUNT_ID, region: str = DEFAULT_REGION

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from reconciler.sandbox.ecr.backend import moto_ecr, reset_moto_state
+from reconciler.sandbox.ecr.backend import caller, moto_ecr, reset_moto_state
 from reconciler.sandbox.ecr.call import (
     ECR_TARGET_PREFIX,
     EcrCall,
@@ -20,6 +20,7 @@ from reconciler.sandbox.ecr.call import (
     parse_params,
     read_body,
 )
+from reconciler.sandbox.ecr.cloudtrail import CLOUDTRAIL_TARGET_PREFIX, EventHistory
 from reconciler.sandbox.ecr.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulatorConfig
 from reconciler.sandbox.ecr.counters import Counters
 from reconciler.sandbox.ecr.fastpath import direct_policy_calls
@@ -57,12 +58,20 @@ class EcrMiddleware:
         self._throttling = Throttling(self._dice)
         self._validation = PolicyValidation(config)
         self.sessions = Sessions()
+        self.trail = EventHistory()  # CloudTrail's event history of the calls answered (cloudtrail.py)
         # What ECR answers, knobs aside (calls with the bypass header get only this). ECR calls skip moto's
         # dispatcher: it finds the backend for every request under one global lock, listing moto's ~200
         # module directories twice a call (2-3 ms, serialized), which would cap the emulator at a few
         # hundred calls a second whatever the clients' concurrency.
         self._answer = chain(
-            [creation_templates, describe_pages, self._validation, read_back, direct_policy_calls],
+            [
+                self.trail.recorder(caller),
+                creation_templates,
+                describe_pages,
+                self._validation,
+                read_back,
+                direct_policy_calls,
+            ],
             moto_ecr(ecr_app or inner),
         )
         # Every other ECR call meets the knobs first, in this order.
@@ -127,6 +136,8 @@ class EcrMiddleware:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(ORGANIZATIONS_TARGET_PREFIX):
             return self._organizations_call(environ, start_response, target)
+        if target.startswith(CLOUDTRAIL_TARGET_PREFIX):
+            return self._cloudtrail_call(environ, start_response, target)
         if not target.startswith(ECR_TARGET_PREFIX):
             self.assumed_roles.observe(environ)
             self.counters.other_request()  # STS, moto's own API
@@ -169,19 +180,39 @@ class EcrMiddleware:
         start_response(answer.status, answer.headers)
         return [answer.body]
 
+    def _cloudtrail_call(
+        self, environ: WSGIEnvironment, start_response: StartResponse, target: str
+    ) -> Iterable[bytes]:
+        self.counters.other_request()
+        account, region = caller(environ)
+        try:
+            if target[len(CLOUDTRAIL_TARGET_PREFIX) :] != "LookupEvents":
+                raise SandboxError("UnsupportedOperationException", "the sandbox emulates only LookupEvents")
+            answer = self.trail.lookup(parse_params(read_body(environ)), account, region, self.config)
+        except SandboxError as error:
+            answer = error.answer()
+        start_response(answer.status, answer.headers)
+        return [answer.body]
+
     # -- admin endpoints --
 
-    @staticmethod
-    def _push(options: Any) -> dict[str, Any]:
-        """Sandbox-only create-on-push (templates.py): `{"repository": NAME, "account_id"?, "region"?}`."""
+    def push(self, account: str, region: str, repository: str) -> str | None:
+        """Sandbox-only create-on-push (templates.py); the template's prefix (None: the repository
+        existed). Recorded as CloudTrail would: the push, and the repository ECR created for it."""
+        created = create_through_template(account, region, repository)
+        if created.template is not None:
+            self.trail.record("CreateRepository", account, region, repository)
+        self.trail.record("PutImage", account, region, repository)
+        return created.template
+
+    def _push(self, options: Any) -> dict[str, Any]:
+        """`POST /_sandbox/push`: `{"repository": NAME, "account_id"?, "region"?}`."""
         if not isinstance(options, dict) or not isinstance(options.get("repository"), str):
             raise ValueError('expected {"repository": NAME} (and optionally account_id, region)')
-        created = create_through_template(
-            str(options.get("account_id") or DEFAULT_ACCOUNT_ID),
-            str(options.get("region") or DEFAULT_REGION),
-            options["repository"],
-        )
-        return {"repository": created.repository, "template": created.template}
+        repository = options["repository"]
+        account = str(options.get("account_id") or DEFAULT_ACCOUNT_ID)
+        template = self.push(account, str(options.get("region") or DEFAULT_REGION), repository)
+        return {"repository": repository, "template": template}
 
     def _admin(self, environ: WSGIEnvironment, start_response: StartResponse, path: str) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -207,6 +238,9 @@ class EcrMiddleware:
                 payload = self.config.to_json()
             elif path == "/_sandbox/push" and method == "POST":
                 payload = self._push(json.loads(read_body(environ) or b"{}"))
+            elif path == "/_sandbox/cloudtrail/age" and method == "POST":
+                options = json.loads(read_body(environ) or b"{}")
+                payload = {"aged": self.trail.age(float(options["seconds"]))}
             elif path == "/_sandbox/reset-stats" and method == "POST":
                 self.reset_stats()
                 payload = self.stats()
@@ -214,6 +248,7 @@ class EcrMiddleware:
                 options = json.loads(read_body(environ) or b"{}")
                 self.release_hangs()
                 reset_moto_state()
+                self.trail.reset()
                 self.reset_stats()
                 self.sessions.reset()
                 if isinstance(options, dict) and options.get("knobs"):
