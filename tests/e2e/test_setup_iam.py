@@ -71,7 +71,7 @@ def table() -> dict[str, set[str]]:
 
 def code_operations() -> set[str]:
     """The AWS operations (IAM action names) the code calls: every boto3 client method called in
-    reconciler/live, mapped to its API operation through botocore's ECR and STS models."""
+    reconciler/live, mapped to its API operation through botocore's ECR, STS and CloudTrail models."""
     called: set[str] = set()
     for path in LIVE.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -79,7 +79,7 @@ def code_operations() -> set[str]:
                 called.add(node.func.attr)
     core = botocore.session.get_session()
     found: set[str] = set()
-    for service, prefix in (("ecr", "ecr"), ("sts", "sts")):
+    for service, prefix in (("ecr", "ecr"), ("sts", "sts"), ("cloudtrail", "cloudtrail")):
         model = core.get_service_model(service)
         methods = {_snake(name): name for name in model.operation_names}
         found |= {f"{prefix}:{methods[m]}" for m in called if m in methods}
@@ -120,6 +120,14 @@ def test_the_write_role_holds_every_permission_listed_for_the_writing_commands(c
     assert listed
     missing = sorted(a for a in listed if not allows(write, a))
     assert missing == []
+
+
+def test_the_read_role_holds_every_cloudtrail_operation_the_code_calls() -> None:
+    read = policies()["read-role-permissions"]
+    called = {op for op in code_operations() if op.startswith("cloudtrail:")}
+    assert called == {"cloudtrail:LookupEvents"}
+    assert called <= table()["plan"]
+    assert all(allows(read, op) for op in called)
 
 
 def test_the_write_role_holds_every_ecr_operation_the_code_calls() -> None:
