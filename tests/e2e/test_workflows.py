@@ -512,3 +512,38 @@ def test_backfill_runs_from_main_only(world: World, github: GithubApi, runner: M
     assert results["dry-run"].result == "failure" and results["dry-run"].assumed_roles == []
     assert "backfill runs from main only" in results["dry-run"].output()
     assert world.ecr.stats()["requests"] == {}
+
+
+def test_pull_request_plans_since_the_newest_snapshot_of_main(
+    world: World, github: GithubApi, runner: MakeRunner, tmp_path: Path
+) -> None:
+    """The drift check saves a snapshot as an artifact of main; the pull request's plan finds the run that
+    saved it (`gh api`, played by a stand-in naming that run) and plans --since it."""
+    world.ecr.age_events(3600)
+    drift = runner("schedule", {}, run_id=301)
+    ok(drift.run(WORKFLOWS / "drift.yml"), "plan")
+    assert drift.artifacts is not None
+    assert (drift.artifacts / "snapshot-main" / "snapshot-main.jsonl").exists()
+    stand_in = tmp_path / "bin"
+    stand_in.mkdir()
+    (stand_in / "gh").write_text("#!/bin/sh\necho 301\n")
+    (stand_in / "gh").chmod(0o755)
+    pr = runner("pull_request", pr_event())
+    pr.env["PATH"] = f"{stand_in}:{pr.env['PATH']}"
+    shutil.copytree(drift.artifacts, pr.workspace / "artifacts")
+    world.ecr.reset_stats()
+    results = pr.run(WORKFLOWS / "plan.yml")
+    ok(results, "validate", "plan", "comment")
+    assert "from the snapshot of" in results["plan"].summary
+    assert world.ecr.stats()["requests"].get("GetRepositoryPolicy", 0) == 0  # nothing changed since
+    (comment,) = github.comments(OWNER, REPO, 7)
+    assert "Live state: from the snapshot of" in comment["body"]
+
+
+def test_without_a_snapshot_the_pull_request_plans_in_full(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    results = runner("pull_request", pr_event()).run(WORKFLOWS / "plan.yml")  # no `gh`: no snapshot found
+    ok(results, "validate", "plan", "comment")
+    assert "from the snapshot" not in results["plan"].summary
+    assert world.ecr.stats()["requests"].get("GetRepositoryPolicy", 0) == len(world.managed)
