@@ -28,7 +28,7 @@ MAX_BACKOFF = 20.0  # botocore's standard mode
 
 @dataclass(frozen=True)
 class Phase:
-    """`calls` calls of one action, started when the phase before it is done (a plan's pages, then its reads)."""
+    """`calls` calls of one action, started when the phase before it is done (pages, then reads)."""
 
     action: str
     calls: int
