@@ -36,8 +36,9 @@ MIN_RATE = 0.5
 # doubles every ln2/1.5 ~ 0.46 s. Faster doubling overshoots further before the first throttle arrives (a
 # server bucket with a burst hides the limit until it is drained), and every call on the wire in that
 # overshoot is one more throttle; slower doubling is most of a short run where no limit is in sight. In the
-# simulation (tests/live/pacing_sim.py, 1,000 calls at 40 ms against 200 calls/s, 40 seeds) 1.0 costs 1.2-2.4%
-# of the calls throttled and 2.4 s for 600 calls with no limit in sight, 1.5 1.9-2.9% and 2.0 s, 2.0 2.0-3.0%.
+# simulation (tests/live/pacing_sim.py, 1,000 calls at 40 ms against 200 calls/s, 20-40 seeds) 1.0 costs
+# 1.2-2.4% of the calls throttled and 2.4 s for 600 calls with no limit in sight, 1.5 1.9-2.9% and 2.0 s,
+# 2.0 2.0-3.0% and 1.8 s (docs/PACING.md).
 SLOW_START_GAIN = 1.5
 # The first cut (leaving slow start) halves the rate that was actually admitted over the last second:
 # a server bucket holding at most one second of calls admits at most twice its rate in any second, so half
@@ -155,7 +156,8 @@ class AdaptiveRate:
         """A call sent before the last cut succeeded after it: the server admitted more than was counted when
         the cut was made (answers come back out of order, and the first ones late while connections open).
         Counting it now keeps the cut from landing under the limit, where the plateau would hold it for
-        seconds (a stall at low limits: 6 of 8 calls/s counted at the cut, the rate at 3, the plateau at 5.7)."""
+        seconds (a stall at low limits: 6 of 8 calls/s counted at the cut, the rate at 3, the plateau at
+        5.7 for tens of seconds)."""
         base = self._base(now)
         if base > self._cut_base:
             self._set_cut(base)  # the curve (in `on_success`) then follows from the new plateau
