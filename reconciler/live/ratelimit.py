@@ -9,8 +9,9 @@ shared with every other client in the account. So each action gets:
   `ThrottlingException` a multiplicative cut; then CUBIC's curve (as in botocore's adaptive retry mode):
   back quickly to just under the rate where throttling began, a long plateau there, and a slow, then faster
   probe above it in case the limit rose (another client stopped). One cut per episode: throttles of calls
-  sent before the last cut (or within a round trip after it) are the same congestion, not new news. Pure:
-  time comes in as arguments.
+  sent before the last cut (or within a round trip after it) are the same congestion, not new news; their
+  successes are news, though: counted when they come back, they raise a cut made from too few. Pure: time
+  comes in as arguments. The whole story, with sources and figures: docs/PACING.md.
 - `Pacer`: thread-safe, blocking. Spaces sends 1/rate apart (a burst of 1, so a server-side bucket never
   sees two calls closer than that) and bounds the calls in flight to what the current rate needs at the
   measured latency (rate x latency, with margin, up to a cap) unless a fixed concurrency is given. The
