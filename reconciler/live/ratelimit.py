@@ -1,8 +1,8 @@
 """Client-side pacing that finds the account's real limit, per API action.
 
 AWS publishes no rate quota for the ECR calls we make (DescribeRepositories, GetRepositoryPolicy,
-SetRepositoryPolicy: reference.md, "ECR"): the limit is found by being throttled, and it is
-shared with every other client in the account. So each action gets:
+SetRepositoryPolicy: Amazon ECR's service quotas page, see docs/PACING.md): the limit is found by being
+throttled, and it is shared with every other client in the account. So each action gets:
 
 - `AdaptiveRate`: the rate, found the way TCP finds a path's capacity. Slow start (a fixed step per successful
   call, so exponential in time while calls succeed) from a safe rate; on a
