@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         "--serial-runs", type=int, default=3, choices=range(1, 100), metavar="N", help="serial loop runs (3)"
     )
     parser.add_argument("--write", action="store_true", help="write the tables into benchmarks/RESULTS.md")
+    parser.add_argument(
+        "--note", default="", help="a sentence for RESULTS.md (e.g. what else the machine ran)"
+    )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -174,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                 "",
                 f"Measured {when} ({took:.0f} min) with `.venv/bin/python benchmarks/pacing.py "
                 f"{' '.join(sys.argv[1:] if argv is None else argv)}` on {cpu}. Load average (1 min) "
-                f"{load_before[0]:.1f} before and {load_after[0]:.1f} after: the machine's two cores were "
-                "shared with other work while this ran, so the wall times are those of a busy machine.",
+                f"{load_before[0]:.1f} before and {load_after[0]:.1f} after (this benchmark's own processes "
+                f"included). {args.note}".rstrip(),
                 "",
                 text,
                 END,
