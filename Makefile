@@ -63,9 +63,10 @@ bench-large: $(STAMP) $(BENCH_STAMP)
 bench-huge: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py --huge
 
-# Pacing alone: plan against limits the reconciler is not told; prints a table (writes no files).
+# Pacing alone: plan against limits the reconciler is not told, 20 runs each, and the latency-bound plan
+# against the serial loop; writes the spread into RESULTS.md's pacing section (about 20 minutes).
 bench-pacing: $(STAMP)
-	$(BIN)/python benchmarks/pacing.py
+	$(BIN)/python benchmarks/pacing.py --runs 20 --repos 240 --seconds 8 --write
 
 # Both locks from pyproject.toml, with uv (in the dev extra): requirements-dev.txt (everything `make test`
 # needs) first, then requirements.txt (what the workflows install: the runtime dependencies and the build

@@ -1,16 +1,17 @@
 """Client-side pacing that finds the account's real limit, per API action.
 
 AWS publishes no rate quota for the ECR calls we make (DescribeRepositories, GetRepositoryPolicy,
-SetRepositoryPolicy: reference.md, "ECR"): the limit is found by being throttled, and it is
-shared with every other client in the account. So each action gets:
+SetRepositoryPolicy: Amazon ECR's service quotas page, see docs/PACING.md): the limit is found by being
+throttled, and it is shared with every other client in the account. So each action gets:
 
 - `AdaptiveRate`: the rate, found the way TCP finds a path's capacity. Slow start (a fixed step per successful
   call, so exponential in time while calls succeed) from a safe rate; on a
   `ThrottlingException` a multiplicative cut; then CUBIC's curve (as in botocore's adaptive retry mode):
   back quickly to just under the rate where throttling began, a long plateau there, and a slow, then faster
   probe above it in case the limit rose (another client stopped). One cut per episode: throttles of calls
-  sent before the last cut (or within a round trip after it) are the same congestion, not new news. Pure:
-  time comes in as arguments.
+  sent before the last cut (or within a round trip after it) are the same congestion, not new news; their
+  successes are news, though: counted when they come back, they raise a cut made from too few. Pure: time
+  comes in as arguments. The whole story, with sources and figures: docs/PACING.md.
 - `Pacer`: thread-safe, blocking. Spaces sends 1/rate apart (a burst of 1, so a server-side bucket never
   sees two calls closer than that) and bounds the calls in flight to what the current rate needs at the
   measured latency (rate x latency, with margin, up to a cap) unless a fixed concurrency is given. The
@@ -33,11 +34,13 @@ START_RATE = 80.0
 # Never pace slower than this, whatever the throttling: a call every 2 s still finishes a run.
 MIN_RATE = 0.5
 # Slow start: each success adds this many calls/s, so while the pacing is what holds calls back the rate
-# doubles every ln2/1.0 ~ 0.7 s. Faster doubling overshoots further before the first throttle arrives (a
-# server bucket with a burst hides the limit until it is drained: ~3x the limit at this pace, with a bucket
-# of one second), and every call on the wire in that overshoot is one more throttle (at 200 calls/s on the
-# emulator, doubling every 0.5 s cost 20-28 throttles, every 0.7 s 17-23).
-SLOW_START_GAIN = 1.0
+# doubles every ln2/1.5 ~ 0.46 s. Faster doubling overshoots further before the first throttle arrives (a
+# server bucket with a burst hides the limit until it is drained), and every call on the wire in that
+# overshoot is one more throttle; slower doubling is most of a short run where no limit is in sight. In the
+# simulation (tests/live/pacing_sim.py, 1,000 calls at 40 ms against 200 calls/s, 20-40 seeds) 1.0 costs
+# 1.2-2.4% of the calls throttled and 2.4 s for 600 calls with no limit in sight, 1.5 1.9-2.9% and 2.0 s,
+# 2.0 2.0-3.0% and 1.8 s (docs/PACING.md).
+SLOW_START_GAIN = 1.5
 # The first cut (leaving slow start) halves the rate that was actually admitted over the last second:
 # a server bucket holding at most one second of calls admits at most twice its rate in any second, so half
 # of it is at or under the limit.
@@ -76,6 +79,9 @@ class AdaptiveRate:
         self._climb = 0.0  # K: seconds from the last cut back to the plateau
         self._hold = 0.0  # seconds on the plateau before probing above it
         self._cut_at = -math.inf
+        self._cut_from = self.rate  # the rate when the last cut was made
+        self._cut_factor = SLOW_START_CUT
+        self._cut_base = 0.0  # the admitted rate the last cut was made from
         self._quiet_until = -math.inf  # the cut's round trip: calls sent before this are its episode
         self._sends: deque[float] = deque()
         self._successes: deque[float] = deque()
@@ -105,9 +111,11 @@ class AdaptiveRate:
         # admits at most twice its rate in any one second, but any amount in a shorter span.
         return self._per_second(self._successes, now, None)
 
-    def on_success(self, now: float) -> None:
+    def on_success(self, now: float, sent: float | None = None) -> None:
         self._successes.append(now)
         self._trim(self._successes, now)  # only the last window is ever read: keep no more
+        if sent is not None and sent < self._cut_at and now < self._quiet_until + WINDOW:
+            self._late_news(now)
         if self.slow_start:
             rate = self.rate + SLOW_START_GAIN
         else:
@@ -125,18 +133,35 @@ class AdaptiveRate:
         the server mixed with the last of those, so their throttles are the congestion already acted on."""
         if sent < self._quiet_until:
             return
-        admitted = self.admitted_rate(now)
-        base = min(self.rate, admitted) if admitted > 0 else self.rate
-        cut = SLOW_START_CUT if self.slow_start else CUT
+        self._cut_from = self.rate
+        self._cut_factor = SLOW_START_CUT if self.slow_start else CUT
         self.slow_start = False
         self.cuts += 1
-        self.rate = max(self.floor, min(self.ceiling, cut * base))
-        self._plateau = max(self.rate, PLATEAU * base)
         self._cut_at = now
         self._quiet_until = now + latency
+        self._set_cut(self._base(now))
+
+    def _base(self, now: float) -> float:
+        admitted = self.admitted_rate(now)
+        return min(self._cut_from, admitted) if admitted > 0 else self._cut_from
+
+    def _set_cut(self, base: float) -> None:
+        self._cut_base = base
+        self.rate = max(self.floor, min(self.ceiling, self._cut_factor * base))
+        self._plateau = max(self.rate, PLATEAU * base)
         self._climb = math.cbrt(max(0.0, 1.0 - self.rate / self._plateau) / CLIMB_C)
         # At low rates the curve alone would probe every few dozen calls: hold the plateau for longer.
         self._hold = max(0.0, CALLS_PER_PROBE / self._plateau - 2 * self._climb)
+
+    def _late_news(self, now: float) -> None:
+        """A call sent before the last cut succeeded after it: the server admitted more than was counted when
+        the cut was made (answers come back out of order, and the first ones late while connections open).
+        Counting it now keeps the cut from landing under the limit, where the plateau would hold it for
+        seconds (a stall at low limits: 6 of 8 calls/s counted at the cut, the rate at 3, the plateau at
+        5.7 for tens of seconds)."""
+        base = self._base(now)
+        if base > self._cut_base:
+            self._set_cut(base)  # the curve (in `on_success`) then follows from the new plateau
 
 
 @dataclass(frozen=True)
@@ -253,7 +278,7 @@ class Pacer:
                     # empty, and be throttled too.
                     self._next_slot = max(self._last_sent + 1.0 / self.control.rate, now + self.latency)
         elif answered and self.control is not None:
-            self.control.on_success(now)
+            self.control.on_success(now, ticket.sent)
 
     def summary(self) -> dict[str, float | int | None]:
         with self._ready:

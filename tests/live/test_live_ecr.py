@@ -90,19 +90,19 @@ def test_missing_repository_is_an_error_not_an_empty_policy(aws_env: EcrEmulator
     assert result.error is not None and "RepositoryNotFoundException" in result.error
 
 
-def test_pacing_at_the_service_limit_avoids_throttling(aws_env: EcrEmulator) -> None:
+def test_pacing_at_the_service_limit_reads_everything(aws_env: EcrEmulator) -> None:
     names = [f"app-{i:02d}" for i in range(25)]
     for name in names:
         aws_env.create_repository(name)
-    # A server bucket of 2 tokens: 8 unpaced threads would drain it at once; one token of slack absorbs
-    # the few milliseconds of scheduling jitter between the client's evenly spaced sends.
+    # A server bucket of 2 tokens: 8 unpaced threads would drain it at once. That evenly spaced sends are
+    # never throttled is asserted on a simulated clock (test_ratelimit.py): here a busy machine may delay
+    # a thread into a throttle, so only what holds anyway is asserted.
     aws_env.configure(tps={"GetRepositoryPolicy": 10.0}, burst={"GetRepositoryPolicy": 2.0})
     client = EcrClient(registry(), max_rps=10.0, concurrency=8)
     results = client.read_policies(names)
     assert all(r.error is None for r in results)
     stats = aws_env.stats()
-    assert stats["total_throttled"] == 0
-    assert stats["requests"] == {"GetRepositoryPolicy": 25}
+    assert stats["requests"] == {"GetRepositoryPolicy": 25 + stats["total_throttled"]}
 
 
 def test_server_errors_are_retried(aws_env: EcrEmulator) -> None:
@@ -131,8 +131,9 @@ def test_a_hanging_endpoint_fails_within_the_timeout_bound(aws_env: EcrEmulator)
         aws_env.reset_knobs()  # release the hung server threads
     elapsed = time.monotonic() - started
     assert result.error is not None and "ReadTimeoutError" in result.error
-    # Two attempts of 0.3 s plus botocore's backoff between them (at most 1 s on the first retry).
-    assert elapsed < 2.5
+    # Two attempts of 0.3 s plus botocore's backoff between them (at most 1 s on the first retry): about
+    # 1.6 s at most, bounded loosely so a busy machine does not fail it; the hang itself is 30 s.
+    assert elapsed < 15
     assert client.calls() == {"GetRepositoryPolicy": 2}
 
 

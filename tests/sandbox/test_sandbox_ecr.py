@@ -188,7 +188,9 @@ def test_latency_delays_and_concurrent_calls_overlap(ecr: EcrEmulator) -> None:
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
-    assert 0.2 <= elapsed < 0.7  # four 200 ms calls at once, not one after the other
+    assert elapsed >= 0.2  # the latency is real (a lower bound holds however busy the machine is)
+    # At once, not one after the other: the emulator's own count, not a wall-time bound that a busy
+    # machine would break.
     assert ecr.stats()["max_in_flight"] >= 2
 
 
@@ -364,7 +366,7 @@ def test_hang_outlasts_the_client_read_timeout(ecr: EcrEmulator) -> None:
     started = time.monotonic()
     with pytest.raises(ReadTimeoutError):
         client.get_repository_policy(repositoryName="slow")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 15  # the client's 0.3 s, not the hang's 30 s (loose: a busy machine)
     assert ecr.stats()["injected"] == {"hang": 1}
     ecr.reset_knobs()  # releases the hung server thread
 
@@ -385,12 +387,12 @@ def test_counters_and_reset(ecr: EcrEmulator) -> None:
 
 
 def test_bypass_client_is_not_counted_nor_throttled(ecr: EcrEmulator) -> None:
-    ecr.configure(default_tps=0.001, burst={"*": 1.0}, latency_ms=500)
+    ecr.configure(default_tps=0.001, burst={"*": 1.0}, latency_ms=5000)
     client = ecr.client(bypass=True)
     started = time.monotonic()
     for _ in range(3):
         client.describe_repositories()
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 5  # one call with the latency would take 5 s
     stats = ecr.stats()
     assert stats["total_requests"] == 0 and stats["other_requests"] == 0
 
