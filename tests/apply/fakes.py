@@ -95,17 +95,26 @@ class FakeEcr:
         self.calls = calls or Calls()
         self.page_size = page_size
         self.fail_set: set[str] = set()
-        self.on_page: Callable[[int], None] | None = None  # called after each page is handed out
+        # Called with (listing number, page number) after each page is handed out: a test changes the
+        # registry then, as happens while a listing goes on.
+        self.on_page: Callable[[int, int], None] | None = None
+        self.listings = 0
+        self.listed: list[str] | None = None  # names the listing gives (default: every repository)
+        self.list_error: ReconcilerError | None = None  # raised by the listing after its first page
 
     # -- repositories --
 
     def iter_repository_pages(self) -> Iterator[list[str]]:
         self.calls.log.append(("list", ""))
-        names = sorted(self.policies)
+        self.listings += 1
+        listing = self.listings
+        names = sorted(self.policies) if self.listed is None else list(self.listed)
         for index in range(0, len(names), self.page_size):
             yield names[index : index + self.page_size]
+            if self.list_error is not None:
+                raise self.list_error
             if self.on_page is not None:
-                self.on_page(index // self.page_size)
+                self.on_page(listing, index // self.page_size)
 
     def read_policy(self, repository: str) -> LivePolicy:
         self.calls.log.append(("read", repository))
