@@ -10,21 +10,34 @@ import json
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
 from reconciler.errors import ReconcilerError
+from reconciler.plan.model import Action
 
 REPORT_FORMAT = "ecr-policy-reconciler/report-v1"
 
 
-class Result:
+class Result(StrEnum):
+    """How a write ended; the value is the word in the report (a str: compares equal to that word)."""
+
     PENDING = "pending"  # written just before the call; a later line for the same target settles it
     APPLIED = "applied"
     FAILED = "failed"
     STALE = "stale"
-    DRY_RUN = "dry-run"
+    DRY_RUN = "dry-run"  # never in a report: a dry run writes none
+
+
+class TargetKind(StrEnum):
+    """What a write is to; the value is the word in the report."""
+
+    REPOSITORY = "repository"
+    PROVIDER = "provider"  # the nullplatform provider config's setup.policy
+    TEMPLATE = "template"  # an ECR repository creation template
+    REGISTRY = "registry"  # only on a failure found while planning (the registry could not be read)
 
 
 @dataclass(frozen=True)
@@ -36,12 +49,12 @@ class WriteRecord:
     # the role from today's policies files. Reports written before the read/write split hold the single
     # role of that time here.
     role_arn: str | None
-    target: str  # "repository", "provider" or "template"
+    target: TargetKind
     name: str  # repository name, provider id, or creation template prefix
-    action: str  # create / update / delete; "error": failed while planning, nothing was written
+    action: Action  # create / update / delete; error: failed while planning, nothing was written
     before: str | None
     after: str | None
-    result: str
+    result: Result
     error: str | None = None
     time: str = ""
     format: str = REPORT_FORMAT
@@ -51,6 +64,12 @@ class WriteRecord:
     # On a `failed` line: the request went out (or may have) before it failed, so the write may have
     # landed; restore checks the live policy for it as for a `pending` line.
     sent: bool = False
+
+    def __post_init__(self) -> None:
+        # The words of a report line become the enums (a word that is none of theirs is not a report line).
+        object.__setattr__(self, "target", TargetKind(self.target))
+        object.__setattr__(self, "action", Action(self.action))
+        object.__setattr__(self, "result", Result(self.result))
 
 
 def now() -> str:

@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from reconciler.apply.journal import Result, WriteRecord, final_records
+from reconciler.apply.journal import Result, TargetKind, WriteRecord, final_records
 from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.policy.deleted import deleted_principals
 
-REPOSITORY = "repository"
-PROVIDER = "provider"
-TEMPLATE = "template"
+REPOSITORY = TargetKind.REPOSITORY
+PROVIDER = TargetKind.PROVIDER
+TEMPLATE = TargetKind.TEMPLATE
 # Targets for repositories created from now on (a --repository restore leaves them alone), put back first.
 _FOR_NEW_REPOSITORIES = (PROVIDER, TEMPLATE)
 
@@ -44,7 +44,7 @@ class RestoreTarget:
     # The last write was in flight when the run died, or failed after its request went out: it may not
     # have landed.
     uncertain: bool = False
-    target: str = REPOSITORY  # or PROVIDER, TEMPLATE
+    target: TargetKind = REPOSITORY  # or PROVIDER, TEMPLATE
     # Templates only: appliedFor now (as the apply left it) and to put back (None: there was no template).
     expected_applied_for: tuple[str, ...] | None = None
     restore_applied_for: tuple[str, ...] | None = None
@@ -59,7 +59,7 @@ def _selected(record: WriteRecord, globs: Sequence[str]) -> bool:
 def restore_targets(records: Sequence[WriteRecord], globs: Sequence[str] = ()) -> list[RestoreTarget]:
     """What to put back. With `globs`, only the repositories they match (and no provider config, as
     `--repository` leaves the provider alone everywhere)."""
-    per_target: dict[tuple[str, str, str], list[WriteRecord]] = defaultdict(list)
+    per_target: dict[tuple[str, TargetKind, str], list[WriteRecord]] = defaultdict(list)
     for record in records:  # file order is the order of the writes for one target
         if not _selected(record, globs):
             continue

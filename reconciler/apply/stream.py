@@ -33,8 +33,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from reconciler.apply.executor import WRITE_ACTIONS, ApplySummary, Executor, Outcome, RepositoryWriter
+from reconciler.apply.executor import Executor
 from reconciler.apply.journal import Result
+from reconciler.apply.summary import WRITE_ACTIONS, ApplySummary, Outcome
+from reconciler.apply.targets import RepositoryWriter
 from reconciler.desired.model import Registry
 from reconciler.errors import ReconcilerError
 from reconciler.live import stop

@@ -235,7 +235,6 @@ def _executor(
         journal=journal,
         options=options,
         on_done=on_done,
-        templates=ecr,
     )
 
 

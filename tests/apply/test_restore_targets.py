@@ -62,3 +62,67 @@ def test_sent_survives_the_report_file_and_old_reports_still_read(tmp_path: Path
     old_line = {k: v for k, v in asdict(record("failed")).items() if k != "sent"}
     path.write_text(json.dumps(old_line) + "\n")
     assert read_journal(path)[0].sent is False
+
+
+def policy(*accounts: str) -> str:
+    return json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Sid": "AllowPull", "Accounts": list(accounts)}]}
+    )
+
+
+A, B, C, X = policy("1"), policy("2"), policy("3"), policy("hand edit")
+
+
+def write(target: str, before: str, after: str, result: str, **fields: object) -> WriteRecord:
+    name = {"provider": "prov-1", "template": "team"}.get(target, "app/a")
+    return WriteRecord(
+        "main", "123456789012", "us-east-1", None, target, name, "update", before, after, result, **fields
+    )
+
+
+def two_writes(target: str, first_before: str = A) -> list[WriteRecord]:
+    """A -> B, then B -> C (two applies appending to one report, or an apply and a drift self-heal)."""
+    return [
+        write(target, first_before, B, "pending"),
+        write(target, first_before, B, "applied"),
+        write(target, B, C, "pending"),
+        write(target, B, C, "applied"),
+    ]
+
+
+@pytest.mark.parametrize("target", ["repository", "provider", "template"])
+def test_two_writes_to_one_target_restore_to_the_first_before(target: str) -> None:
+    (found,) = restore_targets(two_writes(target))
+    assert (found.expected_live, found.restore_to) == (C, A)
+    assert not found.uncertain
+
+
+@pytest.mark.parametrize("target", ["repository", "provider", "template"])
+def test_a_chain_broken_by_someone_else_restores_only_back_to_their_change(target: str) -> None:
+    # The second write started from X, not from B: someone changed the target in between. Restore puts back
+    # what the reconciler found before its own last run of writes, never a state someone else replaced.
+    records = [*two_writes(target)[:2], write(target, X, C, "pending"), write(target, X, C, "applied")]
+    (found,) = restore_targets(records)
+    assert (found.expected_live, found.restore_to) == (C, X)
+
+
+def test_a_templates_applied_for_goes_back_to_the_first_writes() -> None:
+    records = [
+        write("template", A, B, "applied", applied_for_before=["LOCAL"], applied_for_after=["REPLICATION"]),
+        write(
+            "template",
+            B,
+            C,
+            "applied",
+            applied_for_before=["REPLICATION"],
+            applied_for_after=["PULL_THROUGH_CACHE"],
+        ),
+    ]
+    (found,) = restore_targets(records)
+    assert (found.restore_applied_for, found.expected_applied_for) == (("LOCAL",), ("PULL_THROUGH_CACHE",))
+
+
+def test_the_last_write_in_flight_makes_the_whole_chain_uncertain() -> None:
+    records = [*two_writes("repository")[:3]]  # the run died during B -> C
+    (found,) = restore_targets(records)
+    assert (found.expected_live, found.restore_to, found.uncertain) == (C, A, True)

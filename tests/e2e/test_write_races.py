@@ -43,6 +43,8 @@ def test_a_provider_policy_edited_after_the_plan_read_it_is_stale_not_overwritte
         write_policy(self, *args)
 
     monkeypatch.setattr(NullplatformClient, "write_policy", edited_first)
+    # What the plan reads (and the change is planned against): OLD, not the hand edit made after it.
+    assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
     code, _, err = run_cli(
         capsys, "apply", "--policies", str(world.policies), "--report", str(world.report), *FAST
     )
@@ -51,7 +53,9 @@ def test_a_provider_policy_edited_after_the_plan_read_it_is_stale_not_overwritte
     assert world.nullplatform.provider(world.provider_id)["attributes"] == provider_attributes(HAND_EDIT)
     assert PATCH not in world.nullplatform.stats()["requests"]
     (line,) = [r for r in final_records(read_journal(world.report)) if r.target == "provider"]
+    # The line holds what the provider holds now (the hand edit), not what the plan read: a restore of this
+    # report must not put OLD back over the hand edit.
     assert (line.result, line.before, line.after) == ("stale", HAND_EDIT, DESIRED)
-    assert OLD != HAND_EDIT
+    assert "changed since it was read for the plan" in (line.error or "")
     # Nothing was written to the provider, so restore has nothing to put back there.
     assert [t for t in restore_targets(read_journal(world.report)) if t.target == "provider"] == []

@@ -104,7 +104,6 @@ def run_plan(tmp_path: Path, writer: Any, changes: Any, **options: Any) -> list[
             provider=None,
             journal=journal,
             options=ApplyOptions(**options),
-            templates=writer,
         ).run()
     return read_journal(report) if report.exists() else []  # the file is made at the first record
 

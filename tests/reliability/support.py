@@ -67,6 +67,61 @@ DENY_PUSH: dict[str, Any] = {
 }
 
 
+# The safety rules written out again, apart from the production guard (reconciler.policy.guard): checks that
+# judged "safe" with the guard alone would pass whatever a broken guard let through. Plain on purpose, and
+# pinned, together with the guard, by the literal cases of test_safety_rules.py.
+OUR_SID_PREFIX = "AllowPull"  # the sample registry's default managed_sids
+PULL_ONLY = frozenset(
+    {
+        "ecr:batchchecklayeravailability",
+        "ecr:batchgetimage",
+        "ecr:getdownloadurlforlayer",
+        "ecr:describeimages",
+        "ecr:describerepositories",
+        "ecr:listimages",
+        "ecr:getrepositorypolicy",
+    }
+)
+WHO_KEYS = frozenset({"aws:principalorgid", "aws:principalorgpaths", "aws:principalaccount"})
+MAX_TEXT = 10_240  # ECR's limit on a repository policy's text
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def unsafe_document(document: Any) -> list[str]:
+    """Why a parsed policy is unsafe to have written (empty when safe): an Allow to anyone (a `*` anywhere in
+    the principal, or no principal object, with no organization or account condition key), NotPrincipal in
+    an Allow, or a statement of ours granting anything but pull."""
+    reasons: list[str] = []
+    statements = document.get("Statement", []) if isinstance(document, dict) else None
+    if statements is None:
+        return ["not a policy object"]
+    for statement in _listed(statements):
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        sid = str(statement.get("Sid") or "")
+        principal = statement.get("Principal")
+        who = [v for vs in principal.values() for v in _listed(vs)] if isinstance(principal, dict) else ["*"]
+        conditions = statement.get("Condition") or {}
+        keys = {str(k).lower() for clauses in conditions.values() for k in (clauses or {})}
+        if "NotPrincipal" in statement:
+            reasons.append(f"{sid}: NotPrincipal in an Allow")
+        elif any("*" in str(v) for v in who) and not keys & WHO_KEYS:
+            reasons.append(f"{sid}: anyone at all")
+        if sid.startswith(OUR_SID_PREFIX):
+            actions = [str(a).lower() for a in _listed(statement.get("Action", []))]
+            if "NotAction" in statement or any(a not in PULL_ONLY for a in actions):
+                reasons.append(f"{sid}: ours, beyond pull")
+    return reasons
+
+
+def unsafe_text(text: str) -> list[str]:
+    too_long = [f"{len(text)} characters"] if len(text) > MAX_TEXT else []
+    return too_long + unsafe_document(json.loads(text))
+
+
 def seed_texts() -> dict[str, str | None]:
     seeded: dict[str, str | None] = {}
     states: list[str | None] = [DESIRED, OLD, None]
@@ -251,6 +306,7 @@ class Site:
             assert len(text) <= guard.MAX_POLICY_CHARS, name
             document = json.loads(text)
             assert guard.violations(document, OWNS_SID) == [], (name, text)
+            assert unsafe_text(text) == [], (name, text)
             sent = {canon(s) for s in statements_of(document)}
             for statement in self.foreign.get(name, []):
                 assert canon(statement) in sent, f"{name}: foreign statement lost: {statement}"
@@ -258,6 +314,7 @@ class Site:
             assert not self.foreign.get(name), f"{name}: deleting a policy with foreign statements"
         for _, text in writes.providers:
             assert guard.violations(json.loads(text), OWNS_SID) == [], text
+            assert unsafe_text(text) == [], text
 
     def assert_stored_safe(self) -> None:
         """Every policy stored now is safe and holds its foreign statements; the provider's other
@@ -271,6 +328,7 @@ class Site:
                 assert not self.foreign.get(name), f"{name}: policy with foreign statements is gone"
                 continue
             assert guard.violations(document, OWNS_SID) == [], (name, document)
+            assert unsafe_document(document) == [], (name, document)
             FIGURES["stored policies checked"] += 1
             stored = {canon(s) for s in statements_of(document)}
             for statement in self.foreign.get(name, []):
@@ -279,6 +337,7 @@ class Site:
         attributes = self.provider_attributes()
         assert attributes["ci"] == provider_attributes()["ci"]
         assert guard.violations(json.loads(attributes["setup"]["policy"]), OWNS_SID) == []
+        assert unsafe_text(attributes["setup"]["policy"]) == []
         expected_setup = {k: v for k, v in provider_attributes()["setup"].items() if k != "policy"}
         assert {k: v for k, v in attributes["setup"].items() if k != "policy"} == expected_setup
 
