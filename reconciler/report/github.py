@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError
-from reconciler.live.http import Answer, Clock, HttpClient, HttpError, OutcomeUnknown, Retries, Wait
+from reconciler.live.clock import Clock
+from reconciler.live.http import Answer, HttpClient, Retries, Wait
+from reconciler.live.http_errors import HttpError, OutcomeUnknown
 
 DEFAULT_API_URL = "https://api.github.com"
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})

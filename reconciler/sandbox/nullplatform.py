@@ -39,7 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from reconciler.sandbox import LOCALHOST, RestService, json_response
+from reconciler.sandbox.rest import RestService, json_response
+from reconciler.sandbox.server import LOCALHOST
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Request, Response

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from sample_registry import DESIRED, LAMBDA, OLD, run_cli, with_statements
 
+import reconciler.live.clock
 import reconciler.live.http
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.live.ecr import EcrClient
@@ -634,7 +635,7 @@ def pull_request(
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    clock = reconciler.live.http.SimulatedClock()
+    clock = reconciler.live.clock.SimulatedClock()
     monkeypatch.setattr(reconciler.live.http, "DEFAULT_CLOCK", clock)  # backoff recorded, not waited
     return github, summary, clock.sleeps
 
