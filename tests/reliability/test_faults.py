@@ -45,6 +45,9 @@ from .support import (
     tune_ecr,
 )
 
+# Each runs the CLI against the sandbox doubles: end to end (`make test-fast` leaves them out).
+pytestmark = pytest.mark.e2e
+
 PATCH_PROVIDER = "PATCH /provider/{provider_id}"
 GET_PROVIDER = "GET /provider/{provider_id}"
 # A hung call costs at most max_attempts x read_timeout plus botocore's backoff between the attempts.
@@ -686,6 +689,7 @@ def test_github_failing_while_posting_the_comment_fails_loudly_with_the_plan_in_
 def test_every_item_that_failed_is_in_the_apply_report(
     site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
+
     public = {"Sid": "Oops", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"}
     site.ecr.put_policy("team-04/app", with_statements(OLD, public))  # refused while planning
     site.ecr.configure(access_denied={"team-01/app"})  # cannot be read
