@@ -298,8 +298,9 @@ class Executor:
 
     def apply_template(self, change: TemplateChange) -> Outcome | None:
         """One creation template: last gate, (saved plan) re-derivation, a fresh read (the write sends every
-        field back, ../shared/reference.md "ECR"), stale unless it still is what was planned, write, read
-        back and verify (the policy and appliedFor as written, every other field as it was)."""
+        field back, docs/AWS.md "Repository creation templates"), stale unless it still is what was
+        planned, write, read back and verify (the policy and appliedFor as written, every other field as it
+        was)."""
         if change.action not in WRITE_ACTIONS:
             return None
         deleting = change.action == Action.DELETE
@@ -507,7 +508,7 @@ def _template_not_as_written(
     if written is None:
         return f"after {name} there is no template with this prefix"
     problems = []
-    # By meaning: ECR may hand a policy back reformatted (../shared/reference.md, "ECR").
+    # By meaning: ECR may hand a policy back reformatted (docs/AWS.md, "Policies come back reformatted").
     if live_fingerprint(shapes.policy_of(written)) != live_fingerprint(change.after):
         problems.append("repositoryPolicy is not what was written")
     if shapes.applied_for_of(written) != change.applied_for_after:

@@ -35,9 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # AWS publishes no rate quota for DescribeRepositories, GetRepositoryPolicy or SetRepositoryPolicy
-# (reference.md, "ECR"): they are control-plane calls throttled per account and region, and that budget is
-# shared with every other client in the account (nullplatform, CI, scanners, consoles). So the rate is
-# found, per action, by the pacer (start at a safe rate, raise it while calls succeed, cut it on a
+# (docs/AWS.md, "Rates and quotas"): they are control-plane calls throttled per account and region, and that
+# budget is shared with every other client in the account (nullplatform, CI, scanners, consoles). So the rate
+# is found, per action, by the pacer (start at a safe rate, raise it while calls succeed, cut it on a
 # ThrottlingException, settle just under where throttling began), and the calls in flight follow the rate
 # (rate x latency, up to DEFAULT_MAX_CONCURRENCY) unless a fixed concurrency is given. DEFAULT_MAX_RPS is
 # only a ceiling, high enough that the account's limit, not the ceiling, is what binds; `--max-rps` lowers
@@ -324,7 +324,8 @@ class EcrClient:
 
     def list_templates(self) -> list[dict[str, Any]]:
         """Every repository creation template of the registry, following nextToken with the largest page
-        (DescribeRepositoryCreationTemplates: maxResults 1-1000, ../shared/reference.md "ECR")."""
+        (DescribeRepositoryCreationTemplates: maxResults 1-1000, docs/AWS.md "Repository creation
+        templates")."""
         templates: list[dict[str, Any]] = []
         token: str | None = None
         try:
