@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_INSTALL = -m pip install -q --disable-pip-version-check
 
-.PHONY: demo test lint typecheck unit workflows-lint bench bench-large bench-huge bench-pacing bench-venv lock install-size clean
+.PHONY: demo test test-fast unit-fast lint typecheck unit workflows-lint bench bench-large bench-huge bench-pacing bench-venv lock install-size clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ demo: $(STAMP)
 	$(BIN)/reconciler demo
 
 test: lint typecheck workflows-lint unit
+
+# The developer loop (docs/TESTING.md): lint, types and the tests not marked `e2e` or `slow` (pyproject.toml).
+# CI runs `make test`, which runs every test.
+test-fast: lint typecheck unit-fast
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests benchmarks
@@ -37,6 +41,9 @@ workflows-lint: $(STAMP)
 # pytest exits 5 when it collected nothing; that must fail, and it does because make stops on any non-zero.
 unit: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
+
+unit-fast: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider -m "not e2e and not slow"
 
 # Benchmarks (benchmarks/RESULTS.md, benchmarks/chart.png). Cloud Custodian pins an older boto3 than
 # requirements-dev.txt, so it (and matplotlib, for the chart) gets its own venv from benchmarks/requirements.txt.

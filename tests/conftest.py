@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -28,6 +29,17 @@ if TYPE_CHECKING:
     from reconciler.sandbox.ecr import EcrEmulator
     from reconciler.sandbox.github import GithubApi
     from reconciler.sandbox.nullplatform import NullplatformApi
+
+
+E2E_DIR = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e/ is end to end (`make test-fast` leaves them out): marked here, so a new
+    file there cannot be forgotten."""
+    for item in items:
+        if item.path.is_relative_to(E2E_DIR):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,11 @@ listing pages feed reads and a read that differs in meaning feeds a write at onc
 
 Why this order:
 - Targets before repositories (the nullplatform provider config, then ECR's creation templates): nullplatform
-  gives each repository it creates the policy its provider config holds at that moment (reference.md,
-  "nullplatform"), and ECR a repository it creates the policy of the matching template. Written first,
-  every repository created after the write gets the new policy from them, and every one created before
-  it is in the listing that follows. Each such target is a `TargetStep`.
+  gives each repository it creates the policy its provider config holds at that moment
+  (docs/NULLPLATFORM.md, "The policies we render"), and ECR a repository it creates the policy of the
+  matching template (docs/AWS.md, "Repository creation templates"). Written first, every repository created
+  after the write gets the new policy from them, and every one created before it is in the listing that
+  follows. Each such target is a `TargetStep`.
 - One pass: ECR throttles GetRepositoryPolicy and SetRepositoryPolicy separately (one pacer per action,
   reconciler.live.ratelimit), so reading and writing at the same time takes max(reads, writes) / limit
   where reading everything first takes their sum.

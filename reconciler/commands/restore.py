@@ -182,7 +182,8 @@ def _kept_policy(target: RestoreTarget) -> bool:
     """Provider configs that had no policy before the apply are left alone: the provider write only ever
     sets `setup.policy`, never removes it nor writes null there (a null in `setup` reads like a hidden
     secret, see reconciler.live.nullplatform). So are templates that existed with no policy: whether an
-    Update without `repositoryPolicy` removes it is not documented (../shared/reference.md, "ECR")."""
+    Update without `repositoryPolicy` removes it is not documented (docs/AWS.md, "Repository creation
+    templates")."""
     if target.target == PROVIDER:
         return target.restore_to is None
     return target.target == TEMPLATE and target.restore_to is None and target.restore_applied_for is not None

@@ -30,7 +30,8 @@ PATTERNS: dict[str, str] = {
     "organization_path": (
         r"^o-[a-z0-9]{10,32}/(r-[0-9a-z]{4,32}|\*)/(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}/)+\*?$"
     ),
-    # ECR's own `prefix` pattern (botocore `ecr` model, shape Prefix; ../shared/reference.md, "ECR").
+    # ECR's own `prefix` pattern (botocore `ecr` model, shape Prefix; docs/AWS.md, "Repository creation
+    # templates").
     "template_prefix": r"^([a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?|ROOT)$",
 }
 _NAME = re.compile(PATTERNS["name"])
@@ -153,7 +154,7 @@ def check_provider_id(value: Any, node: yaml.Node) -> str | None:
     return f"provider_id must be a quoted string, not {describe(value)}"
 
 
-# ECR's limit on a creation template's `prefix` (../shared/reference.md, "ECR").
+# ECR's limit on a creation template's `prefix` (docs/AWS.md, "Repository creation templates").
 MAX_PREFIX_CHARS = 256
 
 

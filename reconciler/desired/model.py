@@ -9,7 +9,7 @@ from fnmatch import fnmatchcase
 
 DEFAULT_MANAGED_SIDS: tuple[str, ...] = ("AllowPull*",)
 # A creation template's special prefix and its `appliedFor` values, as ECR states them (botocore `ecr`
-# model; ../shared/reference.md, "ECR"). This order is the one plans and requests use.
+# model; docs/AWS.md, "Repository creation templates"). This order is the one plans and requests use.
 ROOT_PREFIX = "ROOT"
 APPLIED_FOR: tuple[str, ...] = ("REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH")
 

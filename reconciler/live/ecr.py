@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from reconciler.desired.model import Registry
-from reconciler.errors import ReconcilerError
 from reconciler.live import stop
 from reconciler.live.credentials import base_session
+from reconciler.live.ecr_errors import RATE_CODES, EcrError, EcrWriteError, error_parts, failure
 from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY, PerActionPacer, Ticket
 from reconciler.live.roles import assume, session_name
 from reconciler.live.state import LivePolicy
@@ -35,9 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # AWS publishes no rate quota for DescribeRepositories, GetRepositoryPolicy or SetRepositoryPolicy
-# (reference.md, "ECR"): they are control-plane calls throttled per account and region, and that budget is
-# shared with every other client in the account (nullplatform, CI, scanners, consoles). So the rate is
-# found, per action, by the pacer (start at a safe rate, raise it while calls succeed, cut it on a
+# (docs/AWS.md, "Rates and quotas"): they are control-plane calls throttled per account and region, and that
+# budget is shared with every other client in the account (nullplatform, CI, scanners, consoles). So the rate
+# is found, per action, by the pacer (start at a safe rate, raise it while calls succeed, cut it on a
 # ThrottlingException, settle just under where throttling began), and the calls in flight follow the rate
 # (rate x latency, up to DEFAULT_MAX_CONCURRENCY) unless a fixed concurrency is given. DEFAULT_MAX_RPS is
 # only a ceiling, high enough that the account's limit, not the ceiling, is what binds; `--max-rps` lowers
@@ -50,68 +50,6 @@ DEFAULT_MAX_ATTEMPTS = 10
 
 # DescribeRepositories accepts at most 1000 per page (default 100): the largest page means fewest calls.
 LIST_PAGE_SIZE = 1000
-_RATE_CODES = {
-    "ThrottlingException",
-    "Throttling",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "SlowDown",
-}
-# Worth retrying: throttling, and a service that is briefly unavailable.
-_THROTTLING_CODES = _RATE_CODES | {"ServiceUnavailable"}
-
-
-class EcrError(ReconcilerError):
-    """An ECR call failed. `code` is the AWS error code (or the botocore exception name)."""
-
-    def __init__(self, message: str, *, code: str, retryable: bool) -> None:
-        super().__init__(message)
-        self.code = code
-        self.retryable = retryable
-
-
-class EcrWriteError(EcrError):
-    """SetRepositoryPolicy or DeleteRepositoryPolicy failed; nothing can be assumed about the repository.
-
-    `sent`: the request went out, or may have, without a definite refusal (a read timeout, a dropped
-    connection, a 5xx or a throttle after retries: an earlier attempt may have been processed), so the
-    write may have landed.
-    """
-
-    sent = False
-
-
-def _error_parts(exc: Exception, operation: str) -> tuple[str, str, bool]:
-    """(code, message, retryable) of a botocore failure, for messages a person can act on."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code") or "Unknown")
-        message = str(error.get("Message") or "")
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        failed = getattr(exc, "operation_name", operation)
-        if failed and failed != operation:
-            # Names the failing call when it is not the ECR one, e.g. AssumeRole failing under it.
-            message = f"{message} (in {failed})"
-        return code, message, code in _THROTTLING_CODES or status >= 500
-    retryable = isinstance(exc, ConnectionError | HTTPClientError)
-    return type(exc).__name__, str(exc), retryable
-
-
-def _failure(kind: type[EcrError], exc: Exception, operation: str, where: str, note: str = "") -> EcrError:
-    """The error to raise for a failed call: the operation, where, AWS's code and message, and a note."""
-    code, message, retryable = _error_parts(exc, operation)
-    if code in EXPIRED_CODES:
-        # The run stops: no further call. A refused write is still settled (reported failed, not sent).
-        reason = stop.credentials_expired()
-        if not issubclass(kind, EcrWriteError):
-            raise reason from exc
-    error = kind(f"{operation} failed for {where}: {code}: {message}{note}", code=code, retryable=retryable)
-    if isinstance(error, EcrWriteError):
-        # What botocore retries is what may have reached ECR (a definite error answer is not retried).
-        error.sent = retryable
-    return error
 
 
 class EcrClient:
@@ -214,7 +152,7 @@ class EcrClient:
         # A connection failure says nothing about the limit; any answer other than a throttle is a success
         # as far as the rate goes (ECR took the call), errors included.
         self._pacers.pacer(action).release(
-            ticket, throttled=code in _RATE_CODES, answered=exception is None and parsed_response is not None
+            ticket, throttled=code in RATE_CODES, answered=exception is None and parsed_response is not None
         )
 
     def cloudtrail_client(self) -> Any:  # no type stubs for CloudTrail in the lock
@@ -267,7 +205,7 @@ class EcrClient:
                         registryId=self.registry.account_id, maxResults=LIST_PAGE_SIZE
                     )
             except (ClientError, BotoCoreError) as exc:
-                raise _failure(EcrError, exc, "DescribeRepositories", self._where()) from exc
+                raise failure(EcrError, exc, "DescribeRepositories", self._where()) from exc
             yield [repo["repositoryName"] for repo in page.get("repositories", [])]
             token = page.get("nextToken")
             if not token:
@@ -282,7 +220,7 @@ class EcrClient:
         except self._client.exceptions.RepositoryPolicyNotFoundException:
             return LivePolicy(repository=repository, text=None)
         except (ClientError, BotoCoreError) as exc:
-            code, message, _ = _error_parts(exc, "GetRepositoryPolicy")
+            code, message, _ = error_parts(exc, "GetRepositoryPolicy")
             if code in EXPIRED_CODES:
                 raise stop.credentials_expired() from exc  # not this repository's failure: the run's
             log.debug("GetRepositoryPolicy failed for %s: %s", repository, code)
@@ -375,7 +313,7 @@ class EcrClient:
                 registryId=self.registry.account_id, repositoryName=repository, policyText=text
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _failure(EcrWriteError, exc, "SetRepositoryPolicy", self._where(repository)) from exc
+            raise failure(EcrWriteError, exc, "SetRepositoryPolicy", self._where(repository)) from exc
         log.debug("set the policy of %s", self._where(repository))
         return answer.get("policyText") or text
 
@@ -386,7 +324,8 @@ class EcrClient:
 
     def list_templates(self) -> list[dict[str, Any]]:
         """Every repository creation template of the registry, following nextToken with the largest page
-        (DescribeRepositoryCreationTemplates: maxResults 1-1000, ../shared/reference.md "ECR")."""
+        (DescribeRepositoryCreationTemplates: maxResults 1-1000, docs/AWS.md "Repository creation
+        templates")."""
         templates: list[dict[str, Any]] = []
         token: str | None = None
         try:
@@ -398,7 +337,7 @@ class EcrClient:
                 if not token:
                     break
         except (ClientError, BotoCoreError) as exc:
-            raise _failure(EcrError, exc, "DescribeRepositoryCreationTemplates", self._where()) from exc
+            raise failure(EcrError, exc, "DescribeRepositoryCreationTemplates", self._where()) from exc
         return templates
 
     def read_template(self, prefix: str) -> dict[str, Any] | None:
@@ -407,7 +346,7 @@ class EcrClient:
             page = self._client.describe_repository_creation_templates(prefixes=[prefix])
         except (ClientError, BotoCoreError) as exc:
             where = self._where_template(prefix)
-            raise _failure(EcrError, exc, "DescribeRepositoryCreationTemplates", where) from exc
+            raise failure(EcrError, exc, "DescribeRepositoryCreationTemplates", where) from exc
         found = [dict(t) for t in page.get("repositoryCreationTemplates", []) if t.get("prefix") == prefix]
         return found[0] if found else None
 
@@ -417,7 +356,7 @@ class EcrClient:
             self._client.create_repository_creation_template(**request)
         except (ClientError, BotoCoreError) as exc:
             where = self._where_template(str(request.get("prefix")))
-            raise _failure(EcrWriteError, exc, "CreateRepositoryCreationTemplate", where) from exc
+            raise failure(EcrWriteError, exc, "CreateRepositoryCreationTemplate", where) from exc
 
     def update_template(self, request: dict[str, Any]) -> None:
         """UpdateRepositoryCreationTemplate; `request` carries every field (templates.update_request)."""
@@ -425,14 +364,14 @@ class EcrClient:
             self._client.update_repository_creation_template(**request)
         except (ClientError, BotoCoreError) as exc:
             where = self._where_template(str(request.get("prefix")))
-            raise _failure(EcrWriteError, exc, "UpdateRepositoryCreationTemplate", where) from exc
+            raise failure(EcrWriteError, exc, "UpdateRepositoryCreationTemplate", where) from exc
 
     def delete_template(self, prefix: str) -> None:
         """DeleteRepositoryCreationTemplate (restore of a template an apply created)."""
         try:
             self._client.delete_repository_creation_template(prefix=prefix)
         except (ClientError, BotoCoreError) as exc:
-            raise _failure(
+            raise failure(
                 EcrWriteError, exc, "DeleteRepositoryCreationTemplate", self._where_template(prefix)
             ) from exc
 
@@ -445,4 +384,4 @@ class EcrClient:
         except self._client.exceptions.RepositoryPolicyNotFoundException:
             log.debug("%s has no policy to delete", self._where(repository))
         except (ClientError, BotoCoreError) as exc:
-            raise _failure(EcrWriteError, exc, "DeleteRepositoryPolicy", self._where(repository)) from exc
+            raise failure(EcrWriteError, exc, "DeleteRepositoryPolicy", self._where(repository)) from exc

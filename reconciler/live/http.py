@@ -14,11 +14,11 @@ What it adds to urllib3, and why:
   went out, a 5xx other than 503): `OutcomeUnknown`, and `recover_write` to read before sending again.
 
 urllib3's own `Retry` is not used: its sleeps cannot be injected and it cannot tell a caller that a write's
-outcome is unknown. The clock (wall time, monotonic time, sleep) is injected instead, so tests run backoffs
-and rate-limit waits instantly and deterministically.
+outcome is unknown. The clock (wall time, monotonic time, sleep; `live/clock.py`) is injected instead, so
+tests run backoffs and rate-limit waits instantly and deterministically.
 
-It knows nothing about plans or reports: errors carry the service, method, path and a reason, never a
-header or a body.
+It knows nothing about plans or reports: errors (`live/http_errors.py`) carry the service, method, path and a
+reason, never a header or a body.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import urllib3
 from urllib3.exceptions import (
@@ -44,7 +44,8 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from reconciler.errors import ReconcilerError
+from reconciler.live.clock import Clock, SystemClock
+from reconciler.live.http_errors import GaveUp, OutcomeUnknown, RateLimited, RedirectRefused
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -57,83 +58,8 @@ MAX_REDIRECTS = 5
 _NOT_CARRIED_OUT = frozenset({429, 503})
 
 
-class Clock(Protocol):
-    def time(self) -> float:
-        """Wall-clock seconds since the epoch (rate-limit reset times are given that way)."""
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes back (spacing of writes)."""
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def time(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
-
-
-class SimulatedClock:
-    """A clock whose `sleep` only moves time forward and is recorded in `sleeps`: tests and the sandbox
-    use it so a minute-long rate-limit wait takes no time."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-        self._monotonic = 1_000.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self._monotonic
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            step = max(0.0, seconds)
-            self.now += step
-            self._monotonic += step
-
-
 # The clock clients get when none is given; tests that drive clients through the CLI replace it.
 DEFAULT_CLOCK: Clock = SystemClock()
-
-
-class HttpError(ReconcilerError):
-    """A request failed; the message names the service, method, path and why (never a header)."""
-
-
-class GaveUp(HttpError):
-    """Retries ran out (attempts or time): the last failure is in the message."""
-
-
-class OutcomeUnknown(HttpError):
-    """A write went out (or may have) and no answer says whether it was carried out: read before
-    sending it again (`HttpClient.recover_write`)."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class RedirectRefused(HttpError):
-    """The server redirected to another origin (or to plain http): not followed, credentials kept."""
-
-
-class RateLimited(HttpError):
-    """The service's rate limit would need a longer wait than allowed; `resets_at` (epoch) if known."""
-
-    def __init__(self, message: str, resets_at: float | None) -> None:
-        super().__init__(message)
-        self.resets_at = resets_at
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ from typing import Any
 
 from reconciler.desired.model import NullplatformTarget
 from reconciler.errors import ReconcilerError, SentWriteError, StaleTarget
-from reconciler.live.http import Answer, Clock, HttpClient, Retries
+from reconciler.live.clock import Clock
+from reconciler.live.http import Answer, HttpClient, Retries
+from reconciler.live.provider_attributes import differences, secret_candidates, write_blocker
 from reconciler.plan.fingerprint import live_fingerprint
 
 log = logging.getLogger(__name__)
@@ -82,62 +84,6 @@ def base_url(host: str) -> str:
             f"NULLPLATFORM_HOST {host!r}: plain http is allowed only for loopback addresses; use https"
         )
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _differences(
-    before: Any, after: Any, prefix: str = "", skip: frozenset[str] | set[str] = frozenset()
-) -> list[str]:
-    """What differs, as "path gone", "path added" or "path changed". Values are never returned."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        found: list[str] = []
-        for key in sorted(set(before) | set(after), key=str):
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if path in skip:
-                continue
-            if key not in after:
-                found.append(f"{path} gone")
-            elif key not in before:
-                found.append(f"{path} added")
-            else:
-                found.extend(_differences(before[key], after[key], path, skip))
-        return found
-    # Lists and scalars compare whole: a list is one attribute value.
-    if type(before) is not type(after) or before != after:
-        return [f"{prefix or 'attributes'} changed"]
-    return []
-
-
-def _null_paths(value: Any, path: str) -> list[str]:
-    """Dotted paths of the `null` values in `value`."""
-    if value is None:
-        return [path]
-    if isinstance(value, dict):
-        return [p for key, item in value.items() for p in _null_paths(item, f"{path}.{key}")]
-    return []
-
-
-def write_blocker(provider_id: str, setup: dict[str, Any]) -> str | None:
-    """Why `setup.policy` cannot be written, or None: a `null` elsewhere in `setup` may be a secret the API
-    hides, and the whole group must be sent back. Paths only, never values."""
-    nulls = [p for p in _null_paths(setup, "setup") if p != "setup.policy"]
-    if not nulls:
-        return None
-    return (
-        f"nullplatform provider {provider_id}: not written: {', '.join(nulls)} read(s) as null "
-        "(the API answers null for a secret it hides), and the whole setup group must be sent "
-        "back, which would store null over it; give it a value in nullplatform, then apply again"
-    )
-
-
-def _secret_candidates(value: Any, path: str = "") -> list[str]:
-    """Leaf strings of provider attributes, except the policy (ours, and long JSON that errors may quote)."""
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in _secret_candidates(v, f"{path}.{k}".lstrip("."))]
-    if isinstance(value, list):
-        return [s for v in value for s in _secret_candidates(v, path)]
-    if isinstance(value, str) and path != "setup.policy" and len(value) >= 4:
-        return [value]
-    return []
 
 
 class NullplatformClient:
@@ -337,7 +283,7 @@ class NullplatformClient:
             return {}
         if not isinstance(attributes, dict):
             raise ReconcilerError(f"nullplatform provider {provider_id}: attributes is not an object")
-        self.__seen_values.update(_secret_candidates(attributes))
+        self.__seen_values.update(secret_candidates(attributes))
         return attributes
 
     @staticmethod
@@ -435,7 +381,7 @@ class NullplatformClient:
         if landed != policy:
             problems.append("setup.policy does not hold the written policy")
         # A masked secret reads null before and after: equal, so expected masking is not a change.
-        problems.extend(_differences(expected, after, skip={"setup.policy"}))
+        problems.extend(differences(expected, after, skip={"setup.policy"}))
         if problems:
             raise SentWriteError(f"nullplatform provider {provider_id}: after PATCH, {'; '.join(problems)}")
         log.info("nullplatform provider %s: setup.policy updated", provider_id)

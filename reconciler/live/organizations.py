@@ -2,7 +2,7 @@
 
 The only module that talks to Organizations. The pure check (`reconciler/policy/organization.py`) gets the
 `Organization` this returns, never the client. Organizations answers its List/Describe calls only in the
-management account or a delegated administrator account (shared/reference.md, "AWS Organizations"), so a
+management account or a delegated administrator account (docs/AWS.md, "AWS Organizations"), so a
 registry file may name a read-only role there (`organization.role_arn`), assumed from the run's
 credentials as `live/ecr.py` assumes the registry roles (role chaining, reconciler.live.roles).
 

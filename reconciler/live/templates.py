@@ -1,10 +1,11 @@
 """Repository creation templates as ECR's API shapes them: reading them into `LiveTemplate`s, and the
 requests that write one.
 
-Facts relied on (../shared/reference.md, "ECR"): a template applies only to repositories created after it
-is set; `appliedFor` is required on create; Create answers TemplateAlreadyExistsException and Update
-TemplateNotFoundException; whether Update clears the fields it is not given is not documented, so an update
-sends every field back as read (a read-modify-write), with only `repositoryPolicy` and `appliedFor` replaced.
+Facts relied on (docs/AWS.md, "Repository creation templates"): a template applies only to repositories
+created after it is set; `appliedFor` is required on create; Create answers TemplateAlreadyExistsException and
+Update TemplateNotFoundException; whether Update clears the fields it is not given is not documented, so an
+update sends every field back as read (a read-modify-write), with only `repositoryPolicy` and `appliedFor`
+replaced.
 """
 
 from __future__ import annotations

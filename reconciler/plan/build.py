@@ -221,7 +221,7 @@ def provider_change(registry: Registry, live: LiveProvider) -> ProviderChange:
 def template_change(registry: Registry, template: CreationTemplate, live: LiveTemplate) -> TemplateChange:
     """A creation template's policy, planned like a repository's (foreign statements kept, compared by
     meaning), and its `appliedFor` brought in line with policies/."""
-    # ECR allows an empty repositoryPolicy (min length 0, ../shared/reference.md "ECR"): that is no policy.
+    # ECR allows an empty repositoryPolicy (min length 0, docs/AWS.md "Repository policies"): no policy.
     before = live.policy or None
     fingerprint = live_fingerprint(before)
     applied_for_before = live.applied_for if live.exists else None

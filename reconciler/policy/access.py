@@ -1,5 +1,5 @@
 """Who may pull from one repository, from its policy alone: IAM's evaluation rules as far as ECR repository
-policies use them (../shared/reference.md, "IAM evaluation"). Pure: plain data in, plain data out.
+policies use them (docs/AWS.md, "IAM evaluation"). Pure: plain data in, plain data out.
 
 A repository policy is only half of cross-account access: the principal's own identity policy must allow
 the action too. Everything here answers the repository policy's half.

@@ -1,7 +1,7 @@
 """IAM `Condition` blocks, for the keys repository policies use to name accounts and organizations.
 
 Three-valued: a condition holds, does not hold, or could not be evaluated (with the reason). Only what
-../shared/reference.md ("IAM evaluation") states is evaluated: `StringEquals` and `StringLike`, bare or
+docs/AWS.md ("IAM evaluation") states is evaluated: `StringEquals` and `StringLike`, bare or
 with `ForAnyValue:`/`ForAllValues:`, on `aws:PrincipalAccount`, `aws:PrincipalOrgID` and
 `aws:PrincipalOrgPaths`. Everything else (other keys, negated or `...IfExists` operators, other types,
 policy variables) is reported as not evaluated rather than guessed. Pure: no I/O.

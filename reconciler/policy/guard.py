@@ -3,7 +3,7 @@
 - Every Allow statement of a written text, whoever wrote it: never anyone at all. A `*` principal (or
   `{"AWS": "*"}`) needs an organization or account condition of a pinned shape (a 12-digit account, an
   organization id, an OU path under a literal organization id: reconciler.policy.restriction);
-  `NotPrincipal` in an Allow is "everyone but the listed" (../shared/reference.md, "IAM evaluation") and
+  `NotPrincipal` in an Allow is "everyone but the listed" (docs/AWS.md, "IAM evaluation") and
   is refused outright.
 - Statements we author (rendered, or whose Sid matches `managed_sids`): pull only as well (no `NotAction`,
   no action but pull).
@@ -27,7 +27,7 @@ from reconciler.policy.ownership import SidOwner
 from reconciler.policy.render import PULL_ACTIONS
 from reconciler.policy.restriction import restricting_clauses
 
-# ECR rejects policy text over 10,240 characters (../shared/reference.md, "ECR").
+# ECR rejects policy text over 10,240 characters (docs/AWS.md, "Repository policies").
 MAX_POLICY_CHARS = 10_240
 PULL = frozenset({a.lower() for a in PULL_ACTIONS} | {"ecr:listimages", "ecr:getrepositorypolicy"})
 

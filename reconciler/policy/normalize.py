@@ -1,8 +1,8 @@
 """Canonical form of an IAM policy, so that policies equal in meaning compare equal.
 
-Rules (Terraform's, see ../shared/reference.md "ECR"): statement order is ignored; `Action`, `Resource`,
-principal and condition values are sets (a string equals a one-item list); a 12-digit account id equals
-`arn:aws:iam::ID:root`; `"Principal": "*"` equals `{"AWS": "*"}` (IAM documents them as the same);
+Rules (Terraform's, docs/AWS.md "Policies come back reformatted"): statement order is ignored; `Action`,
+`Resource`, principal and condition values are sets (a string equals a one-item list); a 12-digit account id
+equals `arn:aws:iam::ID:root`; `"Principal": "*"` equals `{"AWS": "*"}` (IAM documents them as the same);
 action names and condition keys are case-insensitive (two keys of one operator that differ only in case
 stay two conditions); whitespace and key order never matter. `Version`,
 `Sid`, `Effect` and condition operators are compared exactly.

@@ -3,9 +3,9 @@
 `reconciler/live/organizations.py` reads the organization once per run and hands it here as an
 `Organization`; the check says, for each account and OU path a registry file names, whether it resolves.
 
-How an OU path matches (IAM User Guide, "aws:PrincipalOrgPaths"; shared/reference.md): a principal's value
-is `o-x/r-y/ou-a/ou-b/` (its account's chain of parents), and StringLike's `*` matches any run of
-characters, `/` included. So in `o-x/*/ou-a/ou-b/*` the `*` root stands for the root and any OUs above
+How an OU path matches (IAM User Guide, "aws:PrincipalOrgPaths"; docs/AWS.md, "IAM evaluation"): a
+principal's value is `o-x/r-y/ou-a/ou-b/` (its account's chain of parents), and StringLike's `*` matches any
+run of characters, `/` included. So in `o-x/*/ou-a/ou-b/*` the `*` root stands for the root and any OUs above
 ou-a (ou-a may sit at any depth), while every OU after the first must be a direct child of the one before;
 an explicit root (`o-x/r-y/ou-a/*`) makes ou-a a direct child of that root.
 """

@@ -1,6 +1,6 @@
 """Render desired pull access into ECR repository policy documents.
 
-The shapes are nullplatform's (see ../shared/reference.md, "The policies we render"): the documented
+The shapes are nullplatform's (docs/NULLPLATFORM.md, "The policies we render"): the documented
 "Organization OU" policy and what its `asset/ecr` OpenTofu module renders for
 `repository_policy_pull_accounts`, byte for byte in key order, so the provider config nullplatform
 already holds compares equal when nothing changed.

@@ -4,7 +4,7 @@ may be written) and the access audit (what is public) share, so they never disag
 An allowlist of pinned shapes, not a blacklist of match-all values: `StringLike aws:PrincipalOrgID "o*"`,
 `aws:PrincipalOrgPaths "*/*"` or `aws:PrincipalAccount ["*0", ..., "*9"]` match every organization or
 account, and no list of bad patterns catches them all. A clause restricts only when its operator is a
-positive string match (`StringEquals`, `StringLike`, bare or `ForAnyValue:`; ../shared/reference.md "IAM
+positive string match (`StringEquals`, `StringLike`, bare or `ForAnyValue:`; docs/AWS.md "IAM
 evaluation": `ForAllValues:`, negated and `...IfExists` operators hold when the key is absent) and every
 value listed for the key has the key's pinned shape:
 

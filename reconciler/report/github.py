@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError
-from reconciler.live.http import Answer, Clock, HttpClient, HttpError, OutcomeUnknown, Retries, Wait
+from reconciler.live.clock import Clock
+from reconciler.live.http import HttpClient, Retries
+from reconciler.live.http_errors import HttpError, OutcomeUnknown
+from reconciler.report.github_answers import github_message, header_number, rate_limit_wait
 
 DEFAULT_API_URL = "https://api.github.com"
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
@@ -26,65 +29,10 @@ _NEXT_LINK = re.compile(r'<([^>]+)>;\s*rel="next"')
 MAX_WAIT_ENV = "GITHUB_RATE_LIMIT_MAX_WAIT"
 DEFAULT_MAX_WAIT = 600.0  # seconds one request may spend waiting on rate limits and retries
 WRITE_INTERVAL = 1.0  # GitHub: make writes one at a time, at least a second apart
-MIN_RATE_LIMIT_WAIT = 60.0  # GitHub: with no retry-after and no reset, wait at least a minute
-_SECONDARY = re.compile(r"secondary rate limit", re.IGNORECASE)
 
 
 class GitHubError(ReconcilerError):
     pass
-
-
-def _message_text(answer: Answer) -> str:
-    try:
-        data = json.loads(answer.body or b"{}")
-    except ValueError:
-        return ""
-    message = data.get("message") if isinstance(data, dict) else None
-    return str(message) if message else ""
-
-
-def _message(answer: Answer) -> str:
-    """GitHub's own words for a refusal ("Issues are disabled for this repo"), which say what to fix.
-    Only its `message` field: a response never echoes the request's headers, so the token can't be in it."""
-    message = _message_text(answer)
-    return f" ({message[:200]})" if message else ""
-
-
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None and value.strip() else None
-    except ValueError:
-        return None
-
-
-def rate_limit_wait(answer: Answer, repeats: int, now: float) -> Wait | None:
-    """GitHub's rules for a rate-limited answer ("Rate limits for the REST API", docs/GITHUB_API.md): a 403
-    or 429 is a rate limit when it has `retry-after`, `x-ratelimit-remaining: 0`, or the secondary-limit
-    message (any 429 is one). Wait `retry-after` seconds if given; else, when the remaining count is 0,
-    until `x-ratelimit-reset`; else at least a minute, doubling on each repeat. Any other 403 is None:
-    a refusal that waiting will not change."""
-    if answer.status not in (403, 429):
-        return None
-    headers = answer.headers
-    retry_after = _number(headers.get("retry-after"))
-    exhausted = (headers.get("x-ratelimit-remaining") or "").strip() == "0"
-    secondary = bool(_SECONDARY.search(_message_text(answer)))
-    if answer.status == 403 and retry_after is None and not exhausted and not secondary:
-        return None
-    reset = _number(headers.get("x-ratelimit-reset"))
-    if secondary:
-        limit = "GitHub's secondary rate limit"
-    elif exhausted:
-        resource = headers.get("x-ratelimit-resource") or "core"
-        limit = f"GitHub's rate limit ({headers.get('x-ratelimit-limit') or '?'} requests, {resource})"
-    else:
-        limit = "GitHub's rate limit"
-    if retry_after is not None:
-        return Wait(max(0.0, retry_after), limit, now + max(0.0, retry_after))
-    if exhausted and reset is not None:
-        # The reset is in whole seconds: one more second makes sure it has passed.
-        return Wait(max(0.0, reset - now) + 1.0, limit, reset)
-    return Wait(MIN_RATE_LIMIT_WAIT * 2 ** min(repeats, 10), limit, None)
 
 
 @dataclass(frozen=True)
@@ -123,7 +71,7 @@ def max_wait_from_env(environ: dict[str, str] | None = None) -> float:
     value = (os.environ if environ is None else environ).get(MAX_WAIT_ENV, "").strip()
     if not value:
         return DEFAULT_MAX_WAIT
-    seconds = _number(value)
+    seconds = header_number(value)
     if seconds is None or seconds < 0:
         raise GitHubError(f"{MAX_WAIT_ENV}={value!r} is not a number of seconds")
     return seconds
@@ -202,7 +150,7 @@ class GitHubClient:
         except HttpError as exc:
             raise GitHubError(str(exc)) from None
         if answer.status >= 400:
-            raise GitHubError(f"GitHub {method} {path} failed: HTTP {answer.status}{_message(answer)}")
+            raise GitHubError(f"GitHub {method} {path} failed: HTTP {answer.status}{github_message(answer)}")
         try:
             data = answer.json()
         except ValueError:

@@ -21,8 +21,8 @@
   credentials" otherwise); a read-only token (what fork pull requests get) can read but writing
   answers 403 "Resource not accessible by integration".
 
-Rate limits, as GitHub answers them ("Rate limits for the REST API", docs/GITHUB_API.md); a refused
-request is not carried out:
+Rate limits, as GitHub answers them ("Rate limits for the REST API", docs/GITHUB_API.md; the answers are
+built in `github_limits.py`); a refused request is not carried out:
 - `secondary_limit(every=2, retry_after=1)`: every `every`-th write (POST, PATCH, PUT, DELETE) is
   refused with the secondary rate limit: 403 (or `status=429`), "You have exceeded a secondary rate
   limit...", and a `retry-after` header when given;
@@ -36,49 +36,20 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
-from reconciler.sandbox import LOCALHOST, RestService, json_response
+from reconciler.sandbox.github_checks import comment_body, issue_fields
+from reconciler.sandbox.github_limits import RateLimits
+from reconciler.sandbox.github_pages import DOCS, new_comment, new_issue, page, public, timestamp
+from reconciler.sandbox.rest import RestService, json_response
+from reconciler.sandbox.server import LOCALHOST
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Request, Response
 
 DEFAULT_TOKEN = "sandbox-github-token"  # noqa: S105 (a fixed token for a local double)
-MAX_COMMENT_LENGTH = 65_536
-DEFAULT_PER_PAGE = 30
-MAX_PER_PAGE = 100
 BOT_LOGIN = "github-actions[bot]"
-DOCS = "https://docs.github.com/rest/issues/comments"
-ISSUES_DOCS = "https://docs.github.com/rest/issues/issues"
-RATE_LIMIT_DOCS = (
-    "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits"
-)
-SECONDARY_LIMIT_MESSAGE = (
-    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you "
-    "reach out to GitHub Support for help, please include the request ID {request_id}."
-)
-PRIMARY_LIMIT_MESSAGE = (
-    "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please "
-    "include the request ID {request_id}."
-)
-RATE_LIMIT = 1000  # GITHUB_TOKEN: 1,000 requests an hour per repository
-_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-
-
-@dataclass
-class _Limited:
-    """Scripted rate-limit answers: `count` of them (None: until reset)."""
-
-    count: int | None
-    primary: bool
-    status: int
-    retry_after: float | None
-    reset_at: int | None
-    routes: frozenset[str] | None
 
 
 class GithubApi(RestService):
@@ -114,12 +85,7 @@ class GithubApi(RestService):
         self._issues: dict[tuple[str, str, int], dict[str, Any]] = {}  # issues and pull requests
         self._sequence = 0  # creation order: timestamps have one-second resolution
         self.issues_enabled = True
-        self._limits: list[_Limited] = []
-        self._secondary_every: int | None = None
-        self._secondary_retry_after: float | None = None
-        self._secondary_status = 403
-        self._writes_seen = 0
-        self._request_ids = 0
+        self.limits = RateLimits()
         super().__init__(host=host, port=port, seed=seed)
 
     def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
@@ -153,22 +119,18 @@ class GithubApi(RestService):
             self._issues.clear()
             self._sequence = 0
         self.issues_enabled = True
-        self.clear_limits()
+        self.limits.clear()
         self.faults.reset()
         self.latency_ms = 0.0
         self.reset_stats()
 
-    # -- rate limits and lost answers --
+    # -- rate limits (`RateLimits`) and lost answers --
 
     def secondary_limit(
         self, every: int | None = 2, retry_after: float | None = 1, status: int = 403
     ) -> None:
         """Refuse every `every`-th write with GitHub's secondary rate limit (None: stop)."""
-        with self._lock:
-            self._secondary_every = every
-            self._secondary_retry_after = retry_after
-            self._secondary_status = status
-            self._writes_seen = 0
+        self.limits.secondary(every, retry_after, status)
 
     def limit_next(
         self,
@@ -183,66 +145,13 @@ class GithubApi(RestService):
         """Answer the next `count` requests (None: all, until reset) to `routes` (None: any) with the
         primary rate limit (`x-ratelimit-remaining: 0`, `x-ratelimit-reset: reset_at`) or, with
         `primary=False`, the secondary one; `retry_after` adds that header."""
-        with self._lock:
-            self._limits.append(
-                _Limited(
-                    count,
-                    primary,
-                    status,
-                    retry_after,
-                    reset_at,
-                    None if routes is None else frozenset(routes),
-                )
-            )
+        self.limits.next(count, primary, status, retry_after, reset_at, routes)
 
     def clear_limits(self) -> None:
-        with self._lock:
-            self._limits.clear()
-            self._secondary_every = None
-            self._writes_seen = 0
-
-    def _limited(self, key: str) -> Response | None:
-        """The rate-limit answer for this request, if it gets one."""
-        method = key.partition(" ")[0]
-        with self._lock:
-            self._request_ids += 1
-            request_id = f"SANDBOX:{self._request_ids:06d}"
-            for plan in self._limits:
-                if plan.routes is not None and key not in plan.routes:
-                    continue
-                if plan.count is not None:
-                    plan.count -= 1
-                    if plan.count <= 0:
-                        self._limits.remove(plan)
-                return self._limit_answer(
-                    plan.primary, plan.status, plan.retry_after, plan.reset_at, request_id
-                )
-            if method in _WRITES and self._secondary_every:
-                self._writes_seen += 1
-                if self._writes_seen % self._secondary_every == 0:
-                    retry_after = self._secondary_retry_after
-                    return self._limit_answer(False, self._secondary_status, retry_after, None, request_id)
-        return None
-
-    def _limit_answer(
-        self, primary: bool, status: int, retry_after: float | None, reset_at: int | None, request_id: str
-    ) -> Response:
-        headers = [("x-ratelimit-limit", str(RATE_LIMIT)), ("x-ratelimit-resource", "core")]
-        if primary:
-            reset = reset_at if reset_at is not None else int(time.time()) + 3600
-            headers += [("x-ratelimit-remaining", "0"), ("x-ratelimit-used", str(RATE_LIMIT))]
-            headers += [("x-ratelimit-reset", str(reset))]
-            message = PRIMARY_LIMIT_MESSAGE
-        else:
-            headers += [("x-ratelimit-remaining", str(RATE_LIMIT - 10)), ("x-ratelimit-used", "10")]
-            message = SECONDARY_LIMIT_MESSAGE
-        if retry_after is not None:
-            headers.append(("retry-after", f"{retry_after:g}"))
-        body = {"message": message.format(request_id=request_id), "documentation_url": RATE_LIMIT_DOCS}
-        return json_response(body, status, headers)
+        self.limits.clear()
 
     def _dispatch(self, key: str, request: Request, arguments: Mapping[str, Any]) -> Response:
-        limited = self._limited(key)
+        limited = self.limits.answer(key)
         if limited is not None:
             return limited
         return super()._dispatch(key, request, arguments)
@@ -301,23 +210,7 @@ class GithubApi(RestService):
                 ]
                 number = max(used, default=0) + 1
             self._sequence += 1
-            now = _timestamp()
-            issue = {
-                "id": 2_000_000 + self._sequence,
-                "number": number,
-                "title": title,
-                "body": body,
-                "state": "open",
-                "state_reason": None,
-                "labels": [{"name": name} for name in dict.fromkeys(labels)],
-                "user": {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"},
-                "url": f"{self.url}/repos/{owner}/{repo}/issues/{number}",
-                "html_url": f"https://github.com/{owner}/{repo}/issues/{number}",
-                "created_at": now,
-                "updated_at": now,
-                "closed_at": None,
-                "_sequence": self._sequence,
-            }
+            issue = new_issue(self.url, owner, repo, number, title, body, labels, login, self._sequence)
             self._issues[(owner, repo, number)] = issue
             return copy.deepcopy(issue)
 
@@ -331,18 +224,7 @@ class GithubApi(RestService):
         with self._lock:
             comment_id = self._next_id
             self._next_id += 1
-            now = _timestamp()
-            comment = {
-                "id": comment_id,
-                "node_id": f"IC_sandbox{comment_id}",
-                "url": f"{self.url}/repos/{owner}/{repo}/issues/comments/{comment_id}",
-                "html_url": f"https://github.com/{owner}/{repo}/pull/{number}#issuecomment-{comment_id}",
-                "issue_url": f"{self.url}/repos/{owner}/{repo}/issues/{number}",
-                "body": body,
-                "user": {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"},
-                "created_at": now,
-                "updated_at": now,
-            }
+            comment = new_comment(self.url, owner, repo, number, comment_id, body, login)
             self._comments[comment_id] = comment
             self._where[comment_id] = (owner, repo, number)
             self._threads.setdefault((owner, repo, number), []).append(comment_id)
@@ -362,41 +244,18 @@ class GithubApi(RestService):
             return self.error(403, "Resource not accessible by integration")
         return None
 
-    def _body(self, request: Request) -> str | Response:
-        payload = request.get_json(silent=True)
-        if not isinstance(payload, dict) or not isinstance(payload.get("body"), str):
-            return self.error(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
-        body = str(payload["body"])
-        if len(body) > MAX_COMMENT_LENGTH:
-            return json_response(
-                {
-                    "message": "Validation Failed",
-                    "errors": [
-                        {
-                            "resource": "IssueComment",
-                            "code": "custom",
-                            "field": "body",
-                            "message": f"body is too long (maximum is {MAX_COMMENT_LENGTH} characters)",
-                        }
-                    ],
-                    "documentation_url": DOCS,
-                },
-                422,
-            )
-        return body
-
     def _list(self, request: Request, owner: str, repo: str, number: int) -> Response:
         denied = self._auth(request, write=False)
         if denied is not None:
             return denied
         base = f"{self.url}/repos/{owner}/{repo}/issues/{number}/comments"
-        return self._page(self.comments(owner, repo, number), request, base, {})
+        return page(self.comments(owner, repo, number), request, base, {})
 
     def _create(self, request: Request, owner: str, repo: str, number: int) -> Response:
         denied = self._auth(request, write=True)
         if denied is not None:
             return denied
-        body = self._body(request)
+        body = comment_body(request)
         if not isinstance(body, str):
             return body
         return json_response(self._add(owner, repo, number, body, self.login), 201)
@@ -405,7 +264,7 @@ class GithubApi(RestService):
         denied = self._auth(request, write=True)
         if denied is not None:
             return denied
-        body = self._body(request)
+        body = comment_body(request)
         if not isinstance(body, str):
             return body
         with self._lock:
@@ -413,7 +272,7 @@ class GithubApi(RestService):
             if comment is None or self._where[comment_id][:2] != (owner, repo):
                 return self.error(404, "Not Found")
             comment["body"] = body
-            comment["updated_at"] = _timestamp()
+            comment["updated_at"] = timestamp()
             return json_response(copy.deepcopy(comment))
 
     def _pulls(self, request: Request, owner: str, repo: str, sha: str) -> Response:
@@ -428,28 +287,6 @@ class GithubApi(RestService):
         if not self.issues_enabled:
             return self.error(410, "Issues are disabled for this repo")
         return None
-
-    def _page(
-        self, items: list[dict[str, Any]], request: Request, base: str, query: dict[str, str]
-    ) -> Response:
-        """One page of `items`, with GitHub's `Link` header (next/last/first/prev)."""
-        try:
-            per_page = min(max(int(request.args.get("per_page", DEFAULT_PER_PAGE)), 1), MAX_PER_PAGE)
-            page = max(int(request.args.get("page", 1)), 1)
-        except ValueError:
-            return self.error(400, "per_page and page must be integers")
-        last = max((len(items) + per_page - 1) // per_page, 1)
-        chunk = items[(page - 1) * per_page : page * per_page]
-
-        def link(target: int, rel: str) -> str:
-            return f'<{base}?{urlencode(query | {"per_page": per_page, "page": target})}>; rel="{rel}"'
-
-        links = []
-        if page > 1:
-            links += [link(page - 1, "prev"), link(1, "first")]
-        if page < last:
-            links += [link(page + 1, "next"), link(last, "last")]
-        return json_response(chunk, 200, [("Link", ", ".join(links))] if links else [])
 
     def _list_issues(self, request: Request, owner: str, repo: str) -> Response:
         denied = self._auth(request, write=False) or self._issues_on(request)
@@ -475,48 +312,13 @@ class GithubApi(RestService):
         found.sort(key=lambda issue: (issue[key], issue["_sequence"]), reverse=direction == "desc")
         query = {k: v for k, v in request.args.items() if k not in ("page", "per_page")}
         base = f"{self.url}/repos/{owner}/{repo}/issues"
-        return self._page([_public(issue) for issue in found], request, base, query)
-
-    def _issue_fields(self, request: Request, *, creating: bool) -> dict[str, Any] | Response:
-        payload = request.get_json(silent=True)
-        if not isinstance(payload, dict):
-            return self.error(400, "Problems parsing JSON")
-        if creating and not isinstance(payload.get("title"), str | int):
-            return self.error(422, 'Invalid request.\n\n"title" wasn\'t supplied.')
-        body = payload.get("body")
-        if body is not None and not isinstance(body, str):
-            return self.error(422, "Validation Failed")
-        if isinstance(body, str) and len(body) > MAX_COMMENT_LENGTH:
-            return json_response(
-                {
-                    "message": "Validation Failed",
-                    "errors": [
-                        {
-                            "resource": "Issue",
-                            "code": "custom",
-                            "field": "body",
-                            "message": f"body is too long (maximum is {MAX_COMMENT_LENGTH} characters)",
-                        }
-                    ],
-                    "documentation_url": ISSUES_DOCS,
-                },
-                422,
-            )
-        state = payload.get("state")
-        if state is not None and state not in ("open", "closed"):
-            return self.error(422, "Validation Failed")
-        labels = payload.get("labels")
-        if labels is not None and not (
-            isinstance(labels, list) and all(isinstance(label, str) for label in labels)
-        ):
-            return self.error(422, "Validation Failed")
-        return payload
+        return page([public(issue) for issue in found], request, base, query)
 
     def _create_issue(self, request: Request, owner: str, repo: str) -> Response:
         denied = self._auth(request, write=True) or self._issues_on(request)
         if denied is not None:
             return denied
-        fields = self._issue_fields(request, creating=True)
+        fields = issue_fields(request, creating=True)
         if not isinstance(fields, dict):
             return fields
         issue = self._new_issue(
@@ -527,7 +329,7 @@ class GithubApi(RestService):
             fields.get("labels") or [],
             self.login,
         )
-        return json_response(_public(issue), 201)
+        return json_response(public(issue), 201)
 
     def _get_issue(self, request: Request, owner: str, repo: str, number: int) -> Response:
         denied = self._auth(request, write=False) or self._issues_on(request)
@@ -537,13 +339,13 @@ class GithubApi(RestService):
             issue = self._issues.get((owner, repo, number))
             if issue is None:
                 return self.error(404, "Not Found")
-            return json_response(_public(copy.deepcopy(issue)))
+            return json_response(public(copy.deepcopy(issue)))
 
     def _update_issue(self, request: Request, owner: str, repo: str, number: int) -> Response:
         denied = self._auth(request, write=True) or self._issues_on(request)
         if denied is not None:
             return denied
-        fields = self._issue_fields(request, creating=False)
+        fields = issue_fields(request, creating=False)
         if not isinstance(fields, dict):
             return fields
         with self._lock:
@@ -558,10 +360,10 @@ class GithubApi(RestService):
             if fields.get("state") is not None and fields["state"] != issue["state"]:
                 issue["state"] = fields["state"]
                 closed = fields["state"] == "closed"
-                issue["closed_at"] = _timestamp() if closed else None
+                issue["closed_at"] = timestamp() if closed else None
                 issue["state_reason"] = fields.get("state_reason") or ("completed" if closed else "reopened")
-            issue["updated_at"] = _timestamp()
-            return json_response(_public(copy.deepcopy(issue)))
+            issue["updated_at"] = timestamp()
+            return json_response(public(copy.deepcopy(issue)))
 
     def _delete(self, request: Request, owner: str, repo: str, comment_id: int) -> Response:
         denied = self._auth(request, write=True)
@@ -575,12 +377,3 @@ class GithubApi(RestService):
         from werkzeug.wrappers import Response
 
         return Response(status=204)
-
-
-def _public(issue: dict[str, Any]) -> dict[str, Any]:
-    """An issue as the API answers it (without the double's bookkeeping)."""
-    return {key: value for key, value in issue.items() if not key.startswith("_")}
-
-
-def _timestamp() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

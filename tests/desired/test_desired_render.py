@@ -1,4 +1,4 @@
-"""Loaded files render exactly the documented policies (../shared/reference.md, "The policies we render")."""
+"""Loaded files render exactly the documented policies (docs/NULLPLATFORM.md, "The policies we render")."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sample_registry import run_cli
 
-from reconciler.live.http import SimulatedClock
+from reconciler.live.clock import SimulatedClock
 from reconciler.sandbox.github import GithubApi
 
 from .conftest import World

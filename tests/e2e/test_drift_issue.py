@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sample_registry import CI_ACCESS_KEY, CI_SECRET, LAMBDA, run_cli
 
-from reconciler.live.http import SimulatedClock
+from reconciler.live.clock import SimulatedClock
 from reconciler.report.drift_issue import LABEL, MARKER
 from reconciler.report.github import GitHubClient
 from reconciler.sandbox.github import GithubApi

@@ -13,18 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from reconciler.live.http import (
-    GaveUp,
-    HttpClient,
-    OutcomeUnknown,
-    RedirectRefused,
-    Retries,
-    SimulatedClock,
-    origin,
-    retry_after_seconds,
-)
+from reconciler.live.clock import SimulatedClock
+from reconciler.live.http import HttpClient, Retries, origin, retry_after_seconds
+from reconciler.live.http_errors import GaveUp, OutcomeUnknown, RedirectRefused
 from reconciler.report.github import GitHubClient, GitHubError
-from reconciler.sandbox import BackgroundServer
+from reconciler.sandbox.server import BackgroundServer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

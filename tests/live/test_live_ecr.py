@@ -12,7 +12,8 @@ import boto3
 import pytest
 
 from reconciler.desired.model import PullAccess, Registry
-from reconciler.live.ecr import EcrClient, EcrError, EcrWriteError
+from reconciler.live.ecr import EcrClient
+from reconciler.live.ecr_errors import EcrError, EcrWriteError
 from reconciler.live.roles import assume
 from reconciler.sandbox.ecr import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulator
 

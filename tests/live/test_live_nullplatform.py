@@ -19,7 +19,7 @@ import pytest
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
 from reconciler.errors import ReconcilerError, StaleTarget, was_sent
 from reconciler.live import http as http_module
-from reconciler.live.http import SimulatedClock
+from reconciler.live.clock import SimulatedClock
 from reconciler.live.nullplatform import NullplatformClient, base_url
 from reconciler.live.observe import observe_provider
 from reconciler.sandbox.nullplatform import NullplatformApi

@@ -11,7 +11,8 @@ import pytest
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal, Result, read_journal
 from reconciler.desired.model import CreationTemplate, PullAccess, Registry
-from reconciler.live.ecr import EcrClient, EcrError, EcrWriteError
+from reconciler.live.ecr import EcrClient
+from reconciler.live.ecr_errors import EcrError, EcrWriteError
 from reconciler.live.state import LiveRegistry
 from reconciler.live.templates import observe_templates
 from reconciler.plan.build import template_changes

@@ -1,4 +1,4 @@
-"""Who may pull: answers worked out by hand from IAM's rules (../shared/reference.md, "IAM evaluation"),
+"""Who may pull: answers worked out by hand from IAM's rules (docs/AWS.md, "IAM evaluation"),
 then checked against the evaluator. Each test says the reasoning in a line or two."""
 
 from __future__ import annotations

@@ -241,9 +241,10 @@ def tune_ecr(monkeypatch: pytest.MonkeyPatch, *, share: bool = True, **settings:
 
 def no_backoff_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The HTTP clients' (nullplatform, GitHub) waits are recorded instead of slept: a simulated clock."""
+    import reconciler.live.clock
     import reconciler.live.http
 
-    clock = reconciler.live.http.SimulatedClock()
+    clock = reconciler.live.clock.SimulatedClock()
     monkeypatch.setattr(reconciler.live.http, "DEFAULT_CLOCK", clock)
     return clock.sleeps
 

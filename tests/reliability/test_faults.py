@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from sample_registry import DESIRED, LAMBDA, OLD, run_cli, with_statements
 
+import reconciler.live.clock
 import reconciler.live.http
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.live.ecr import EcrClient
@@ -43,6 +44,9 @@ from .support import (
     no_backoff_sleep,
     tune_ecr,
 )
+
+# Each runs the CLI against the sandbox doubles: end to end (`make test-fast` leaves them out).
+pytestmark = pytest.mark.e2e
 
 PATCH_PROVIDER = "PATCH /provider/{provider_id}"
 GET_PROVIDER = "GET /provider/{provider_id}"
@@ -636,7 +640,7 @@ def pull_request(
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    clock = reconciler.live.http.SimulatedClock()
+    clock = reconciler.live.clock.SimulatedClock()
     monkeypatch.setattr(reconciler.live.http, "DEFAULT_CLOCK", clock)  # backoff recorded, not waited
     return github, summary, clock.sleeps
 
@@ -687,6 +691,7 @@ def test_github_failing_while_posting_the_comment_fails_loudly_with_the_plan_in_
 def test_every_item_that_failed_is_in_the_apply_report(
     site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
+
     public = {"Sid": "Oops", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"}
     site.ecr.put_policy("team-04/app", with_statements(OLD, public))  # refused while planning
     site.ecr.configure(access_denied={"team-01/app"})  # cannot be read

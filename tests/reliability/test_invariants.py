@@ -51,6 +51,9 @@ from reconciler.sandbox.nullplatform import NullplatformApi
 
 from .support import FIGURES, tune_ecr
 
+# Each runs the CLI against the sandbox doubles: end to end (`make test-fast` leaves them out).
+pytestmark = pytest.mark.e2e
+
 ACCOUNT = "123456789012"
 NRN = "organization=1:account=2"
 PREFIXES = ("team", "payments", "billing", "ml", "sandbox")
@@ -462,6 +465,7 @@ def test_apply_converges_is_idempotent_and_restore_gives_back_the_originals(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+
     ecr, nullplatform = sandbox_env
     ecr.reset()
     nullplatform.reset()

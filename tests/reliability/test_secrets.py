@@ -198,6 +198,7 @@ def test_no_secret_appears_in_any_output_file_comment_or_log(
     FIGURES["log records searched for secrets"] += len(caplog.records)
 
 
+@pytest.mark.e2e
 def test_a_real_process_prints_no_secret(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What a CI log shows: the CLI as its own process, with the logging configuration it sets up itself
     (none), on a run with failures."""

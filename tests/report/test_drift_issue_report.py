@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from reconciler.plan.drift import Verdict, assess, healing
 from reconciler.plan.model import (
     Action,
@@ -135,6 +137,7 @@ def test_losses_lead_the_plan_as_in_the_pull_request_comment() -> None:
     assert first_seen(body) is None
 
 
+@pytest.mark.slow
 def test_the_body_stays_within_githubs_limit_for_a_huge_plan() -> None:
     """100,000 repositories, each with its own difference (nothing groups): still one valid body, the
     summary and the first-seen data intact, the plan cut with a pointer to the full one."""

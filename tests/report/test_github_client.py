@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.live.http import SimulatedClock
+from reconciler.live.clock import SimulatedClock
 from reconciler.report.github import MAX_WAIT_ENV, GitHubClient, GitHubError, max_wait_from_env
 from reconciler.sandbox.github import DEFAULT_TOKEN, GithubApi
 

@@ -53,6 +53,7 @@ def test_every_answered_call_is_an_event_reads_and_pushes_included(ecr: EcrEmula
     assert events[-1]["Resources"] == [{"ResourceType": "AWS::ECR::Repository", "ResourceName": "app"}]
 
 
+@pytest.mark.slow
 def test_pages_of_at_most_50_with_a_next_token_and_one_attribute(ecr: EcrEmulator) -> None:
     for index in range(120):
         ecr.create_repository(f"r{index:03d}")

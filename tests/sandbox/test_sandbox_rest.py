@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.sandbox.github import MAX_COMMENT_LENGTH, GithubApi
+from reconciler.sandbox.github import GithubApi
+from reconciler.sandbox.github_checks import MAX_COMMENT_LENGTH
 from reconciler.sandbox.nullplatform import NullplatformApi
 
 NRN = "organization=1:account=2:namespace=3"

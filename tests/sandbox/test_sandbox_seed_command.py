@@ -108,6 +108,7 @@ def _get(url: str, headers: dict[str, str] | None = None, body: Any = None) -> A
         return json.loads(response.read())
 
 
+@pytest.mark.e2e  # a real `reconciler sandbox` process
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_sandbox_command_starts_serves_and_stops_cleanly(signum: int) -> None:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

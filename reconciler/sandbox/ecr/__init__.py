@@ -1,5 +1,5 @@
 """An ECR emulator: moto's server behind a WSGI middleware that behaves like the real service where moto
-doesn't (see ../../shared/reference.md, "moto versus real ECR").
+doesn't (docs/AWS.md, "moto versus real ECR").
 
 moto does the bookkeeping (repositories, policies, STS credentials, accounts); the middleware
 (`middleware.py`, where the layers are composed) adds, for the ECR JSON protocol (POST with

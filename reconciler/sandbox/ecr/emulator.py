@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from reconciler.sandbox import LOCALHOST, BackgroundServer, Served
 from reconciler.sandbox.ecr.backend import ecr_backend, reset_moto_state
 from reconciler.sandbox.ecr.call import ACCOUNT_HEADER, BYPASS_HEADER
 from reconciler.sandbox.ecr.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, EcrEmulatorConfig
@@ -19,6 +18,7 @@ from reconciler.sandbox.ecr.sessions import OIDC_PATH, REQUEST_TOKEN
 from reconciler.sandbox.ecr.sts import AssumedRole
 from reconciler.sandbox.ecr.templates import DEFAULTS as TEMPLATE_DEFAULTS
 from reconciler.sandbox.ecr.templates import store as template_store
+from reconciler.sandbox.server import LOCALHOST, BackgroundServer, Served
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient

@@ -1,5 +1,5 @@
 """AWS Organizations on the same endpoint: moto's organizations behind a layer that adds what moto lacks
-(shared/reference.md, "AWS Organizations"), and seeding of an organization with fixed ids.
+(docs/AWS.md, "AWS Organizations"), and seeding of an organization with fixed ids.
 
 - Who may ask: moto answers List/Describe calls in a member account with NotFound, and never AccessDenied.
   Real Organizations answers DescribeOrganization in any member account, everything else only in the

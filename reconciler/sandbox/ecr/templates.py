@@ -3,8 +3,8 @@
 with ECR's validation and errors, and a sandbox-only create-on-push that creates a repository through the
 matching template.
 
-Shapes and limits are the botocore `ecr` model's (../../shared/reference.md, "ECR"): `prefix` 1-256
-characters matching ECR's pattern, or `ROOT`; `appliedFor` (required on create) of REPLICATION,
+Shapes and limits are the botocore `ecr` model's (docs/AWS.md, "Repository creation templates"): `prefix`
+1-256 characters matching ECR's pattern, or `ROOT`; `appliedFor` (required on create) of REPLICATION,
 PULL_THROUGH_CACHE, CREATE_ON_PUSH; `repositoryPolicy` at most 10,240 characters, `lifecyclePolicy` 30,720,
 `description` 256; `imageTagMutability` and `encryptionType` enums; 1-5 exclusion filters. Create answers
 `TemplateAlreadyExistsException` for a prefix that exists, Update and Delete `TemplateNotFoundException` for
@@ -290,7 +290,7 @@ def _check_policy(text: str) -> None:
     if not isinstance(statements, list | dict):
         raise invalid
     for statement in statements if isinstance(statements, list) else [statements]:
-        # A repository policy names no Resource (ECR refuses it, ../../shared/reference.md "ECR").
+        # A repository policy names no Resource (ECR refuses it, docs/AWS.md "Repository policies").
         if not isinstance(statement, dict) or "Resource" in statement or "NotResource" in statement:
             raise invalid
 

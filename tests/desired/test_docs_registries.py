@@ -1,5 +1,6 @@
-"""README's "Several registries" example, taken from README itself so the two can't drift: it validates as
-two registries of one account, and copying its nullplatform: section into the second file is refused."""
+"""The "Several registries" example of docs/POLICIES.md, taken from the page itself so the two can't drift:
+it validates as two registries of one account, and copying its nullplatform: section into the second file is
+refused."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import pytest
 from reconciler.desired.loader import load_policies
 from reconciler.errors import ValidationFailed
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "POLICIES.md"
 FILE_NAME = re.compile(r"^# policies/([a-z0-9_-]+\.yaml)[: ]")
 
 
 def example() -> dict[str, str]:
     """File name -> content of each ```yaml block in the section (each says its name on its first line)."""
-    text = README.read_text(encoding="utf-8")
-    start = text.index("### Several registries\n")
+    text = PAGE.read_text(encoding="utf-8")
+    start = text.index("## Several registries\n")
     end = text.index("\n## ", start)
     files: dict[str, str] = {}
     for block in re.findall(r"```yaml\n(.*?)```", text[start:end], re.DOTALL):
