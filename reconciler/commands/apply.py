@@ -49,6 +49,7 @@ from reconciler.pipeline import (
 )
 from reconciler.plan.build import provider_change, template_changes
 from reconciler.plan.model import Action, Plan, ProviderChange, RegistryPlan, TemplateChange
+from reconciler.plan.planfile import read_plan
 from reconciler.plan.providers import refuse_shared_providers
 from reconciler.principals import verify_principals
 from reconciler.report.progress import Progress, StreamProgress
@@ -87,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> Plan:
     """A saved plan, checked against today's policies/ and narrowed to the scope."""
-    plan = Plan.read(path)
+    plan = read_plan(path)
     kept: list[RegistryPlan] = []
     for registry_plan in plan.registries:
         if scope.registry and registry_plan.registry != scope.registry:

@@ -13,6 +13,7 @@ import pytest
 from sample_registry import DESIRED, OLD, run_cli
 
 from reconciler.plan.model import Plan
+from reconciler.plan.planfile import read_plan
 
 from .conftest import World
 
@@ -26,7 +27,7 @@ def plan(world: World, capsys: pytest.CaptureFixture[str], name: str, *extra: st
         capsys, "plan", "--policies", str(world.policies), "--out", str(out), *FAST, *extra
     )
     assert code == 0, err
-    return Plan.read(str(out))
+    return read_plan(str(out))
 
 
 def meaning(result: Plan) -> list[dict[str, Any]]:

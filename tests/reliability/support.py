@@ -32,6 +32,7 @@ from sample_registry import (
 
 from reconciler.desired.model import Registry
 from reconciler.plan.model import Plan
+from reconciler.plan.planfile import plan_from_json
 from reconciler.policy import guard
 from reconciler.policy.normalize import canonical_statement, statements_of
 from reconciler.sandbox.ecr import EcrEmulator
@@ -227,7 +228,7 @@ class Site:
         )
 
     def saved_plan(self) -> Plan:
-        return Plan.from_json(self.plan_file.read_text(encoding="utf-8"))
+        return plan_from_json(self.plan_file.read_text(encoding="utf-8"))
 
     def apply(self, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
         return run_cli(
