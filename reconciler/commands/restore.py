@@ -38,7 +38,6 @@ from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.templates import applied_for_of, policy_of
 from reconciler.pipeline import Scope, Tuning, ecr_client, refuse_unmatched_globs
-from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import (
     Action,
     Plan,
@@ -47,6 +46,7 @@ from reconciler.plan.model import (
     RepositoryChange,
     TemplateChange,
 )
+from reconciler.policy.fingerprint import live_fingerprint
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

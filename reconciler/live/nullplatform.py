@@ -23,7 +23,7 @@ from typing import Any
 from reconciler.desired.model import NullplatformTarget
 from reconciler.errors import ReconcilerError, SentWriteError, StaleTarget
 from reconciler.live.http import Answer, Clock, HttpClient, Retries
-from reconciler.plan.fingerprint import live_fingerprint
+from reconciler.policy.fingerprint import live_fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.state import LivePolicy
 from reconciler.pipeline import Tuning, ecr_client
 from reconciler.plan.build import repository_change
-from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.planfile import registry_plan_from_json
+from reconciler.policy.fingerprint import live_fingerprint
 from reconciler.policy.guard import MAX_POLICY_CHARS
 
 from .conftest import World
