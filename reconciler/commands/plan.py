@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 from reconciler.commands.options import add_scope_arguments, add_tuning_arguments, scope_from, tuning_from
-from reconciler.pipeline import make_plan
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import plan_json, write_plan
 from reconciler.report.markdown import render_markdown
 from reconciler.report.text import render_text, use_colour
+from reconciler.run.runner import make_plan
 
 EXIT_CHANGES = 2
 

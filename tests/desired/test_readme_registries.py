@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired.loader import load_policies
 from reconciler.errors import ValidationFailed
+from reconciler.validation.loader import load_policies
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 FILE_NAME = re.compile(r"^# policies/([a-z0-9_-]+\.yaml)[: ]")

@@ -240,7 +240,8 @@ def test_a_run_that_stops_leaves_no_snapshot(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from reconciler.live.ecr import EcrClient
-    from reconciler.pipeline import Scope, Tuning, make_plan
+    from reconciler.run.runner import make_plan
+    from reconciler.run.settings import Scope, Tuning
 
     read = EcrClient.iter_policies
 

@@ -19,14 +19,15 @@ from sample_registry import NRN, OLD, provider_attributes, run_cli
 
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal, Result, final_records, read_journal
-from reconciler.desired.loader import load_policies
 from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.state import LivePolicy
-from reconciler.pipeline import Tuning, ecr_client
 from reconciler.plan.build import repository_change
 from reconciler.plan.planfile import registry_plan_from_json
 from reconciler.policy.fingerprint import live_fingerprint
 from reconciler.policy.guard import MAX_POLICY_CHARS
+from reconciler.run.clients import ecr_client
+from reconciler.run.settings import Tuning
+from reconciler.validation.loader import load_policies
 
 from .conftest import World
 

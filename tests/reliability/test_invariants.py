@@ -35,7 +35,6 @@ from hypothesis import strategies as st
 from sample_registry import run_cli
 
 from reconciler.apply.journal import final_records, read_journal
-from reconciler.desired.loader import check_bytes
 from reconciler.desired.model import PullAccess, Registry
 from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
 from reconciler.plan.build import build_registry_plan
@@ -49,6 +48,7 @@ from reconciler.policy.render import PULL_ACTIONS, provider_policy, repository_s
 from reconciler.sandbox.ecr import EcrEmulator
 from reconciler.sandbox.ecr.readback import jackson_dumps, rewrite_policy_document
 from reconciler.sandbox.nullplatform import NullplatformApi
+from reconciler.validation.loader import check_bytes
 
 from .support import FIGURES, tune_ecr
 
