@@ -40,10 +40,10 @@ def changes(path: Path) -> list[dict[str, Any]]:
     sys.path.insert(0, str(ROOT))
     from dataclasses import asdict
 
-    from reconciler.plan.model import Plan
+    from reconciler.plan.planfile import read_plan
 
     out = []
-    for registry in Plan.read(str(path)).registries:
+    for registry in read_plan(str(path)).registries:
         data = asdict(registry)
         data.pop("source", None)
         out.append(data)
@@ -51,9 +51,9 @@ def changes(path: Path) -> list[dict[str, Any]]:
 
 
 def source(path: Path) -> str:
-    from reconciler.plan.model import Plan
+    from reconciler.plan.planfile import read_plan
 
-    return "; ".join(r.source for r in Plan.read(str(path)).registries)
+    return "; ".join(r.source for r in read_plan(str(path)).registries)
 
 
 def time_listing(size: int, limit: float) -> tuple[float, int]:

@@ -23,7 +23,7 @@ from reconciler.errors import ReconcilerError, ValidationFailed
 from reconciler.live import stop
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("reconciler.desired.command", "check policies/ and show the rendered policies"),
+    "validate": ("reconciler.validation.command", "check policies/ and show the rendered policies"),
     "plan": ("reconciler.commands.plan", "show what would change (text, markdown or JSON)"),
     "apply": ("reconciler.commands.apply", "apply a plan: provider config and repositories"),
     "backfill": ("reconciler.commands.backfill", "bring existing repositories in line (no provider config)"),
@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("reconciler.commands.restore", "put back the policies an apply report recorded"),
     "comment": ("reconciler.commands.comment", "post or update the sticky pull-request comment"),
     "drift-issue": ("reconciler.commands.drift_issue", "open, update or close the one drift tracking issue"),
-    "registries": ("reconciler.desired.registries", "list the registries in policies/ (for a CI matrix)"),
+    "registries": ("reconciler.validation.registries", "list the registries in policies/ (for a CI matrix)"),
     "sandbox": ("reconciler.sandbox.command", "run the emulated ECR and nullplatform API locally"),
     "demo": ("reconciler.sandbox.demo", "run the whole flow against the embedded sandbox"),
 }
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except ValidationFailed as exc:
         # plan, apply and backfill report bad policies/ exactly as validate does (annotations included).
-        from reconciler.desired.command import report_problems
+        from reconciler.report.problems import report_problems
 
         report_problems(exc.problems, out=sys.stderr)
         return 1

@@ -16,13 +16,13 @@ import sys
 from collections.abc import MutableMapping, Sequence
 from typing import TextIO
 
-from reconciler.desired.command import report_warnings
 from reconciler.desired.locate import ACCOUNT, ORGANIZATION_PATH, key_position, principal_values
 from reconciler.desired.model import Registry
-from reconciler.desired.widening import message, organization_widenings
 from reconciler.errors import Problem, ValidationFailed
 from reconciler.live.organizations import OrganizationsError, OrganizationsReader
 from reconciler.policy.organization import Organization, check_principals
+from reconciler.report.problems import report_warnings
+from reconciler.validation.widening import message, organization_widenings
 
 
 def _count(number: int, noun: str) -> str:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from reconciler.apply.journal import Result, TargetKind, WriteRecord, final_records
-from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.policy.deleted import deleted_principals
+from reconciler.policy.fingerprint import live_fingerprint
 
 REPOSITORY = TargetKind.REPOSITORY
 PROVIDER = TargetKind.PROVIDER

@@ -15,8 +15,8 @@ from reconciler.errors import GuardViolation, ReconcilerError
 from reconciler.live import templates as shapes
 from reconciler.live.state import REPOSITORY_NOT_FOUND, LivePolicy
 from reconciler.plan.build import saved_change_problem, saved_provider_problem, saved_template_problem
-from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import Action, ProviderChange, RepositoryChange, TemplateChange
+from reconciler.policy.fingerprint import live_fingerprint
 
 
 class RepositoryWriter(Protocol):

@@ -24,14 +24,6 @@ from reconciler.errors import ReconcilerError
 from reconciler.live import stop
 from reconciler.live.organizations import OrganizationsError, OrganizationsReader
 from reconciler.live.state import LivePolicy
-from reconciler.pipeline import (
-    Scope,
-    Tuning,
-    ecr_client,
-    in_registries,
-    load_desired,
-    refuse_unmatched_globs,
-)
 from reconciler.policy.access import OrgView
 from reconciler.policy.audit import AccessReport, RegistryAccess, audit_repository
 from reconciler.policy.findings import Kind
@@ -40,6 +32,10 @@ from reconciler.report.access_data import account_csv, account_json, report_csv,
 from reconciler.report.access_markdown import render_access_markdown
 from reconciler.report.access_text import render_access_text
 from reconciler.report.progress import Progress
+from reconciler.run.clients import Clients
+from reconciler.run.globs import in_registries, refuse_unmatched_globs
+from reconciler.run.runner import load_desired
+from reconciler.run.settings import Scope, Tuning
 
 EXIT_FOUND = 2
 KINDS = tuple(k.value for k in Kind)
@@ -100,7 +96,7 @@ def organization_view(registry: Registry, reader: OrganizationsReader | None = N
 
 
 def _read(registry: Registry, globs: Sequence[str], tuning: Tuning) -> tuple[list[LivePolicy], str | None]:
-    ecr = ecr_client(registry, tuning, write=False)
+    ecr = Clients(tuning, write=False).ecr(registry)  # an audit reads: the read role
     try:
         names = [n for n in ecr.list_repositories() if not globs or any(fnmatchcase(n, g) for g in globs)]
         progress = Progress(f"reading {registry.name}", len(names), enabled=tuning.progress)

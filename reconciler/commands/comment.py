@@ -14,6 +14,7 @@ import sys
 from reconciler.apply.journal import read_journal
 from reconciler.errors import ReconcilerError
 from reconciler.plan.model import Plan
+from reconciler.plan.planfile import read_plan
 from reconciler.report.github import (
     GitHubClient,
     pull_request_number,
@@ -64,7 +65,7 @@ def _provenance(args: argparse.Namespace) -> str:
 
 def _body(args: argparse.Namespace, marker: str) -> str:
     if args.plan:
-        plans = [Plan.read(path) for path in args.plan]
+        plans = [read_plan(path) for path in args.plan]
         return render_markdown(
             Plan.merge(plans),
             title=args.title or "ECR policy plan",

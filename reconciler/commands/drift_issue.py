@@ -25,6 +25,7 @@ from reconciler.apply.journal import final_records, read_journal
 from reconciler.errors import ReconcilerError
 from reconciler.plan.drift import Verdict, assess, healing
 from reconciler.plan.model import Plan
+from reconciler.plan.planfile import read_plan
 from reconciler.report.drift_issue import (
     LABEL,
     MARKER,
@@ -73,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _plan(paths: list[str]) -> Plan:
-    plans = [Plan.read(path) for path in paths]
+    plans = [read_plan(path) for path in paths]
     return Plan.merge(plans) if plans else Plan(created_at="", desired_fingerprint="", registries=())
 
 

@@ -12,7 +12,7 @@ from reconciler.live.ecr import (
     DEFAULT_READ_TIMEOUT,
 )
 from reconciler.live.ratelimit import DEFAULT_MAX_CONCURRENCY
-from reconciler.pipeline import Scope, Tuning
+from reconciler.run.settings import Scope, Tuning
 
 
 def positive_int(text: str) -> int:

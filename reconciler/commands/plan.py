@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from reconciler.commands.options import add_scope_arguments, add_tuning_arguments, scope_from, tuning_from
-from reconciler.pipeline import make_plan
 from reconciler.plan.model import Plan
+from reconciler.plan.planfile import plan_json, write_plan
 from reconciler.report.markdown import render_markdown
 from reconciler.report.text import render_text, use_colour
+from reconciler.run.runner import make_plan
 
 EXIT_CHANGES = 2
 
@@ -47,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def render(plan: Plan, fmt: str, policies: str = "policies/", verbose: bool = False) -> str:
     if fmt == "json":
-        return plan.to_json()
+        return plan_json(plan)
     if fmt == "markdown":
         return render_markdown(plan)
     return render_text(plan, colour=use_colour(sys.stdout), policies=policies, verbose=verbose)
@@ -65,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.out:
         with Path(args.out).open("w", encoding="utf-8") as out:
-            plan.write_json(out)
+            write_plan(plan, out)
     if args.format == "json":
-        plan.write_json(sys.stdout)  # piece by piece, as the file: never the whole text in memory
+        write_plan(plan, sys.stdout)  # piece by piece, as the file: never the whole text in memory
     else:
         sys.stdout.write(render(plan, args.format, args.policies, args.verbose))
     return exit_code(plan, args.detailed_exitcode)

@@ -29,16 +29,13 @@ from reconciler.apply.restore import (
     restore_targets,
     unrestorable,
 )
-from reconciler.commands.apply import execute, print_summary
+from reconciler.commands.apply import print_summary
 from reconciler.commands.options import add_tuning_arguments, tuning_from
-from reconciler.desired.loader import load_policies
 from reconciler.desired.model import NullplatformTarget, PullAccess, Registry, applied_for_order
 from reconciler.errors import ReconcilerError
 from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.templates import applied_for_of, policy_of
-from reconciler.pipeline import Scope, Tuning, ecr_client, refuse_unmatched_globs
-from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import (
     Action,
     Plan,
@@ -47,6 +44,12 @@ from reconciler.plan.model import (
     RepositoryChange,
     TemplateChange,
 )
+from reconciler.policy.fingerprint import live_fingerprint
+from reconciler.run.clients import Clients, ecr_client
+from reconciler.run.globs import refuse_unmatched_globs
+from reconciler.run.settings import Scope, Tuning
+from reconciler.run.write import execute
+from reconciler.validation.loader import load_policies
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -328,8 +331,9 @@ def run(args: argparse.Namespace) -> int:
     repositories = len(targets) - providers - templates
     also = f", {templates} creation templates" if templates else ""
     print(f"Restoring {repositories} repositories{also} and {providers} provider configs from {args.report}")
+    clients = Clients(tuning, write=not args.dry_run)
     summary = execute(
-        plan, registries, scope=Scope(include_provider=True), tuning=tuning, options=options, report=out
+        plan, registries, scope=Scope(include_provider=True), clients=clients, options=options, report=out
     )
     done = _settle_already_restored(summary, targets, tuning, today, not args.dry_run)
     put_back = [o for o in summary.outcomes if o.result in (Result.APPLIED, Result.DRY_RUN)]

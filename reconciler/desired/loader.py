@@ -10,7 +10,8 @@ Each file goes through these steps; every step collects problems instead of stop
 4. JSON Schema (schema.json, the same file editors use) for the structure, and field checks that say how to
    fix an account id, an organization path, a region...;
 5. checks on every part whose structure is valid: rendered policy size, the guard's safety rules,
-   managed_sids against the Sids we write, overlapping overrides;
+   managed_sids against the Sids we write, overlapping overrides (given as `checks`: they render, so
+   they live above desired/ and policy/, in reconciler/validation/);
 6. the model. After all files: unique registry names, one file per account and region, no two files
    syncing the same nullplatform provider config.
 
@@ -20,7 +21,7 @@ Problems from step 5 show up only once the part they are about is structurally v
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,24 +30,27 @@ from reconciler.desired.document import Dirty, Document, Issue
 from reconciler.desired.fields import field_issues
 from reconciler.desired.model import DesiredState, Registry
 from reconciler.desired.schema import schema_issue, validator
-from reconciler.desired.semantic import semantic_issues
 from reconciler.desired.source import MAX_FILE_BYTES, read_document, too_big
 from reconciler.errors import Problem, ReconcilerError, ValidationFailed
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 
+# Step 5: checks that need rendering or the guard, which sit above desired/ and policy/
+# (reconciler/validation/semantic.py); every command loads through reconciler/validation/loader.py.
+Checks = Callable[[Document, Sequence[Issue]], list[Issue]]
+
 
 # --- one file ----------------------------------------------------------------------------------------
 
 
-def check_bytes(data: bytes, source: str) -> FileResult:
+def check_bytes(data: bytes, source: str, *, checks: Checks) -> FileResult:
     """Every problem of one file's content, and its Registry when there are none."""
     parsed = read_document(data)  # steps 1 to 3
     if isinstance(parsed, list):
         return _result(source, parsed)
     doc = parsed
     issues = doc.issues + _structure_issues(doc)  # step 4
-    issues += semantic_issues(doc, issues)  # step 5
+    issues += checks(doc, issues)  # step 5
     registry = None if issues else build_registry(doc, source)  # step 6
     return _result(source, issues, registry, _identity(doc, issues))
 
@@ -137,7 +141,7 @@ def _result(
     return FileResult(source, registry, problems, identity or _Identity(None, None))
 
 
-def check_file(path: str | Path) -> FileResult:
+def check_file(path: str | Path, *, checks: Checks) -> FileResult:
     """Like check_bytes, reading the file; refuses files over 1 MiB before reading them whole."""
     source = str(path)
     try:
@@ -148,20 +152,20 @@ def check_file(path: str | Path) -> FileResult:
             data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return _result(source, [Issue((), 1, 1, f"cannot read the file: {exc.strerror or exc}")])
-    return check_bytes(data, source)
+    return check_bytes(data, source, checks=checks)
 
 
-def load_bytes(data: bytes, source: str = "<memory>") -> Registry:
+def load_bytes(data: bytes, source: str = "<memory>", *, checks: Checks) -> Registry:
     """The Registry one file's content describes; raises ValidationFailed with all its problems."""
-    result = check_bytes(data, source)
+    result = check_bytes(data, source, checks=checks)
     if result.registry is None:
         raise ValidationFailed(list(result.problems))
     return result.registry
 
 
-def load_file(path: str | Path) -> Registry:
+def load_file(path: str | Path, *, checks: Checks) -> Registry:
     """The Registry one file describes; raises ValidationFailed with all its problems."""
-    result = check_file(path)
+    result = check_file(path, checks=checks)
     if result.registry is None:
         raise ValidationFailed(list(result.problems))
     return result.registry
@@ -258,13 +262,13 @@ def _shared_providers(results: Sequence[FileResult]) -> list[Problem]:
     return problems
 
 
-def load_policies(directory: str | Path) -> DesiredState:
+def load_policies(directory: str | Path, *, checks: Checks) -> DesiredState:
     """The desired state in a policies directory.
 
     Raises ValidationFailed listing every problem of every file (and across files), or ReconcilerError
     when the directory is missing or holds no policies files.
     """
-    results = [check_file(path) for path in policy_files(directory)]
+    results = [check_file(path, checks=checks) for path in policy_files(directory)]
     problems = [p for result in results for p in result.problems] + _across_files(results)
     problems += _shared_providers(results)
     if problems:

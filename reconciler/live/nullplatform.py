@@ -25,7 +25,7 @@ from reconciler.errors import ReconcilerError, SentWriteError, StaleTarget
 from reconciler.live.clock import Clock
 from reconciler.live.http import Answer, HttpClient, Retries
 from reconciler.live.provider_attributes import differences, secret_candidates, write_blocker
-from reconciler.plan.fingerprint import live_fingerprint
+from reconciler.policy.fingerprint import live_fingerprint
 
 log = logging.getLogger(__name__)
 

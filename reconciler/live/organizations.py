@@ -102,7 +102,7 @@ def _error(exc: Exception, role_arn: str | None) -> OrganizationsError:
 class OrganizationsReader:
     """Reads the organization seen through a role (None: the run's own credentials), once per role.
 
-    One reader per run (see `pipeline.py`): its cache is the run's. Safe to share between threads.
+    One reader per run (see `run/runner.py`): its cache is the run's. Safe to share between threads.
     """
 
     def __init__(

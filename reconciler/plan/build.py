@@ -17,7 +17,6 @@ from reconciler.desired.model import (
 )
 from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry, LiveTemplate
 from reconciler.plan.access_changes import AfterGrants, compute_delta
-from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import (
     Action,
     Difference,
@@ -30,6 +29,7 @@ from reconciler.plan.model import (
 from reconciler.policy import guard
 from reconciler.policy.coverage import Grants
 from reconciler.policy.deleted import deleted_principals, remove_deleted
+from reconciler.policy.fingerprint import live_fingerprint
 from reconciler.policy.grants import foreign_grant_notes
 from reconciler.policy.normalize import ACCOUNT_ID, canonical_statements, equivalent
 from reconciler.policy.organization import Organization

@@ -1,26 +1,13 @@
-"""The plan model and its versioned JSON form (the file `plan --out` writes and `apply --plan` reads).
+"""The plan model: what would change, per registry and target (the contract between plan and apply).
 
-Format (version 3), documented in docs/PLAN_FORMAT.md:
-  {"format": "ecr-policy-reconciler/plan", "version": 3, "created_at": ISO-8601,
-   "desired_fingerprint": "sha256:...", "registries": [RegistryPlan... + "access"]}
-Version 3 carries each registry's access delta as planned (resolved against the organization when the
-registry file has `organization:`): `comment` and `drift-issue` have no AWS access and show it as it is.
-Versions 1 and 2 are still read; their delta is derived from the changes' differences, by string.
+Its file form (the JSON `plan --out` writes and `apply --plan` reads) is plan/planfile.py's job. The access
+delta (`AccessDelta`) is computed by plan/access_changes.py and carried in the file from version 3 on.
 """
 
 from __future__ import annotations
 
-import io
-import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TextIO
-
-from reconciler.errors import ReconcilerError
-
-PLAN_FORMAT = "ecr-policy-reconciler/plan"
-PLAN_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
 
 
 class Action(StrEnum):
@@ -29,10 +16,6 @@ class Action(StrEnum):
     DELETE = "delete"  # nothing is left: the policy is deleted
     NOOP = "no-op"
     ERROR = "error"  # could not be read or decided; nothing will be written
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -64,10 +47,6 @@ class Difference:
     def summary(self) -> str:
         return "; ".join(self.lines()) or "no change in meaning"
 
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> Difference:
-        return Difference(**{k: tuple(v) for k, v in data.items()})
-
 
 @dataclass(frozen=True)
 class RepositoryChange:
@@ -80,19 +59,6 @@ class RepositoryChange:
     error: str | None = None
     # Foreign statements kept although they grant more than pull ("push to arn:...:role/ci"): for reviewers.
     notes: tuple[str, ...] = ()
-
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> RepositoryChange:
-        return RepositoryChange(
-            repository=data["repository"],
-            action=Action(data["action"]),
-            before=data.get("before"),
-            after=data.get("after"),
-            live_fingerprint=data["live_fingerprint"],
-            difference=Difference.from_json(data.get("difference", {})),
-            error=data.get("error"),
-            notes=tuple(data.get("notes", ())),
-        )
 
 
 @dataclass(frozen=True)
@@ -107,19 +73,6 @@ class ProviderChange:
     difference: Difference = field(default_factory=Difference)
     error: str | None = None
     notes: tuple[str, ...] = ()  # as for RepositoryChange
-
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> ProviderChange:
-        return ProviderChange(
-            nrn=data["nrn"],
-            provider_id=data.get("provider_id"),
-            action=Action(data["action"]),
-            before=data.get("before"),
-            after=data.get("after"),
-            difference=Difference.from_json(data.get("difference", {})),
-            error=data.get("error"),
-            notes=tuple(data.get("notes", ())),
-        )
 
 
 @dataclass(frozen=True)
@@ -153,22 +106,6 @@ class TemplateChange:
         added = [v for v in self.applied_for_after if v not in self.applied_for_before]
         removed = [v for v in self.applied_for_before if v not in self.applied_for_after]
         return [f"applied for: add {v}" for v in added] + [f"applied for: remove {v}" for v in removed]
-
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> TemplateChange:
-        before_for = data.get("applied_for_before")
-        return TemplateChange(
-            prefix=data["prefix"],
-            action=Action(data["action"]),
-            before=data.get("before"),
-            after=data.get("after"),
-            applied_for_before=None if before_for is None else tuple(before_for),
-            applied_for_after=tuple(data.get("applied_for_after", ())),
-            live_fingerprint=data["live_fingerprint"],
-            difference=Difference.from_json(data.get("difference", {})),
-            error=data.get("error"),
-            notes=tuple(data.get("notes", ())),
-        )
 
 
 ROOT_TEMPLATE = "ROOT"
@@ -208,13 +145,6 @@ class Reach:
         templates = self.templates + tuple(t for t in other.templates if t not in self.templates)
         return Reach(self.repositories + other.repositories, self.provider or other.provider, templates)
 
-    @staticmethod
-    def from_json(data: dict[str, Any] | None) -> Reach:
-        data = data or {}
-        return Reach(
-            int(data.get("repositories", 0)), bool(data.get("provider")), tuple(data.get("templates", ()))
-        )
-
 
 @dataclass(frozen=True)
 class AccessChange:
@@ -248,17 +178,6 @@ class AccessChange:
     def gain_text(self, code: bool = False) -> str:
         return f"{self.label(code)} gains pull on {self.gains.words()}"
 
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> AccessChange:
-        return AccessChange(
-            principal=data["principal"],
-            kind=data["kind"],
-            loses=Reach.from_json(data.get("loses")),
-            may_lose=Reach.from_json(data.get("may_lose")),
-            gains=Reach.from_json(data.get("gains")),
-            detail=data.get("detail", ""),
-        )
-
 
 @dataclass(frozen=True)
 class AccessDelta:
@@ -270,14 +189,6 @@ class AccessDelta:
     organization: str | None = None
     changes: tuple[AccessChange, ...] = ()
     own_account: Reach = field(default_factory=Reach)
-
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> AccessDelta:
-        return AccessDelta(
-            organization=data.get("organization"),
-            changes=tuple(AccessChange.from_json(c) for c in data.get("changes", [])),
-            own_account=Reach.from_json(data.get("own_account")),
-        )
 
 
 @dataclass(frozen=True)
@@ -306,24 +217,6 @@ class RegistryPlan:
 
     def template_count(self, action: Action) -> int:
         return sum(1 for t in self.templates if t.action == action)
-
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> RegistryPlan:
-        provider = data.get("provider")
-        return RegistryPlan(
-            registry=data["registry"],
-            account_id=data["account_id"],
-            region=data["region"],
-            desired_fingerprint=data["desired_fingerprint"],
-            provider=ProviderChange.from_json(provider) if provider else None,
-            changes=tuple(RepositoryChange.from_json(c) for c in data.get("changes", [])),
-            unchanged=tuple(data.get("unchanged", [])),
-            error=data.get("error"),
-            gone=tuple(data.get("gone", [])),
-            templates=tuple(TemplateChange.from_json(t) for t in data.get("templates", [])),
-            access=AccessDelta.from_json(data["access"]) if data.get("access") else None,
-            source=str(data.get("source") or ""),
-        )
 
 
 @dataclass(frozen=True)
@@ -396,64 +289,6 @@ class Plan:
         ]
         return ", ".join(parts) or "no changes"
 
-    def to_json(self) -> str:
-        out = io.StringIO()
-        self.write_json(out)
-        return out.getvalue()
-
-    def write_json(self, out: TextIO) -> None:
-        """The versioned JSON form, written piece by piece (one line per repository change): at 100,000
-        repositories the plan file is hundreds of MB, and building it as one string would double the
-        memory the plan itself takes."""
-        # Imported here: access_changes builds on this module's types.
-        from reconciler.plan.access_changes import access_delta
-
-        head = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(replace(self, registries=()))}
-        out.write(_dumps(head)[:-2] + "\n")  # up to the registries list's "[", without its "]}"
-        for index, registry in enumerate(self.registries):
-            rest = asdict(replace(registry, changes=()))
-            del rest["changes"]
-            rest["access"] = asdict(access_delta(registry))
-            out.write(("," if index else "") + _dumps(rest)[:-1] + ', "changes": [\n')
-            for number, change in enumerate(registry.changes):
-                out.write(("," if number else "") + _dumps(asdict(change)) + "\n")
-            out.write("]}\n")
-        out.write("]}\n")
-
-    @staticmethod
-    def from_json(text: str, source: str = "plan") -> Plan:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ReconcilerError(f"{source}: not a plan file (invalid JSON: {exc})") from exc
-        _check_head(data, source)
-        try:
-            return Plan(
-                created_at=data["created_at"],
-                desired_fingerprint=data["desired_fingerprint"],
-                registries=tuple(RegistryPlan.from_json(r) for r in data["registries"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ReconcilerError(f"{source}: malformed plan file ({exc!r})") from exc
-
-    @staticmethod
-    def read(path: str) -> Plan:
-        """A plan file. Laid out as `write_json` writes it (a line per repository change) it is parsed a
-        line at a time: at 100,000 repositories the file is over 100 MB, and its text and its whole parsed
-        tree next to the plan would triple the memory. Any other layout of the same JSON (re-indented by
-        hand, say) is parsed whole, with the same checks and messages."""
-        try:
-            with open(path, encoding="utf-8") as lines:
-                plan = _read_lines(lines, path)
-            if plan is None:
-                with open(path, encoding="utf-8") as whole:
-                    plan = Plan.from_json(whole.read(), source=path)
-        except OSError as exc:
-            raise ReconcilerError(f"cannot read plan {path}: {exc.strerror}") from exc
-        except UnicodeDecodeError as exc:
-            raise ReconcilerError(f"{path}: not a plan file (not UTF-8 text at byte {exc.start})") from exc
-        return plan
-
     @staticmethod
     def merge(plans: list[Plan]) -> Plan:
         """Join the per-registry plans of a matrix run into one (for the single PR comment)."""
@@ -461,67 +296,3 @@ class Plan:
         fingerprints = sorted({p.desired_fingerprint for p in plans})
         created = max((p.created_at for p in plans), default="")
         return Plan(created_at=created, desired_fingerprint=",".join(fingerprints), registries=registries)
-
-
-def _check_head(data: Any, source: str) -> None:
-    if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
-        raise ReconcilerError(f"{source}: not a plan file (missing format {PLAN_FORMAT!r})")
-    if data.get("version") not in READABLE_VERSIONS:
-        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
-        raise ReconcilerError(
-            f"{source}: plan format version {data.get('version')} is not supported "
-            f"(this reconciler reads versions {readable})"
-        )
-
-
-_OPEN_REGISTRIES = '"registries": ['
-_OPEN_CHANGES = '"changes": ['
-_CLOSE = "]}"
-
-
-def _read_lines(lines: TextIO, source: str) -> Plan | None:
-    """`write_json`'s layout, a line at a time; None when the file is laid out otherwise (then the caller
-    parses it whole, which also gives the right message for a file that is broken)."""
-    head_line = lines.readline().rstrip("\n")
-    if not head_line.endswith(_OPEN_REGISTRIES):
-        return None
-    try:
-        head = json.loads(head_line + _CLOSE)
-        _check_head(head, source)
-        registries: list[RegistryPlan] = []
-        registry: dict[str, Any] | None = None
-        changes: list[RepositoryChange] = []
-        for raw in lines:
-            text = raw.rstrip("\n")
-            if text == _CLOSE and registry is not None:
-                registries.append(replace(RegistryPlan.from_json(registry), changes=tuple(changes)))
-                registry, changes = None, []
-                continue
-            if text == _CLOSE:
-                break
-            # Every item of a list but its first starts with the comma that separates it: no more, no less.
-            comma = text.startswith(",")
-            line = text[1:] if comma else text
-            if registry is None:
-                if comma != bool(registries) or not line.endswith(_OPEN_CHANGES):
-                    return None
-                registry = json.loads(line + _CLOSE)
-            elif comma != bool(changes):
-                return None
-            else:
-                changes.append(RepositoryChange.from_json(json.loads(line)))
-        else:
-            return None  # never closed: not this layout, or cut short
-        if registry is not None or lines.read().strip():
-            return None
-        return Plan(
-            created_at=head["created_at"],
-            desired_fingerprint=head["desired_fingerprint"],
-            registries=tuple(registries),
-        )
-    except json.JSONDecodeError:
-        return None
-    except UnicodeDecodeError:
-        raise  # Plan.read says so in one line (its repr would quote a whole block of the file)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ReconcilerError(f"{source}: malformed plan file ({exc!r})") from exc

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Protocol
 
-from reconciler.apply.journal import WriteRecord
 from reconciler.plan.access_changes import (
     access_delta,
     gains,
@@ -258,7 +258,24 @@ def render_markdown(
     return body[:limit]
 
 
-def render_report_markdown(records: Sequence[WriteRecord], *, title: str, marker: str = "") -> str:
+class WrittenRecord(Protocol):
+    """What this summary reads of an apply report line (apply/journal.py's WriteRecord): a Protocol, so
+    report/ does not import apply/ (which prints through report/)."""
+
+    @property
+    def registry(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def result(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+def render_report_markdown(records: Sequence[WrittenRecord], *, title: str, marker: str = "") -> str:
     """An apply report as a comment: counts per registry and result, then the failures and stale items."""
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for record in records:

@@ -18,8 +18,8 @@ from reconciler.apply.journal import Journal, WriteRecord, read_journal
 from reconciler.desired.model import CreationTemplate, NullplatformTarget, Registry
 from reconciler.errors import ReconcilerError, StaleTarget
 from reconciler.live.state import REPOSITORY_NOT_FOUND, LivePolicy
-from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import RegistryPlan
+from reconciler.policy.fingerprint import live_fingerprint
 
 PROVIDER_ID = "prov-1"
 REGISTRY = Registry(

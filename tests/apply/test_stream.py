@@ -30,8 +30,8 @@ from reconciler.apply.journal import Journal, Result, TargetKind, final_records
 from reconciler.apply.stream import StreamedApply, TargetStep, provider_step, template_step
 from reconciler.errors import ReconcilerError
 from reconciler.live import stop
-from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import Action, ProviderChange, RegistryPlan, RepositoryChange, TemplateChange
+from reconciler.policy.fingerprint import live_fingerprint
 from reconciler.report.progress import StreamProgress
 
 

@@ -30,8 +30,8 @@ from reconciler.apply.executor import ApplyOptions, ApplySummary, Executor, Outc
 from reconciler.apply.journal import Journal, Result, TargetKind, read_journal
 from reconciler.live import stop
 from reconciler.plan.build import PLAN_MISMATCH
-from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import Action, ProviderChange, RegistryPlan, RepositoryChange, TemplateChange
+from reconciler.policy.fingerprint import live_fingerprint
 
 RESTORE = ApplyOptions(verify_live=True)  # as restore runs: re-read and stale checks, no re-derivation
 SAVED_PLAN = ApplyOptions(verify_live=True, match_rendering=True)

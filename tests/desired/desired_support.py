@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reconciler.desired.loader import check_bytes
 from reconciler.errors import Problem
+from reconciler.validation.loader import check_bytes
 
 # Every feature of the format, each on a known line (tests point at these lines).
 VALID = """\

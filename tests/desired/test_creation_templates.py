@@ -9,9 +9,9 @@ from desired_support import minimal, problems
 
 from reconciler.desired import fields
 from reconciler.desired.fields import PATTERNS
-from reconciler.desired.loader import load_bytes
 from reconciler.desired.model import CreationTemplate, PullAccess, registry_fingerprint
 from reconciler.desired.schema import schema
+from reconciler.validation.loader import load_bytes
 
 TEMPLATES = """\
 creation_templates:

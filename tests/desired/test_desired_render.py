@@ -6,8 +6,8 @@ import json
 
 from desired_support import minimal
 
-from reconciler.desired.loader import load_bytes
 from reconciler.policy.render import policy_text, provider_policy, render_policy
+from reconciler.validation.loader import load_bytes
 
 PULL_ACTIONS = [
     "ecr:BatchCheckLayerAvailability",

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.desired.loader import load_policies
 from reconciler.errors import ValidationFailed
+from reconciler.validation.loader import load_policies
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "POLICIES.md"
 FILE_NAME = re.compile(r"^# policies/([a-z0-9_-]+\.yaml)[: ]")

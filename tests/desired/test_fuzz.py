@@ -16,11 +16,11 @@ from desired_support import VALID
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from reconciler.desired.loader import load_policies
 from reconciler.desired.model import DesiredState
 from reconciler.errors import ValidationFailed
 from reconciler.policy.guard import MAX_POLICY_CHARS, violations
 from reconciler.policy.render import policy_text, provider_policy, render_policy
+from reconciler.validation.loader import load_policies
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.desired import overlap
-from reconciler.desired.loader import check_bytes
 from reconciler.desired.overlap import common_match
+from reconciler.validation.loader import check_bytes
 
 
 @pytest.mark.parametrize(

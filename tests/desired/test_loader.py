@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from desired_support import VALID, minimal, problems
 
-from reconciler.desired import loader, semantic
-from reconciler.desired.loader import load_bytes, load_file, load_policies
 from reconciler.desired.model import DesiredState, NullplatformTarget, Override, PullAccess, Registry
 from reconciler.desired.source import MAX_FILE_BYTES
 from reconciler.errors import ReconcilerError, ValidationFailed
+from reconciler.validation import loader, semantic
+from reconciler.validation.loader import load_bytes, load_file, load_policies
 
 REPO = Path(__file__).resolve().parents[2]
 OU = "o-a1b2c3d4e5/*/ou-ab12-cdef3456/*"

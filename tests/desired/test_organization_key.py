@@ -7,9 +7,9 @@ from pathlib import Path
 
 from desired_support import VALID, minimal, problems
 
-from reconciler.desired.loader import load_bytes, load_file
 from reconciler.desired.locate import ACCOUNT, EXTERNAL_ACCOUNT, ORGANIZATION_PATH, principal_values
 from reconciler.desired.model import OrganizationCheck, registry_fingerprint
+from reconciler.validation.loader import load_bytes, load_file
 
 ROLE = "arn:aws:iam::210987654321:role/ecr-policy-reconciler-org-read"
 

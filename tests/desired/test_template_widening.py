@@ -8,10 +8,10 @@ from pathlib import Path
 
 from desired_support import VALID, problems
 
-from reconciler.desired.loader import load_bytes
-from reconciler.desired.widening import governs, organization_widenings
 from reconciler.policy.organization import OrgAccount, Organization, OrgUnit
 from reconciler.sandbox.ecr.organizations import DEFAULT_ORGANIZATION
+from reconciler.validation.loader import load_bytes
+from reconciler.validation.widening import governs, organization_widenings
 
 # VALID: default = clusters OU + 111122223333, 444455556666; override payments/* = 777788889999 only.
 

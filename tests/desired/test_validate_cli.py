@@ -14,8 +14,8 @@ import pytest
 from desired_support import VALID, minimal
 
 from reconciler.cli import main
-from reconciler.desired.command import annotation
 from reconciler.errors import Problem
+from reconciler.report.problems import annotation
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -170,12 +170,12 @@ def test_dry_runs_leave_no_report_file(
 def test_an_apply_that_ends_early_prints_its_report_and_the_restore_command(
     world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import reconciler.commands.apply as command
+    import reconciler.run.write as write
 
     def interrupted(_: object) -> None:
         raise KeyboardInterrupt  # as Ctrl-C lands on the main thread once the writes are done
 
-    monkeypatch.setattr(command, "merge_summaries", interrupted)
+    monkeypatch.setattr(write, "merge_summaries", interrupted)
     code, _, err = apply(world, capsys)
     assert code == 130
     assert str(world.report) in err
@@ -186,12 +186,12 @@ def test_an_apply_that_ends_early_prints_its_report_and_the_restore_command(
 def test_an_apply_interrupted_before_any_write_says_so(
     world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import reconciler.commands.apply as command
+    import reconciler.run.write as write
 
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(command, "_live_providers", interrupted)
+    monkeypatch.setattr(write, "live_providers", interrupted)
     code, _, err = apply(world, capsys)
     assert code == 130
     assert "before any write" in err and "restore" not in err

@@ -17,6 +17,7 @@ from sample_registry import OLD, run_cli
 
 from reconciler.live import credentials, stop
 from reconciler.plan.model import Plan
+from reconciler.plan.planfile import read_plan
 
 from .conftest import World
 
@@ -53,7 +54,7 @@ def clean_plan(world: World, capsys: pytest.CaptureFixture[str]) -> Plan:
         capsys, "plan", "--policies", str(world.policies), "--out", str(out), "--detailed-exitcode", *SLOW
     )
     assert code == 0, err
-    return Plan.read(out)
+    return read_plan(out)
 
 
 def in_actions(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from sample_registry import DESIRED, LAMBDA, OLD, POLICIES_YAML, run_cli, stored
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.plan.access_changes import compute_delta
 from reconciler.plan.model import Action, Plan
+from reconciler.plan.planfile import plan_from_json
 from reconciler.policy.guard import MAX_POLICY_CHARS
 
 from .conftest import World
@@ -68,7 +69,7 @@ def _plan(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tupl
     code, text, err = run_cli(
         capsys, "plan", "--policies", str(world.policies), "--out", str(out), *FAST, *extra
     )
-    return code, Plan.from_json(out.read_text(encoding="utf-8")), text + err
+    return code, plan_from_json(out.read_text(encoding="utf-8")), text + err
 
 
 def _apply(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:

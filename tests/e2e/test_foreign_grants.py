@@ -12,6 +12,7 @@ from sample_registry import OLD, run_cli
 
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.plan.model import Action, Plan
+from reconciler.plan.planfile import plan_from_json
 
 from .conftest import World
 
@@ -73,7 +74,7 @@ def site(world: World) -> World:
 def _plan(site: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, Plan]:
     out = site.tmp / "plan.json"
     code, _, _ = run_cli(capsys, "plan", "--policies", str(site.policies), "--out", str(out), *FAST, *extra)
-    return code, Plan.from_json(out.read_text(encoding="utf-8"))
+    return code, plan_from_json(out.read_text(encoding="utf-8"))
 
 
 def test_foreign_push_and_replication_grants_are_noted_applied_kept_and_converge(

@@ -13,6 +13,7 @@ import pytest
 from sample_registry import DESIRED, OLD, run_cli
 
 from reconciler.plan.model import Plan
+from reconciler.plan.planfile import read_plan
 
 from .conftest import World
 
@@ -26,7 +27,7 @@ def plan(world: World, capsys: pytest.CaptureFixture[str], name: str, *extra: st
         capsys, "plan", "--policies", str(world.policies), "--out", str(out), *FAST, *extra
     )
     assert code == 0, err
-    return Plan.read(str(out))
+    return read_plan(str(out))
 
 
 def meaning(result: Plan) -> list[dict[str, Any]]:
@@ -239,7 +240,8 @@ def test_a_run_that_stops_leaves_no_snapshot(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from reconciler.live.ecr import EcrClient
-    from reconciler.pipeline import Scope, Tuning, make_plan
+    from reconciler.run.runner import make_plan
+    from reconciler.run.settings import Scope, Tuning
 
     read = EcrClient.iter_policies
 

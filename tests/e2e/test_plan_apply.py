@@ -9,6 +9,7 @@ from sample_registry import CI_SECRET, DESIRED, LAMBDA, OLD, run_cli, stored
 
 from reconciler.apply.journal import read_journal
 from reconciler.plan.model import Action, Plan
+from reconciler.plan.planfile import plan_from_json
 
 from .conftest import World
 
@@ -18,7 +19,7 @@ FAST = ("--no-progress", "--max-rps", "500")
 def plan(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, Plan]:
     out = world.tmp / "plan.json"
     code, _, _ = run_cli(capsys, "plan", "--policies", str(world.policies), "--out", str(out), *FAST, *extra)
-    return code, Plan.from_json(out.read_text())
+    return code, plan_from_json(out.read_text())
 
 
 def apply(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:

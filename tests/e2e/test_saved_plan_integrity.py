@@ -19,14 +19,15 @@ from sample_registry import NRN, OLD, provider_attributes, run_cli
 
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal, Result, final_records, read_journal
-from reconciler.desired.loader import load_policies
 from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.state import LivePolicy
-from reconciler.pipeline import Tuning, ecr_client
 from reconciler.plan.build import repository_change
-from reconciler.plan.fingerprint import live_fingerprint
-from reconciler.plan.model import RegistryPlan
+from reconciler.plan.planfile import registry_plan_from_json
+from reconciler.policy.fingerprint import live_fingerprint
 from reconciler.policy.guard import MAX_POLICY_CHARS
+from reconciler.run.clients import ecr_client
+from reconciler.run.settings import Tuning
+from reconciler.validation.loader import load_policies
 
 from .conftest import World
 
@@ -127,7 +128,7 @@ def test_the_executors_last_gate_refuses_an_unsafe_text_on_its_own(
     data = _saved_plan(world, capsys)
     tamper(_change(data))
     tamper(data["registries"][0]["provider"])
-    registry_plan = RegistryPlan.from_json(data["registries"][0])
+    registry_plan = registry_plan_from_json(data["registries"][0])
     desired = load_policies(world.policies).registry("main")
     world.ecr.reset_stats()
     world.nullplatform.reset_stats()
@@ -274,7 +275,7 @@ def test_the_report_names_the_desired_registrys_account_and_region_not_the_plans
     # The executor on its own (as restore runs it), given a plan whose account and region were edited.
     data = _saved_plan(world, capsys)
     data["registries"][0] |= {"account_id": "999988887777", "region": "eu-west-1", "error": "x"}
-    registry_plan = RegistryPlan.from_json(data["registries"][0])
+    registry_plan = registry_plan_from_json(data["registries"][0])
     desired = load_policies(world.policies).registry("main")
     with Journal(world.report) as journal:
         Executor(

@@ -12,6 +12,7 @@ from sample_registry import ACCOUNT, run_cli
 
 from reconciler.apply.journal import read_journal
 from reconciler.plan.model import Action, Plan
+from reconciler.plan.planfile import plan_from_json
 
 from .conftest import World
 
@@ -45,7 +46,7 @@ def plan(world: World, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple
     code, stdout, _ = run_cli(
         capsys, "plan", "--policies", str(world.policies), "--out", str(out), *FAST, *extra
     )
-    return code, Plan.from_json(out.read_text()), stdout
+    return code, plan_from_json(out.read_text()), stdout
 
 
 def test_validate_cannot_see_it(shared: World, capsys: pytest.CaptureFixture[str]) -> None:

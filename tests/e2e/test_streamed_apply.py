@@ -20,7 +20,8 @@ import pytest
 from sample_registry import OLD, run_cli
 
 from reconciler.apply.journal import final_records, read_journal
-from reconciler.plan.model import Action, Plan
+from reconciler.plan.model import Action
+from reconciler.plan.planfile import plan_from_json
 
 from .conftest import World
 
@@ -91,7 +92,7 @@ def assert_every_repository_in_line_or_named(
         capsys, "plan", "--policies", str(world.policies), "--out", str(out_file), "--no-progress"
     )
     assert code == 0, out + err
-    (registry,) = Plan.from_json(out_file.read_text()).registries
+    (registry,) = plan_from_json(out_file.read_text()).registries
     differing = {c.repository for c in registry.changes if c.action != Action.ERROR}
     assert not [c for c in registry.changes if c.action == Action.ERROR]
     assert registry.provider is not None and registry.provider.action == Action.NOOP

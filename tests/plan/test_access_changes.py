@@ -22,6 +22,7 @@ from reconciler.plan.access_changes import (
 )
 from reconciler.plan.build import build_registry_plan
 from reconciler.plan.model import Plan, Reach, RegistryPlan
+from reconciler.plan.planfile import plan_from_json, plan_json, read_plan
 from reconciler.policy.render import policy_text, render_policy
 from reconciler.report.markdown import render_markdown
 from reconciler.report.text import render_text
@@ -206,7 +207,7 @@ def test_json_plan_carries_the_access_delta_as_version_3_and_reads_versions_1_an
     old = text(PullAccess(accounts=("111122223333", "999900001111")))
     result = plan(PullAccess(accounts=("111122223333",)), {"a/app": old})
     whole = Plan("t", "f", (result,))
-    data = json.loads(whole.to_json())
+    data = json.loads(plan_json(whole))
     assert data["version"] == 3
     nothing = {"repositories": 0, "provider": False, "templates": []}
     assert data["registries"][0]["access"] == {
@@ -223,7 +224,7 @@ def test_json_plan_carries_the_access_delta_as_version_3_and_reads_versions_1_an
         ],
         "own_account": nothing,
     }
-    again = Plan.from_json(whole.to_json())
+    again = plan_from_json(plan_json(whole))
     assert again == whole and again.registries[0].access == result.access
     # Version 2 (access_changes, recomputed by readers) and 1 (none): derived from the differences.
     data["version"] = 2
@@ -233,7 +234,7 @@ def test_json_plan_carries_the_access_delta_as_version_3_and_reads_versions_1_an
     ]
     for version in (2, 1):
         data["version"] = version
-        older = Plan.from_json(json.dumps(data))
+        older = plan_from_json(json.dumps(data))
         assert older == whole and older.registries[0].access is None
         assert (
             access_changes(older.registries[0])[0].loss_text()
@@ -243,13 +244,13 @@ def test_json_plan_carries_the_access_delta_as_version_3_and_reads_versions_1_an
         data["registries"][0]["access_changes"] = []
     data["version"] = 4
     with pytest.raises(ReconcilerError, match="version 4 is not supported"):
-        Plan.from_json(json.dumps(data))
+        plan_from_json(json.dumps(data))
 
 
 def test_a_version_2_file_is_read_line_by_line_and_commented_with_its_derived_delta(tmp_path: Path) -> None:
     old = text(PullAccess(accounts=("111122223333", "999900001111")))
     result = plan(PullAccess(accounts=("111122223333",)), {"a/app": old, "b/app": old})
-    head, registry_line, *rest = Plan("t", "f", (result,)).to_json().splitlines(keepends=True)
+    head, registry_line, *rest = plan_json(Plan("t", "f", (result,))).splitlines(keepends=True)
     registry_data = json.loads(registry_line.removesuffix("\n") + "]}")
     del registry_data["access"], registry_data["changes"]
     registry_data["access_changes"] = [
@@ -258,7 +259,7 @@ def test_a_version_2_file_is_read_line_by_line_and_commented_with_its_derived_de
     v2_line = json.dumps(registry_data, ensure_ascii=False)[:-1] + ', "changes": [\n'
     path = tmp_path / "v2.json"
     path.write_text(head.replace('"version": 3', '"version": 2') + v2_line + "".join(rest), encoding="utf-8")
-    read = Plan.read(str(path))
+    read = read_plan(str(path))
     assert read.registries[0].access is None and len(read.registries[0].changes) == 2
     body = render_markdown(read)
     assert "> - account `999900001111` loses pull on 2 repositories" in body

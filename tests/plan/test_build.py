@@ -10,6 +10,7 @@ from reconciler.desired.model import DesiredState, NullplatformTarget, Override,
 from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
 from reconciler.plan.build import build_plan, build_registry_plan
 from reconciler.plan.model import Action, Plan
+from reconciler.plan.planfile import plan_from_json, plan_json
 from reconciler.policy.render import policy_text, render_policy
 from reconciler.report.markdown import GITHUB_COMMENT_LIMIT, render_markdown
 from reconciler.report.text import render_text
@@ -126,7 +127,7 @@ def test_foreign_grants_beyond_pull_are_kept_and_noted_not_errors() -> None:
     assert "note: also grants push to arn:aws:iam::222233334444:role/ci (not ours, kept)" in text
     markdown = render_markdown(plan_as_plan(plan))
     assert "2 repositories also grant push to arn:aws:iam::222233334444:role/ci (not ours, kept)" in markdown
-    assert Plan.from_json(plan_as_plan(plan).to_json()).registries[0].changes == plan.changes
+    assert plan_from_json(plan_json(plan_as_plan(plan))).registries[0].changes == plan.changes
 
 
 def test_a_foreign_grant_reads_the_same_whatever_its_spelling() -> None:
@@ -209,11 +210,11 @@ def test_plan_json_round_trips_and_versions() -> None:
         desired,
         [LiveRegistry("main", (LivePolicy("a", None), LivePolicy("b", DESIRED_TEXT)), None)],
     )
-    again = Plan.from_json(plan.to_json())
+    again = plan_from_json(plan_json(plan))
     assert again == plan
     assert plan.summary_line() == "Plan: 1 to create, 0 to update, 0 to delete; provider config: not managed"
     with pytest.raises(Exception, match="version 99"):
-        Plan.from_json(plan.to_json().replace('"version": 3', '"version": 99'))
+        plan_from_json(plan_json(plan).replace('"version": 3', '"version": 99'))
 
 
 def test_markdown_stays_under_the_comment_limit_for_10000_changed_repositories() -> None:
@@ -263,14 +264,14 @@ def test_a_repository_deleted_before_its_read_is_gone_not_an_error() -> None:
     assert whole.summary_line().endswith("; 1 gone; 1 errors")
     assert "1 repositories deleted while planning, nothing to do: team/gone" in render_text(whole)
     assert "1 repositories deleted while planning, nothing to do: `team/gone`" in render_markdown(whole)
-    assert Plan.from_json(whole.to_json()).registries[0].gone == ("team/gone",)
+    assert plan_from_json(plan_json(whole)).registries[0].gone == ("team/gone",)
 
 
 def test_a_plan_file_written_before_notes_and_gone_still_reads() -> None:
-    data = json.loads(plan_as_plan(plan_for(LivePolicy("team/app", None))).to_json())
+    data = json.loads(plan_json(plan_as_plan(plan_for(LivePolicy("team/app", None)))))
     for registry in data["registries"]:
         del registry["gone"]
         for change in registry["changes"]:
             del change["notes"]
-    (registry,) = Plan.from_json(json.dumps(data)).registries
+    (registry,) = plan_from_json(json.dumps(data)).registries
     assert registry.gone == () and registry.changes[0].notes == ()

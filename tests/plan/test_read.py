@@ -1,4 +1,4 @@
-"""Reading a saved plan file: a line at a time as `write_json` lays it out (no whole-file text or parse
+"""Reading a saved plan file: a line at a time as `write_plan` lays it out (no whole-file text or parse
 tree next to the plan), any other layout of the same JSON whole, with the same checks and messages."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.live.state import LivePolicy, LiveRegistry
 from reconciler.plan.build import build_registry_plan
 from reconciler.plan.model import Plan, RegistryPlan
+from reconciler.plan.planfile import plan_from_json, plan_json, read_plan, write_plan
 from reconciler.policy.render import policy_text, render_policy
 
 ACCOUNT = "123456789012"
@@ -36,7 +37,7 @@ def plan() -> Plan:
 
 def written(plan: Plan, path: Path) -> str:
     with path.open("w", encoding="utf-8") as out:
-        plan.write_json(out)
+        write_plan(plan, out)
     return str(path)
 
 
@@ -53,70 +54,70 @@ def test_a_written_plan_reads_back_equal_a_line_at_a_time(
         return loads(text)
 
     monkeypatch.setattr(json, "loads", recording)  # the module the reader parses with
-    assert Plan.read(path) == plan
+    assert read_plan(path) == plan
     # Never the whole file at once: each parse is the head, a registry's head or one change.
     assert parsed and max(parsed) < Path(path).stat().st_size / 5
 
 
 def test_a_plan_with_no_registries_reads_back(tmp_path: Path) -> None:
     empty = Plan("t", "f", ())
-    assert Plan.read(written(empty, tmp_path / "plan.json")) == empty
+    assert read_plan(written(empty, tmp_path / "plan.json")) == empty
 
 
 def test_another_layout_of_the_same_json_is_read_whole(plan: Plan, tmp_path: Path) -> None:
     path = tmp_path / "indented.json"
-    path.write_text(json.dumps(json.loads(plan.to_json()), indent=2), encoding="utf-8")
-    assert Plan.read(str(path)) == plan
+    path.write_text(json.dumps(json.loads(plan_json(plan)), indent=2), encoding="utf-8")
+    assert read_plan(str(path)) == plan
 
 
 def test_a_file_cut_short_is_not_a_plan(plan: Plan, tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
-    text = plan.to_json()
+    text = plan_json(plan)
     path.write_text(text[: len(text) // 2], encoding="utf-8")
     with pytest.raises(ReconcilerError, match=r"plan.json: not a plan file \(invalid JSON"):
-        Plan.read(str(path))
+        read_plan(str(path))
     path.write_text(text.rstrip("\n")[:-2] + "\n", encoding="utf-8")  # the last "]}" missing
     with pytest.raises(ReconcilerError, match="not a plan file"):
-        Plan.read(str(path))
+        read_plan(str(path))
 
 
 def test_a_change_line_that_is_not_json_is_not_a_plan(plan: Plan, tmp_path: Path) -> None:
-    lines = plan.to_json().splitlines()
+    lines = plan_json(plan).splitlines()
     lines[2] = lines[2][:-5]
     path = tmp_path / "plan.json"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(ReconcilerError, match="not a plan file"):
-        Plan.read(str(path))
+        read_plan(str(path))
 
 
 def test_the_head_is_checked_as_when_read_whole(plan: Plan, tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
-    path.write_text(plan.to_json().replace('"version": 3', '"version": 99', 1), encoding="utf-8")
+    path.write_text(plan_json(plan).replace('"version": 3', '"version": 99', 1), encoding="utf-8")
     with pytest.raises(ReconcilerError, match="version 99 is not supported"):
-        Plan.read(str(path))
-    path.write_text(plan.to_json().replace('"format": "ecr-policy', '"format": "other', 1), encoding="utf-8")
+        read_plan(str(path))
+    path.write_text(plan_json(plan).replace('"format": "ecr-policy', '"format": "other', 1), encoding="utf-8")
     with pytest.raises(ReconcilerError, match="missing format"):
-        Plan.read(str(path))
+        read_plan(str(path))
 
 
 def test_a_change_missing_a_field_is_a_malformed_plan(plan: Plan, tmp_path: Path) -> None:
-    lines = plan.to_json().splitlines()
+    lines = plan_json(plan).splitlines()
     change = json.loads(lines[2].removeprefix(","))
     del change["live_fingerprint"]
     lines[2] = json.dumps(change)
     path = tmp_path / "plan.json"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(ReconcilerError, match="malformed plan file"):
-        Plan.read(str(path))
+        read_plan(str(path))
 
 
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(ReconcilerError, match=r"cannot read plan .*nope\.json"):
-        Plan.read(str(tmp_path / "nope.json"))
+        read_plan(str(tmp_path / "nope.json"))
 
 
 def test_commas_must_be_where_json_puts_them(plan: Plan, tmp_path: Path) -> None:
-    lines = plan.to_json().splitlines()
+    lines = plan_json(plan).splitlines()
     assert lines[3].startswith(",") and not lines[2].startswith(",")
     path = tmp_path / "plan.json"
     broken = {
@@ -127,18 +128,18 @@ def test_commas_must_be_where_json_puts_them(plan: Plan, tmp_path: Path) -> None
     for why, edited in broken.items():
         path.write_text("\n".join(edited) + "\n", encoding="utf-8")
         with pytest.raises(ReconcilerError, match="not a plan file"):
-            Plan.read(str(path))
+            read_plan(str(path))
         with pytest.raises(ReconcilerError, match="not a plan file"):  # as when read whole
-            Plan.from_json("\n".join(edited), source=why)
+            plan_from_json("\n".join(edited), source=why)
 
 
 def test_a_file_that_is_not_utf8_says_so_in_one_short_line(plan: Plan, tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
-    for at in (10, len(plan.to_json()) // 2):  # in the head, and in a change
-        data = plan.to_json().encode("utf-8")
+    for at in (10, len(plan_json(plan)) // 2):  # in the head, and in a change
+        data = plan_json(plan).encode("utf-8")
         path.write_bytes(data[:at] + b"\xff" + data[at:])
         with pytest.raises(
             ReconcilerError, match=r"not a plan file \(not UTF-8 text at byte \d+\)"
         ) as caught:
-            Plan.read(str(path))
+            read_plan(str(path))
         assert len(str(caught.value)) < 200

@@ -32,6 +32,7 @@ from sample_registry import (
 
 from reconciler.desired.model import Registry
 from reconciler.plan.model import Plan
+from reconciler.plan.planfile import plan_from_json
 from reconciler.policy import guard
 from reconciler.policy.normalize import canonical_statement, statements_of
 from reconciler.sandbox.ecr import EcrEmulator
@@ -213,11 +214,11 @@ def _shared_loader_session(region_name: str | None = None) -> Any:
 def tune_ecr(monkeypatch: pytest.MonkeyPatch, *, share: bool = True, **settings: Any) -> None:
     """Give every EcrClient the CLI builds these constructor settings (timeouts, attempts, backoff).
 
-    The CLI has no option for them; reconciler.pipeline builds every client (plan, apply, restore). With
+    The CLI has no option for them; reconciler.run.clients builds every client (plan, apply, restore). With
     `share`, one client per registry serves every CLI run of the test (clients are thread-safe and hold
     no state but counters and botocore's retry bookkeeping; building one costs ~0.1 s, and these tests
     run the CLI hundreds of times): use share=False when the test changes the endpoint between runs."""
-    import reconciler.pipeline
+    import reconciler.run.clients
     from reconciler.live.ecr import EcrClient
 
     settings.setdefault("session_factory", _shared_loader_session)
@@ -236,7 +237,7 @@ def tune_ecr(monkeypatch: pytest.MonkeyPatch, *, share: bool = True, **settings:
             clients[key] = EcrClient(registry, **(options | settings))
         return clients[key]
 
-    monkeypatch.setattr(reconciler.pipeline, "EcrClient", build)
+    monkeypatch.setattr(reconciler.run.clients, "EcrClient", build)
 
 
 def no_backoff_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -283,7 +284,7 @@ class Site:
         )
 
     def saved_plan(self) -> Plan:
-        return Plan.from_json(self.plan_file.read_text(encoding="utf-8"))
+        return plan_from_json(self.plan_file.read_text(encoding="utf-8"))
 
     def apply(self, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
         return run_cli(

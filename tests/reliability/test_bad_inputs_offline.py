@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sample_registry import POLICIES_YAML, run_cli
 
-import reconciler.pipeline
-from reconciler.desired.loader import check_bytes
+import reconciler.run.clients
 from reconciler.sandbox.ecr import EcrEmulator
 from reconciler.sandbox.nullplatform import NullplatformApi
+from reconciler.validation.loader import check_bytes
 
 from .support import FIGURES
 
@@ -57,7 +57,7 @@ def live_doubles(
     def no_client(*args: object, **kwargs: object) -> None:
         raise AssertionError("an ECR client was built for invalid policies/")
 
-    monkeypatch.setattr(reconciler.pipeline, "EcrClient", no_client)
+    monkeypatch.setattr(reconciler.run.clients, "EcrClient", no_client)
     return aws_env, nullplatform
 
 

@@ -30,7 +30,8 @@ from reconciler.apply.journal import final_records, read_journal
 from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
 from reconciler.live.state import LivePolicy
-from reconciler.plan.model import Action, Plan
+from reconciler.plan.model import Action
+from reconciler.plan.planfile import plan_from_json
 from reconciler.policy.normalize import equivalent
 from reconciler.sandbox.github import GithubApi
 
@@ -332,7 +333,7 @@ def test_a_repository_deleted_between_listing_and_read_is_gone_not_failed(
     delete_after_listing(site, monkeypatch, "team-01/app")
     if command == "plan":
         code, out, err = site.plan(capsys)
-        registry = Plan.from_json(site.plan_file.read_text(encoding="utf-8")).registries[0]
+        registry = plan_from_json(site.plan_file.read_text(encoding="utf-8")).registries[0]
         assert registry.gone == ("team-01/app",)
         assert "team-01/app" not in {c.repository for c in registry.changes} | set(registry.unchanged)
         assert "1 repositories deleted while planning, nothing to do: team-01/app" in out

@@ -35,11 +35,11 @@ from hypothesis import strategies as st
 from sample_registry import run_cli
 
 from reconciler.apply.journal import final_records, read_journal
-from reconciler.desired.loader import check_bytes
 from reconciler.desired.model import PullAccess, Registry
 from reconciler.live.state import LivePolicy, LiveProvider, LiveRegistry
 from reconciler.plan.build import build_registry_plan
-from reconciler.plan.model import Action, Plan
+from reconciler.plan.model import Action
+from reconciler.plan.planfile import plan_from_json
 from reconciler.policy import guard
 from reconciler.policy.grants import grant_words
 from reconciler.policy.normalize import equivalent, statements_of
@@ -48,6 +48,7 @@ from reconciler.policy.render import PULL_ACTIONS, provider_policy, repository_s
 from reconciler.sandbox.ecr import EcrEmulator
 from reconciler.sandbox.ecr.readback import jackson_dumps, rewrite_policy_document
 from reconciler.sandbox.nullplatform import NullplatformApi
+from reconciler.validation.loader import check_bytes
 
 from .support import FIGURES, tune_ecr
 
@@ -496,7 +497,7 @@ def test_apply_converges_is_idempotent_and_restore_gives_back_the_originals(
 
     # (c) plan -> apply -> plan: no changes left.
     code, out, err = run_cli(capsys, "plan", "--policies", policies, "--out", str(work / "p1.json"), *FAST)
-    first = Plan.from_json((work / "p1.json").read_text(encoding="utf-8")).registries[0]
+    first = plan_from_json((work / "p1.json").read_text(encoding="utf-8")).registries[0]
     unsafe = {c.repository for c in first.changes if c.action == Action.ERROR}
     note(f"refused: {sorted(unsafe)}")
     assert unsafe <= suspects and suspects - unsafe <= set(first.unchanged)
@@ -515,7 +516,7 @@ def test_apply_converges_is_idempotent_and_restore_gives_back_the_originals(
     code, out, err = run_cli(
         capsys, "plan", "--policies", policies, "--out", str(work / "p2.json"), "--detailed-exitcode", *FAST
     )
-    again = Plan.from_json((work / "p2.json").read_text(encoding="utf-8"))
+    again = plan_from_json((work / "p2.json").read_text(encoding="utf-8"))
     assert not again.has_changes, out
     assert code == (1 if unsafe else 0), out + err
     assert {c.repository for c in again.registries[0].changes} == unsafe

@@ -7,15 +7,13 @@ imports boto3. A test runs it in a subprocess and checks `sys.modules`.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from collections.abc import Sequence
 from typing import TextIO
 
-from reconciler.desired.loader import load_policies
 from reconciler.desired.model import DesiredState, Registry
-from reconciler.errors import Problem, ReconcilerError, ValidationFailed
+from reconciler.errors import ReconcilerError, ValidationFailed
 from reconciler.policy.render import provider_policy, readable_text, render_policy
+from reconciler.report.problems import count, report_error, report_problems
+from reconciler.validation.loader import load_policies
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,70 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print each registry's rendered policies: the provider config, one per override and template",
     )
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
-def _in_github_actions() -> bool:
-    return os.environ.get("GITHUB_ACTIONS") == "true"
-
-
-def _escape_data(text: str) -> str:
-    # GitHub's workflow-command escaping (the message part).
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def _repository_path(path: str) -> str:
-    """GitHub places annotations by path from the repository root; an absolute path would not show up."""
-    workspace = os.environ.get("GITHUB_WORKSPACE")
-    if workspace and os.path.isabs(path):
-        relative = os.path.relpath(path, workspace)
-        if not relative.startswith(".."):
-            return relative
-    return path
-
-
-def annotation(problem: Problem, level: str = "error") -> str:
-    """A GitHub Actions `::error` (or `::warning`) command: shows the problem on the pull request's diff."""
-    return (
-        f"::{level} file={_escape_property(_repository_path(problem.path))},line={problem.line},"
-        f"col={problem.column}::{_escape_data(problem.message)}"
-    )
-
-
-def report_problems(problems: Sequence[Problem], out: TextIO | None = None) -> None:
-    """`path:line:column: message` per problem (plus annotations under GitHub Actions), then a count."""
-    stream = out or sys.stdout
-    for problem in problems:
-        print(problem, file=stream)
-    if _in_github_actions():
-        for problem in problems:
-            print(annotation(problem), file=stream)
-    files = len({p.path for p in problems})
-    print(f"{_count(len(problems), 'problem')} in {_count(files, 'file')}", file=stream)
-
-
-def report_warnings(warnings: Sequence[Problem], out: TextIO | None = None) -> None:
-    """`path:line:column: warning: message` per warning (plus `::warning` annotations on Actions)."""
-    stream = out or sys.stderr
-    for warning in warnings:
-        print(f"{warning.path}:{warning.line}:{warning.column}: warning: {warning.message}", file=stream)
-    if _in_github_actions():
-        for warning in warnings:
-            print(annotation(warning, "warning"), file=stream)
-
-
-def report_error(error: ReconcilerError, out: TextIO | None = None) -> None:
-    """A problem that is not in a file (no policies directory, say)."""
-    print(f"error: {error}", file=sys.stderr)
-    if _in_github_actions():
-        print(f"::error::{_escape_data(str(error))}", file=out or sys.stdout)
 
 
 def load_or_report(directory: str, out: TextIO | None = None) -> DesiredState | None:
@@ -142,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
         for registry in desired.registries:
             print(show(registry))
             print()
-    count = len(desired.registries)
-    registries = f"{count} {'registry' if count == 1 else 'registries'}"
-    files = _count(len({r.source for r in desired.registries}), "file")
+    number = len(desired.registries)
+    registries = f"{number} {'registry' if number == 1 else 'registries'}"
+    files = count(len({r.source for r in desired.registries}), "file")
     print(f"OK: {registries} in {files} under {directory}")
     return 0

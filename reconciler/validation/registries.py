@@ -11,8 +11,8 @@ import argparse
 import json
 import sys
 
-from reconciler.desired.command import load_or_report
 from reconciler.desired.model import DesiredState
+from reconciler.validation.command import load_or_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,9 +12,9 @@ from reconciler.desired.build import pull_access
 from reconciler.desired.document import Dirty, Document, Issue, JsonPath, issue, label
 from reconciler.desired.model import PullAccess
 from reconciler.desired.overlap import overlap_issues
-from reconciler.desired.widening import widening_issues
 from reconciler.policy.guard import MAX_POLICY_CHARS, violations
 from reconciler.policy.render import policy_text, render_policy, render_statements
+from reconciler.validation.widening import widening_issues
 
 
 def _rendering_issues(doc: Document, path: JsonPath, account: str, access: PullAccess) -> list[Issue]:
