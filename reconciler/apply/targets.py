@@ -14,8 +14,8 @@ from reconciler.desired.model import NullplatformTarget, Registry
 from reconciler.errors import GuardViolation, ReconcilerError
 from reconciler.live import templates as shapes
 from reconciler.live.state import REPOSITORY_NOT_FOUND, LivePolicy
-from reconciler.plan.build import saved_change_problem, saved_provider_problem, saved_template_problem
 from reconciler.plan.model import Action, ProviderChange, RepositoryChange, TemplateChange
+from reconciler.plan.saved import saved_change_problem, saved_provider_problem, saved_template_problem
 from reconciler.policy.fingerprint import live_fingerprint
 
 

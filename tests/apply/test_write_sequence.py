@@ -29,8 +29,8 @@ from sample_registry import NRN
 from reconciler.apply.executor import ApplyOptions, ApplySummary, Executor, Outcome
 from reconciler.apply.journal import Journal, Result, TargetKind, read_journal
 from reconciler.live import stop
-from reconciler.plan.build import PLAN_MISMATCH
 from reconciler.plan.model import Action, ProviderChange, RegistryPlan, RepositoryChange, TemplateChange
+from reconciler.plan.saved import PLAN_MISMATCH
 from reconciler.policy.fingerprint import live_fingerprint
 
 RESTORE = ApplyOptions(verify_live=True)  # as restore runs: re-read and stale checks, no re-derivation

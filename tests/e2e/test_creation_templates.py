@@ -13,7 +13,7 @@ from sample_registry import ACCOUNT, DESIRED, LAMBDA, OLD, POLICIES_YAML, run_cl
 
 from reconciler.apply.journal import final_records, read_journal
 from reconciler.desired.model import PullAccess
-from reconciler.plan.build import PLAN_MISMATCH
+from reconciler.plan.saved import PLAN_MISMATCH
 from reconciler.policy.normalize import equivalent
 from reconciler.policy.render import policy_text, render_policy
 from reconciler.sandbox.ecr import EcrEmulator

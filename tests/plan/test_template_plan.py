@@ -8,14 +8,10 @@ from dataclasses import replace
 
 from reconciler.desired.model import CreationTemplate, PullAccess, Registry
 from reconciler.live.state import LiveRegistry, LiveTemplate
-from reconciler.plan.build import (
-    PLAN_MISMATCH,
-    build_registry_plan,
-    saved_template_problem,
-    template_change,
-)
+from reconciler.plan.build import build_registry_plan, template_change
 from reconciler.plan.model import Action, Plan
 from reconciler.plan.planfile import plan_from_json, plan_json
+from reconciler.plan.saved import PLAN_MISMATCH, saved_template_problem
 from reconciler.policy.render import policy_text, render_policy
 from reconciler.report.markdown import render_markdown
 from reconciler.report.text import render_text
