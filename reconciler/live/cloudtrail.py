@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reconciler.errors import ReconcilerError
+from reconciler.live.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -63,25 +62,18 @@ def _repository(event: dict[str, Any]) -> str | None:
 class EventHistory:
     """LookupEvents for one account and region, paced to its quota."""
 
-    def __init__(
-        self,
-        client: Any,  # no type stubs for CloudTrail in the lock
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, client: Any, *, clock: Clock | None = None) -> None:  # no stubs for CloudTrail
         self._client = client
-        self._clock = clock
-        self._sleep = sleep
+        self._clock = clock or SystemClock()
         self._last_call: float | None = None
         self.calls = 0
 
     def _lookup(self, **arguments: Any) -> dict[str, Any]:
         if self._last_call is not None:
-            wait = self._last_call + 1.0 / CALLS_PER_SECOND - self._clock()
+            wait = self._last_call + 1.0 / CALLS_PER_SECOND - self._clock.monotonic()
             if wait > 0:
-                self._sleep(wait)
-        self._last_call = self._clock()
+                self._clock.sleep(wait)
+        self._last_call = self._clock.monotonic()
         self.calls += 1
         try:
             answer: dict[str, Any] = self._client.lookup_events(**arguments)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from reconciler.live.clock import SimulatedClock
 from reconciler.live.cloudtrail import CHANGE_EVENTS, CloudTrailError, EventHistory
 
 
@@ -37,19 +38,6 @@ class FakeTrail:
         return answer
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 WINDOW = (datetime(2026, 12, 5, 2, tzinfo=UTC), datetime(2026, 12, 5, 12, tzinfo=UTC))
 
 
@@ -63,8 +51,7 @@ def test_every_change_event_name_every_page_and_only_ecr() -> None:
             "GetRepositoryPolicy": [event("GetRepositoryPolicy", "pulled-only")],
         }
     )
-    clock = Clock()
-    changes = EventHistory(trail, clock=clock, sleep=clock.sleep).changed_repositories(*WINDOW)
+    changes = EventHistory(trail, clock=SimulatedClock()).changed_repositories(*WINDOW)
     assert changes.repositories == {"a", "b", "c", "d", "e", "f"}
     assert changes.events == 7
     asked = [c["LookupAttributes"][0]["AttributeValue"] for c in trail.calls]
@@ -75,11 +62,12 @@ def test_every_change_event_name_every_page_and_only_ecr() -> None:
 
 def test_at_most_two_calls_a_second() -> None:
     trail = FakeTrail({"SetRepositoryPolicy": [event("SetRepositoryPolicy", str(n)) for n in range(10)]})
-    clock = Clock()
-    EventHistory(trail, clock=clock, sleep=clock.sleep).changed_repositories(*WINDOW)
+    clock = SimulatedClock()
+    started = clock.monotonic()
+    EventHistory(trail, clock=clock).changed_repositories(*WINDOW)
     calls = len(trail.calls)
     assert calls == 8  # 5 pages + one for each of the 3 other names
-    assert clock.now >= (calls - 1) * 0.5
+    assert clock.monotonic() - started >= (calls - 1) * 0.5
 
 
 def test_a_refusal_is_one_error_naming_the_call() -> None:
