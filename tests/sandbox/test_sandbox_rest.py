@@ -344,3 +344,25 @@ def test_github_issues_paging_and_errors(github: GithubApi) -> None:
     status, body, _ = call(github.url, "GET", ISSUES, token=github.token)
     assert status == 410 and body["message"] == "Issues are disabled for this repo"
     assert github.stats()["requests"]["GET /repos/{owner}/{repo}/issues"] == 2
+
+
+def test_github_commit_of_a_branch_as_json_or_the_sha_alone(github: GithubApi) -> None:
+    head = "c0ffee" + "0" * 34
+    path = "/repos/acme/policies/commits/main"
+    status, body, _ = call(github.url, "GET", path, token=github.token)
+    assert status == 422 and body["message"] == "No commit found for SHA: main"  # no such branch yet
+    github.set_branch("acme", "policies", "main", head)
+    status, body, _ = call(github.url, "GET", path, token=github.token)
+    assert status == 200 and body["sha"] == head
+    by_sha = call(github.url, "GET", f"/repos/acme/policies/commits/{head}", token=github.token)
+    assert by_sha[1]["sha"] == head
+    assert call(github.url, "GET", "/repos/acme/other/commits/main", token=github.token)[0] == 422
+    assert call(github.url, "GET", path)[0] == 401
+    request = urllib.request.Request(
+        github.url + path,
+        headers={"Authorization": f"Bearer {github.token}", "Accept": "application/vnd.github.sha"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.read().decode() == head  # what the workflows' head check reads
+    github.set_branch("acme", "policies", "main", "d" * 40)  # a merge moves it
+    assert call(github.url, "GET", path, token=github.token)[1]["sha"] == "d" * 40
