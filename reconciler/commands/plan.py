@@ -14,6 +14,9 @@ from reconciler.report.text import render_text, use_colour
 from reconciler.run.runner import make_plan
 
 EXIT_CHANGES = 2
+REPOSITORIES_ONLY = (
+    "Repositories only: the provider config and the creation templates were not read or planned."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="exit 2 when there are changes (0: none, 1: error)",
     )
     parser.add_argument(
+        "--repositories-only",
+        action="store_true",
+        help=(
+            "plan the repositories only: not the provider config, not the creation templates (what "
+            "`backfill` writes; nothing is read from nullplatform)"
+        ),
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="text: every repository with its own lines (default: changes grouped by kind)",
@@ -61,14 +72,18 @@ def exit_code(plan: Plan, detailed: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    scope = scope_from(args, include_provider=not args.repositories_only)
     plan = make_plan(
-        args.policies, scope_from(args), tuning_from(args), since=args.since, snapshot_out=args.snapshot_out
+        args.policies, scope, tuning_from(args), since=args.since, snapshot_out=args.snapshot_out
     )
     if args.out:
         with Path(args.out).open("w", encoding="utf-8") as out:
             write_plan(plan, out)
     if args.format == "json":
         write_plan(plan, sys.stdout)  # piece by piece, as the file: never the whole text in memory
-    else:
-        sys.stdout.write(render(plan, args.format, args.policies, args.verbose))
+        return exit_code(plan, args.detailed_exitcode)
+    if not scope.include_provider:
+        # The plan's own line says "provider config: not managed"; here it was not even read.
+        print(f"{REPOSITORIES_ONLY}\n")
+    sys.stdout.write(render(plan, args.format, args.policies, args.verbose))
     return exit_code(plan, args.detailed_exitcode)

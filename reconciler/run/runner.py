@@ -37,7 +37,8 @@ def load_desired(policies: str | Path, scope: Scope) -> tuple[DesiredState, tupl
 def refuse_partial_snapshot(scope: Scope, since: str | Path | None, snapshot_out: str | Path | None) -> None:
     if snapshot_out is not None and (since is not None or scope.repositories or not scope.include_provider):
         raise ReconcilerError(
-            "--snapshot-out saves a full read: it cannot be combined with --since or --repository"
+            "--snapshot-out saves a full read: it cannot be combined with --since, --repository or "
+            "--repositories-only"
         )
 
 

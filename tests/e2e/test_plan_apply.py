@@ -207,3 +207,55 @@ def test_backfill_touches_only_chosen_repositories_and_never_the_provider(
     assert {r.name for r in read_journal(world.report)} == {"team-01/app", "team-02/app", "team-04/app"}
     assert stored(world.ecr, "team-05/app") is None
     assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
+
+
+def test_repositories_only_plan_reads_nothing_from_nullplatform_and_backfill_writes_it(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the backfill workflow runs: `plan --repositories-only` (its approver reads it), then `backfill
+    --plan` of that file with `--fail-on-stale`: the repositories of the plan, never the provider config."""
+    world.nullplatform.reset_stats()
+    out = world.tmp / "backfill-plan.json"
+    args = ("--policies", str(world.policies), "--repository", "team-0[0-4]/*", *FAST)
+    code, text, _ = run_cli(capsys, "plan", "--repositories-only", *args[:2], "--out", str(out), *FAST)
+    assert code == 0
+    assert text.startswith("Repositories only: the provider config and the creation templates were not read")
+    assert world.nullplatform.stats()["requests"] == {}  # no token, no provider read
+    assert all(r.provider is None and not r.templates for r in plan_from_json(out.read_text()).registries)
+    world.ecr.put_policy("team-01/app", json.dumps({"Version": "2012-10-17", "Statement": [LAMBDA]}))
+    code, _, err = run_cli(
+        capsys, "backfill", *args, "--plan", str(out), "--fail-on-stale", "--report", str(world.report)
+    )
+    assert code == 1  # team-01/app changed since the plan: skipped, named
+    assert "error: 1 skipped as stale (changed since the plan was made): main/team-01/app;" in err
+    assert stored(world.ecr, "team-01/app")["Statement"] == [LAMBDA]
+    written = {r.name for r in read_journal(world.report) if r.result == "applied"}
+    assert written == {"team-02/app", "team-04/app"}  # the globs narrow the saved plan too
+    assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
+
+
+def test_backfill_of_a_full_saved_plan_leaves_the_provider_config(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan(world, capsys)  # plans the provider config too (it holds an old policy)
+    code, _, err = run_cli(
+        capsys, "backfill", "--policies", str(world.policies), "--plan", str(world.tmp / "plan.json"), *FAST
+    )
+    assert code == 0, err
+    assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
+    assert stored(world.ecr, "team-01/app")["Statement"][0]["Sid"] == "AllowPullOrganizationPaths"
+
+
+def test_snapshot_out_needs_a_full_read(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    snapshot = world.tmp / "snapshot.jsonl"
+    code, _, err = run_cli(
+        capsys,
+        "plan",
+        "--policies",
+        str(world.policies),
+        "--repositories-only",
+        "--snapshot-out",
+        str(snapshot),
+    )
+    assert code == 1 and "cannot be combined with --since, --repository or --repositories-only" in err
+    assert not snapshot.exists()
