@@ -27,6 +27,8 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 OWNER, REPO = "acme", "ecr-policies"
 PLAN_ROLE = "arn:aws:iam::123456789012:role/plan"
 APPLY_ROLE = "arn:aws:iam::123456789012:role/apply"
+COMMIT_A = "0" * 40  # the runners' commit (Runner.sha)
+COMMIT_B = "b" * 40  # a later commit of main
 
 
 MakeRunner = Callable[..., Runner]
@@ -35,7 +37,9 @@ MakeRunner = Callable[..., Runner]
 @pytest.fixture
 def runner(world: World, github: GithubApi, runtime_venv: Path) -> MakeRunner:
     """Runners for the user's repository: its policies/ (the world's), our workflows and install action;
-    the reconciler comes from the runtime install, as on GitHub."""
+    the reconciler comes from the runtime install, as on GitHub. Main's head is the runners' commit unless
+    a test moves it (`github.set_branch`)."""
+    github.set_branch(OWNER, REPO, "main", COMMIT_A)
 
     def make(
         event_name: str, event: dict, variables: dict[str, str] | None = None, **kwargs: object
@@ -260,19 +264,21 @@ def test_backfill_dry_run_changes_nothing_then_converges_only_the_chosen(
         "max_changes": "100",
     }
     results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
-    ok(results, "dry-run")
+    ok(results, "plan")
     assert results["backfill"].result == "skipped"  # nothing waits for an approval
-    assert results["dry-run"].environment == "" and results["dry-run"].assumed_roles == [PLAN_ROLE]
-    assert "Dry run: 5 would be applied" in results["dry-run"].output()
+    assert results["plan"].environment == "" and results["plan"].assumed_roles == [PLAN_ROLE]
+    assert "Plan: 1 to create, 4 to update, 0 to delete" in results["plan"].summary  # what an approver sees
+    assert "Repositories only: the provider config" in results["plan"].summary  # backfill never writes it
     assert {name: world.ecr.stored_policy(name) for name in world.seeded} == before
 
     inputs["dry_run"] = False
     results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
-    ok(results, "backfill")
-    assert results["dry-run"].result == "skipped"
+    ok(results, "plan", "backfill")
+    assert results["plan"].environment == "" and results["plan"].assumed_roles == [PLAN_ROLE]
     assert results["backfill"].environment == "production" and results["backfill"].assumed_roles == [
         APPLY_ROLE
     ]
+    assert "is main's head: writing" in results["backfill"].output()
     assert "Apply: 5 applied" in results["backfill"].output()
     assert stored(world.ecr, "team-01/app")["Statement"][0]["Sid"] == "AllowPullOrganizationPaths"
     assert world.ecr.stored_policy("team-05/app") == before["team-05/app"]  # not chosen
@@ -451,18 +457,19 @@ def test_a_merged_change_is_applied_whatever_queues_behind_it(
     assert backfill.state == "running" and heal.state == "pending"  # they queue among themselves
 
     commit_a = commit_b(world)
-    # A and the backfill run (dispatched before B merged: commit A's policies).
+    # A runs; B has merged (main's head), so the backfill, dispatched after it, runs commit B.
+    github.set_branch(OWNER, REPO, "main", COMMIT_B)
     ok(runner("push", {}, source=commit_a).run(WORKFLOWS / "apply.yml"), "production")
     inputs = {"repositories": "team-0[0-4]/*", "registry": "", "dry_run": False, "max_changes": "100"}
     ok(
-        runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, source=commit_a).run(
+        runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, sha=COMMIT_B).run(
             WORKFLOWS / "backfill.yml"
         ),
         "backfill",
     )
     groups.finish(backfill)
     assert groups.finish(a) is b and b.state == "running"  # B was never cancelled
-    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
+    ok(runner("push", {}, sha=COMMIT_B).run(WORKFLOWS / "apply.yml"), "production")
     assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "team-01/app"))
     assert NEW_ACCOUNT in world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"]
 
@@ -477,9 +484,12 @@ def test_a_merged_change_is_applied_whatever_queues_behind_it(
 def test_a_writer_overlapping_an_approval_is_a_stale_error_naming_the_repository(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
-    """Apply B planned; while it waits for the approval a backfill from commit A (a writer of another group)
-    writes a repository. B's approved plan is stale there: skipped, never a silent revert of the other
-    write's repositories, and the job fails naming them; the rest of B is applied."""
+    """The overlap the head check leaves: a backfill from commit A passed its check (main's head was A),
+    then B merged, and B's plan read team-01/app before the backfill wrote it. B's approved plan is stale
+    there: skipped, never a silent revert of the other write, and the job fails naming it; the rest of B is
+    applied. Played as: B's plan job; the backfill (its head check answered as when it ran, before B
+    merged; its plan, a read like B's, may come after B's without changing anything); B merges; B's
+    `production` job."""
     commit_a = commit_b(world)
     inputs = {"repositories": "team-01/*", "registry": "", "dry_run": False, "max_changes": "100"}
 
@@ -491,8 +501,9 @@ def test_a_writer_overlapping_an_approval_is_a_stale_error_naming_the_repository
                 ),
                 "backfill",
             )
+            github.set_branch(OWNER, REPO, "main", COMMIT_B)
 
-    results = runner("push", {}, before_job=meanwhile).run(WORKFLOWS / "apply.yml")
+    results = runner("push", {}, sha=COMMIT_B, before_job=meanwhile).run(WORKFLOWS / "apply.yml")
     ok(results, "plan")
     assert results["production"].result == "failure"
     output = results["production"].output()
@@ -504,13 +515,77 @@ def test_a_writer_overlapping_an_approval_is_a_stale_error_naming_the_repository
     assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "team-01/app"))
 
 
+def test_a_backfill_approved_after_main_moved_on_writes_nothing(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """A backfill dispatched on commit A; before it plans, B merges and its apply writes. A's plan then
+    shows B's repositories as out of line; the backfill, approved, refuses before it assumes the write role:
+    writing A's desired state would silently revert B's. (Approved after B's apply but planned before it,
+    the stale check also stops it: the overlap test.)"""
+    commit_a = commit_b(world)
+    inputs = {"repositories": "team-0[0-4]/*", "registry": "", "dry_run": False, "max_changes": "100"}
+
+    def meanwhile(job: str) -> None:
+        if job == "plan":
+            github.set_branch(OWNER, REPO, "main", COMMIT_B)
+            ok(runner("push", {}, sha=COMMIT_B).run(WORKFLOWS / "apply.yml"), "production")
+            world.ecr.reset_stats()
+
+    backfill = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, source=commit_a)
+    backfill.before_job = meanwhile
+    results = backfill.run(WORKFLOWS / "backfill.yml")
+    ok(results, "plan")
+    assert results["backfill"].result == "failure" and results["backfill"].assumed_roles == []
+    output = results["backfill"].output()
+    assert (
+        f"main has moved on since this run's commit ({COMMIT_A} is no longer its head: {COMMIT_B})" in output
+    )
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0
+    assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "team-01/app"))  # B's change stands
+
+
+def test_a_self_heal_approved_after_main_moved_on_writes_nothing(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """A drift run on commit A (a hand edit to heal); before it plans, B (a change to the payments override
+    only: the provider config is as before) merges and its apply writes payments/api. A's plans show it out
+    of line with the rest, only repositories: healable. The heal refuses; the issue says it did not
+    finish, and B's change stands."""
+    ok(runner("push", {}).run(WORKFLOWS / "apply.yml"), "production")
+    hand_edit(world)
+    commit_a = world.tmp / "commit-a"
+    shutil.copytree(world.policies, commit_a / "policies")
+    policies = world.policies / "main.yaml"
+    policies.write_text(
+        policies.read_text().replace('["777788889999"]', f'["777788889999", "{NEW_ACCOUNT}"]')
+    )
+
+    def meanwhile(job: str) -> None:
+        if job == "plan":
+            github.set_branch(OWNER, REPO, "main", COMMIT_B)
+            ok(runner("push", {}, sha=COMMIT_B).run(WORKFLOWS / "apply.yml"), "production")
+            world.ecr.reset_stats()
+
+    drift = runner("schedule", {}, variables={"DRIFT_SELF_HEAL": "true"}, source=commit_a)
+    drift.before_job = meanwhile
+    results = drift.run(WORKFLOWS / "drift.yml")
+    ok(results, "plan", "verdict")
+    assert results["heal"].result == "failure" and results["heal"].assumed_roles == []
+    assert "main has moved on since this run's commit" in results["heal"].output()
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0
+    assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "payments/api"))  # B's change, not reverted
+    assert results["drift"].result == "failure"
+    (issue,) = drift_issues(github)
+    assert "self-heal did not finish" in issue["body"]
+
+
 def test_backfill_runs_from_main_only(world: World, github: GithubApi, runner: MakeRunner) -> None:
     inputs = {"repositories": "", "registry": "", "dry_run": True, "max_changes": "100"}
     results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, ref="refs/heads/feature").run(
         WORKFLOWS / "backfill.yml"
     )
-    assert results["dry-run"].result == "failure" and results["dry-run"].assumed_roles == []
-    assert "backfill runs from main only" in results["dry-run"].output()
+    assert results["plan"].result == "failure" and results["plan"].assumed_roles == []
+    assert "backfill runs from main only" in results["plan"].output()
     assert world.ecr.stats()["requests"] == {}
 
 
