@@ -177,6 +177,20 @@ def test_throttle_storm_throttles_for_its_duration(ecr: EcrEmulator) -> None:
     client.describe_repositories()
 
 
+def test_throttle_storm_by_count_covers_exactly_that_many_calls(ecr: EcrEmulator) -> None:
+    client = ecr.client(max_attempts=1)
+    client.create_repository(repositoryName="other-action")
+    ecr.throttle_storm(1.0, calls=2, actions={"DescribeRepositories"})
+    client.create_repository(repositoryName="not-counted")  # another action: not in the storm
+    for _ in range(2):
+        with pytest.raises(ClientError) as excinfo:
+            client.describe_repositories()
+        assert error_code(excinfo) == "ThrottlingException"
+    client.describe_repositories()  # the third call: the storm is over, however long it took
+    with pytest.raises(ValueError, match="either"):
+        ecr.throttle_storm(1.0)
+
+
 def test_latency_delays_and_concurrent_calls_overlap(ecr: EcrEmulator) -> None:
     ecr.configure(latency_ms=200)
     client = ecr.client()

@@ -32,6 +32,9 @@ class EcrEmulatorConfig:
     throttle_storm_fraction: float = 0.0
     throttle_storm_until: float = 0.0
     throttle_storm_actions: set[str] | None = None
+    # Instead of a time: the storm covers this many calls (of those actions), counted from when it is set;
+    # the same storm however fast or loaded the machine is.
+    throttle_storm_calls: int | None = None
     # Principal validation of SetRepositoryPolicy. None: every account exists. Otherwise 12-digit ids and
     # IAM ARNs in Principal.AWS must name one of these accounts (include the registry's own).
     known_accounts: set[str] | None = None

@@ -64,11 +64,22 @@ class EcrEmulator(Served):
         """Change knobs (EcrEmulatorConfig field names) at runtime; the others keep their values."""
         self._middleware.configure(**knobs)
 
-    def throttle_storm(self, fraction: float, seconds: float, actions: Iterable[str] | None = None) -> None:
-        """Throttle `fraction` of calls (to `actions`, default all) for `seconds`, whatever the TPS."""
+    def throttle_storm(
+        self,
+        fraction: float,
+        seconds: float | None = None,
+        actions: Iterable[str] | None = None,
+        *,
+        calls: int | None = None,
+    ) -> None:
+        """Throttle `fraction` of calls (to `actions`, default all), whatever the TPS: for `seconds`, or for
+        the next `calls` such calls (by count: a test's storm then does not depend on the machine's speed)."""
+        if (seconds is None) == (calls is None):
+            raise ValueError("a storm lasts either `seconds` or `calls`")
         self.configure(
             throttle_storm_fraction=fraction,
-            throttle_storm_until=time.monotonic() + seconds,
+            throttle_storm_until=time.monotonic() + (seconds or 0.0),
+            throttle_storm_calls=calls,
             throttle_storm_actions=None if actions is None else set(actions),
         )
 

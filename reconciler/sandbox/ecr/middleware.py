@@ -101,6 +101,8 @@ class EcrMiddleware:
             self.config = self.config.copy(**knobs)
             if _BUCKET_KNOBS & set(knobs):
                 self._throttling.reset()
+            if "throttle_storm_calls" in knobs:
+                self._throttling.restart_storm()
             if "seed" in knobs:
                 self._dice.reseed(self.config.seed)
             if "eventual_consistency_failures" in knobs:

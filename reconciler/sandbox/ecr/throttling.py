@@ -32,21 +32,32 @@ class Throttling:
         self._lock = threading.Lock()
         self._dice = dice
         self._buckets: dict[tuple[str, str, str], _TokenBucket] = {}
+        self._storm_calls = 0  # calls a storm by count has covered so far
 
     def reset(self) -> None:
         with self._lock:
             self._buckets.clear()
 
+    def restart_storm(self) -> None:
+        with self._lock:
+            self._storm_calls = 0
+
+    def _in_storm(self, call: EcrCall, now: float) -> bool:
+        config = call.config
+        if config.throttle_storm_fraction <= 0:
+            return False
+        if config.throttle_storm_actions is not None and call.action not in config.throttle_storm_actions:
+            return False
+        if config.throttle_storm_calls is None:
+            return now < config.throttle_storm_until
+        with self._lock:
+            self._storm_calls += 1
+            return self._storm_calls <= config.throttle_storm_calls
+
     def __call__(self, call: EcrCall, following: Handler) -> Answer:
         config, action = call.config, call.action
         now = time.monotonic()
-        storm = (
-            config.throttle_storm_fraction > 0
-            and now < config.throttle_storm_until
-            and (config.throttle_storm_actions is None or action in config.throttle_storm_actions)
-            and self._dice.roll(config.throttle_storm_fraction)
-        )
-        if storm:
+        if self._in_storm(call, now) and self._dice.roll(config.throttle_storm_fraction):
             raise SandboxError("ThrottlingException", "Rate exceeded")
         rate = config.tps.get(action, config.tps.get("*", config.default_tps))
         if rate is not None:
