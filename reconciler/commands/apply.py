@@ -60,6 +60,8 @@ def print_summary(summary: ApplySummary, report: Path) -> None:
     for outcome in summary.outcomes:
         if outcome.result == "stale":
             print(f"stale, skipped: {outcome.registry}/{outcome.name}: {outcome.error}", file=sys.stderr)
+        elif outcome.result == Result.IN_LINE:  # a streamed apply said so on the target's own line
+            print(f"already in line, nothing sent: {outcome.registry}/{outcome.name} ({outcome.target})")
     if summary.swept:
         print(
             f"Closing sweep: {summary.swept} repositories appeared during the pass and were brought in line"
