@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=(
             "exit 1, naming them, when targets were skipped as stale (changed since the plan was made); "
-            "the workflow that applies an approved plan sets it, so a skipped change is never a green run"
+            "the workflow that applies an approved plan sets it, so a skipped change is never a green run. "
+            "A target that changed to what the plan would write is already in line, not stale"
         ),
     )
     add_write_arguments(parser)
