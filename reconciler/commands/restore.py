@@ -1,10 +1,10 @@
 """`reconciler restore`: put back the policies an apply report recorded.
 
 A restore is a saved plan in disguise: each repository, nullplatform provider config and creation template
-goes from
-what the apply wrote back to what it found, through the same executor (re-read and skip if changed since,
-last gate, journal). The provider is written as apply writes it: only the `setup` group, its policy
-replaced (reconciler.live.nullplatform).
+goes from what the apply wrote back to what it found, through the same executor (re-read and skip if changed
+since, last gate, journal). A target that already holds what it found comes out of that re-read already in
+line: a restore of the same report ran before, and it is named as already restored. The provider is
+written as apply writes it: only the `setup` group, its policy replaced (reconciler.live.nullplatform).
 
 Each registry's role comes from today's policies files (`--policies`), never from the report: the
 `write_role_arn` for every call (reads included), the `read_role_arn` with `--dry-run`. A report registry
