@@ -62,6 +62,20 @@ def with_statements(text: str | None, *statements: dict[str, Any]) -> str:
     return json.dumps(document)
 
 
+def reserialized(text: str) -> str:
+    """`text` as another writer may have stored it: the same meaning, but statements, actions and
+    condition values in reverse order, a single condition value as a one-item list, and indented."""
+    document = json.loads(text)
+    document["Statement"].reverse()
+    for statement in document["Statement"]:
+        if isinstance(statement.get("Action"), list):
+            statement["Action"].reverse()
+        for values in statement.get("Condition", {}).values():
+            for key, value in values.items():
+                values[key] = value[::-1] if isinstance(value, list) else [value]
+    return json.dumps(document, indent=2)
+
+
 def provider_attributes(policy: str | None = OLD) -> dict[str, Any]:
     """The nullplatform provider's attributes: CI credentials, and setup with `policy` (None: no policy)."""
     setup: dict[str, Any] = {

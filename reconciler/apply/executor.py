@@ -80,8 +80,9 @@ class Executor:
     def _record(
         self, planned: Planned, result: Result, error: str | None = None, *, sent: bool = False
     ) -> Outcome:
-        """Journal one line of a write (a dry run journals none) and return it as an outcome."""
-        if result != Result.DRY_RUN:
+        """Journal one line of a write and return it as an outcome. A dry run journals none, nor does a
+        target already in line: nothing was sent, and a line would tell restore of a write that never was."""
+        if result not in (Result.DRY_RUN, Result.IN_LINE):
             applied_for_before, applied_for_after = planned.applied_for
             self.journal.record(
                 WriteRecord(

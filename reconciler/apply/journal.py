@@ -28,6 +28,9 @@ class Result(StrEnum):
     APPLIED = "applied"
     FAILED = "failed"
     STALE = "stale"
+    # Never in a report: nothing was sent. Changed since the plan, but it already means what the change
+    # would write (another run wrote the same): a line would only tell restore of a write that never was.
+    IN_LINE = "in-line"
     DRY_RUN = "dry-run"  # never in a report: a dry run writes none
 
 

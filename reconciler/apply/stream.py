@@ -57,6 +57,7 @@ TargetStep = Callable[[Executor, ApplySummary, Echo], None]
 _PROGRESS = {
     Result.APPLIED: "written",
     Result.DRY_RUN: "to write",
+    Result.IN_LINE: "in line",
     Result.STALE: "stale",
     Result.FAILED: "failed",
 }

@@ -59,7 +59,7 @@ class ApplySummary:
     def add(self, outcome: Outcome) -> None:
         with self._lock:
             self.results[outcome.result] += 1
-            if self.keep_applied or outcome.result not in (Result.APPLIED, Result.DRY_RUN):
+            if self.keep_applied or outcome.result not in (Result.APPLIED, Result.DRY_RUN, Result.IN_LINE):
                 self.outcomes.append(outcome)
 
     def add_plan_error(self, outcome: Outcome) -> None:
@@ -91,8 +91,10 @@ class ApplySummary:
         gone = f", {self.gone} gone" if self.gone else ""
         new = f", {self.new_since_plan} new since plan" if self.new_since_plan else ""
         left = f", {len(self.left_for_next_run)} left for the next run" if self.left_for_next_run else ""
+        in_line = self.count(Result.IN_LINE)
+        already = f", {in_line} already in line" if in_line else ""
         return (
-            f"{head}, {self.unchanged} unchanged{gone}{new}, {self.count(Result.STALE)} stale, "
+            f"{head}, {self.unchanged} unchanged{already}{gone}{new}, {self.count(Result.STALE)} stale, "
             f"{len(self.failed)} failed{left}"
         )
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from reconciler.apply.journal import Result, TargetKind
 from reconciler.apply.write import Planned, Skip
-from reconciler.desired.model import NullplatformTarget, Registry
+from reconciler.desired.model import NullplatformTarget, Registry, applied_for_order
 from reconciler.errors import GuardViolation, ReconcilerError
 from reconciler.live import templates as shapes
 from reconciler.live.state import REPOSITORY_NOT_FOUND, LivePolicy
@@ -55,6 +55,12 @@ class ProviderWriter(Protocol):
     def write_policy(self, provider_id: str, policy: str, expected_before: str | None) -> None: ...
 
 
+def _in_line(live: str | None) -> Skip:
+    """Changed since the plan, but it already means what the change would write (another run wrote the
+    same): nothing to send, and nothing stale about it."""
+    return Skip(Result.IN_LINE, None, live)
+
+
 @dataclass
 class RepositoryTarget:
     """A repository policy. `just_read`: the change was decided in this run from a policy read moments ago
@@ -80,9 +86,11 @@ class RepositoryTarget:
         if live.error is not None:
             # A repository deleted since the plan needs no policy: stale, not a failure.
             return Skip(Result.STALE if live.gone else Result.FAILED, live.error, self.change.before)
-        if live_fingerprint(live.text) != self.change.live_fingerprint:
-            return Skip(Result.STALE, "the live policy changed since the plan; plan again", live.text)
-        return None
+        if live_fingerprint(live.text) == self.change.live_fingerprint:
+            return None
+        if live_fingerprint(live.text) == live_fingerprint(self.planned.after):
+            return _in_line(live.text)  # another run wrote the same (a DELETE: there is no policy now)
+        return Skip(Result.STALE, "the live policy changed since the plan; plan again", live.text)
 
     def send(self) -> None:
         after = self.planned.after
@@ -128,9 +136,11 @@ class ProviderTarget:
         if not verify_live:
             return None
         current = self.client.read_policy(self.provider_id)
-        if live_fingerprint(current) != live_fingerprint(self.change.before):
-            return Skip(Result.STALE, "the provider policy changed since the plan", current)
-        return None
+        if live_fingerprint(current) == live_fingerprint(self.change.before):
+            return None
+        if self.change.after is not None and live_fingerprint(current) == live_fingerprint(self.change.after):
+            return _in_line(current)
+        return Skip(Result.STALE, "the provider policy changed since the plan", current)
 
     def send(self) -> None:
         if self.change.after is None:  # settle_provider never writes such a change: nothing to set
@@ -179,7 +189,11 @@ class TemplateTarget:
     def changed_since(self, verify_live: bool) -> Skip | None:
         self.current = self.client.read_template(self.change.prefix)
         stale = template_stale(self.change, self.current)
-        return None if stale is None else Skip(Result.STALE, stale, shapes.policy_of(self.current))
+        if stale is None:
+            return None
+        if template_in_line(self.change, self.current):
+            return _in_line(shapes.policy_of(self.current))
+        return Skip(Result.STALE, stale, shapes.policy_of(self.current))
 
     def send(self) -> None:
         change, after, current = self.change, self.planned.after, self.current
@@ -214,6 +228,19 @@ def template_stale(change: TemplateChange, current: dict[str, Any] | None) -> st
         if extra:
             return f"the template also has {', '.join(extra)} set since it was created; left as it is"
     return None
+
+
+def template_in_line(change: TemplateChange, current: dict[str, Any] | None) -> bool:
+    """True when the template already holds what the change would leave: its policy (by meaning) and
+    appliedFor, or, for a DELETE, no template at all. Only what we own is compared: the other fields are
+    never ours to set (a create sets none, an update sends them back as they are)."""
+    if change.action == Action.DELETE:
+        return current is None
+    return (
+        current is not None
+        and live_fingerprint(shapes.policy_of(current)) == live_fingerprint(change.after)
+        and shapes.applied_for_of(current) == applied_for_order(list(change.applied_for_after))
+    )
 
 
 def template_not_as_written(

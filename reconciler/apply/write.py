@@ -4,10 +4,12 @@ a creation template), and the Protocol its target adapters (reconciler.apply.tar
 In order: the last gate on the exact text being sent (the desired registry's `managed_sids` tell our
 statements, which must be pull only, from foreign ones, which must not be public); with a saved plan, that
 the change is what `policies/` renders from the policy it was planned against; the target read again and
-skipped if it changed since the plan; the dry run stops there; a `pending` line (write-ahead: a run killed
-during the call still names it); the write; the target read back where the API may not have done what was
-asked; the line that settles it. Having one sequence puts the gate and the stale check in one place for
-every target: a restore (which re-derives nothing) relies on both.
+skipped if it changed since the plan (`stale`), unless it now means exactly what the change would write
+(`in-line`: another run wrote the same; nothing is sent, nothing journaled); the dry run stops there; a
+`pending` line (write-ahead: a run killed during the call still names it); the write; the target read back
+where the API may not have done what was asked; the line that settles it. Having one sequence puts the gate
+and the stale check in one place for every target: a restore (which re-derives nothing) relies on both,
+and on `in-line` to tell a target it already put back from one someone else changed.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ class Planned:
 class Skip:
     """Why a target is not written after all, found when it was read again: `before` is what it holds."""
 
-    result: Result  # stale (changed, or gone, since the plan), or failed (could not be read)
-    error: str
+    # stale (changed, or gone, since the plan), failed (could not be read), or in-line (changed, but it
+    # already means what the change would write: no error)
+    result: Result
+    error: str | None
     before: str | None
 
 

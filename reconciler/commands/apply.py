@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=(
             "exit 1, naming them, when targets were skipped as stale (changed since the plan was made); "
-            "the workflow that applies an approved plan sets it, so a skipped change is never a green run"
+            "the workflow that applies an approved plan sets it, so a skipped change is never a green run. "
+            "A target that changed to what the plan would write is already in line, not stale"
         ),
     )
     add_write_arguments(parser)
@@ -60,6 +61,8 @@ def print_summary(summary: ApplySummary, report: Path) -> None:
     for outcome in summary.outcomes:
         if outcome.result == "stale":
             print(f"stale, skipped: {outcome.registry}/{outcome.name}: {outcome.error}", file=sys.stderr)
+        elif outcome.result == Result.IN_LINE:  # a streamed apply said so on the target's own line
+            print(f"already in line, nothing sent: {outcome.registry}/{outcome.name} ({outcome.target})")
     if summary.swept:
         print(
             f"Closing sweep: {summary.swept} repositories appeared during the pass and were brought in line"

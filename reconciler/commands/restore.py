@@ -1,10 +1,10 @@
 """`reconciler restore`: put back the policies an apply report recorded.
 
 A restore is a saved plan in disguise: each repository, nullplatform provider config and creation template
-goes from
-what the apply wrote back to what it found, through the same executor (re-read and skip if changed since,
-last gate, journal). The provider is written as apply writes it: only the `setup` group, its policy
-replaced (reconciler.live.nullplatform).
+goes from what the apply wrote back to what it found, through the same executor (re-read and skip if changed
+since, last gate, journal). A target that already holds what it found comes out of that re-read already in
+line: a restore of the same report ran before, and it is named as already restored. The provider is
+written as apply writes it: only the `setup` group, its policy replaced (reconciler.live.nullplatform).
 
 Each registry's role comes from today's policies files (`--policies`), never from the report: the
 `write_role_arn` for every call (reads included), the `read_role_arn` with `--dry-run`. A report registry
@@ -31,11 +31,11 @@ from reconciler.apply.restore import (
 )
 from reconciler.commands.apply import print_summary
 from reconciler.commands.options import add_tuning_arguments, tuning_from
-from reconciler.desired.model import NullplatformTarget, PullAccess, Registry, applied_for_order
+from reconciler.desired.model import NullplatformTarget, PullAccess, Registry
 from reconciler.errors import ReconcilerError
 from reconciler.live.ecr import EcrClient
 from reconciler.live.nullplatform import NullplatformClient
-from reconciler.live.templates import applied_for_of, policy_of
+from reconciler.live.templates import policy_of
 from reconciler.plan.model import (
     Action,
     Plan,
@@ -238,30 +238,6 @@ def _landed(
     return kept
 
 
-def _already_restored(
-    target: RestoreTarget,
-    tuning: Tuning,
-    clients: dict[str, EcrClient],
-    today: Mapping[str, Registry],
-    write: bool,
-) -> bool:
-    """True when the target holds again what the apply found (its policy, and a template's appliedFor):
-    a restore of the same report already ran. Asked only of targets the executor found stale."""
-    try:
-        live = _live_policy(target, tuning, clients, today, write)
-        if target.target == TEMPLATE:
-            template = clients[target.registry].read_template(target.name)
-            if applied_for_of(template) != _ordered(target.restore_applied_for):
-                return False
-    except ReconcilerError:
-        return False
-    return live_fingerprint(live) == live_fingerprint(target.restore_to)
-
-
-def _ordered(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    return None if values is None else applied_for_order(list(values))
-
-
 def _sort_key(outcome: Outcome) -> tuple[str, int, str]:
     return (outcome.registry, _ORDER.get(outcome.target, 2), outcome.name)
 
@@ -280,26 +256,13 @@ def _put_back(outcome: Outcome, dry_run: bool) -> str:
     return f"  {verb} {outcome.registry}/{outcome.name} ({outcome.target}): {what}"
 
 
-def _settle_already_restored(
-    summary: ApplySummary,
-    targets: list[RestoreTarget],
-    tuning: Tuning,
-    today: Mapping[str, Registry],
-    write: bool,
-) -> list[Outcome]:
-    """Stale targets that already hold what the apply found leave the summary's stale outcomes: they are
-    done (a second restore of one report), not changed by someone else."""
-    by_key = {(t.registry, t.target, t.name): t for t in targets}
-    clients: dict[str, EcrClient] = {}
-    done: list[Outcome] = []
-    for outcome in list(summary.outcomes):
-        target = by_key.get((outcome.registry, outcome.target, outcome.name))
-        if outcome.result != Result.STALE or target is None:
-            continue
-        if _already_restored(target, tuning, clients, today, write):
-            summary.outcomes.remove(outcome)
-            summary.results[Result.STALE] -= 1
-            done.append(outcome)
+def _already_restored(summary: ApplySummary) -> list[Outcome]:
+    """The targets the write sequence found already in line: they hold again what the apply found (a
+    restore of the same report already ran), not changed by someone else. They leave the summary's
+    outcomes: each is named once, as already restored."""
+    done = [o for o in summary.outcomes if o.result == Result.IN_LINE]
+    for outcome in done:
+        summary.outcomes.remove(outcome)
     return sorted(done, key=_sort_key)
 
 
@@ -335,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
     summary = execute(
         plan, registries, scope=Scope(include_provider=True), clients=clients, options=options, report=out
     )
-    done = _settle_already_restored(summary, targets, tuning, today, not args.dry_run)
+    done = _already_restored(summary)
     put_back = [o for o in summary.outcomes if o.result in (Result.APPLIED, Result.DRY_RUN)]
     for outcome in sorted(put_back, key=_sort_key):
         print(_put_back(outcome, args.dry_run))

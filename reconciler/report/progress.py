@@ -56,7 +56,7 @@ class StreamProgress:
     terminal; on CI a plain line every few seconds. `echo` prints a line on `out` without tearing the bar.
     """
 
-    FIELDS = ("listed", "read", "written", "unchanged", "to write", "gone", "stale", "failed")
+    FIELDS = ("listed", "read", "written", "unchanged", "to write", "gone", "in line", "stale", "failed")
     ALWAYS = frozenset(FIELDS[:4])  # the others only once they happen
 
     def __init__(

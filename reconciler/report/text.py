@@ -170,6 +170,8 @@ def render_text(plan: Plan, colour: bool = False, policies: str = "policies/", v
 def _result_words(action: Action, result: str, error: str | None) -> str:
     if result == "dry-run":
         return f"{action}, would be applied"
+    if result == "in-line":
+        return f"{action}, already in line (it holds what the plan would write; nothing sent)"
     if error:
         return f"{action}, {result}: {error}"
     return f"{action}, {result}"

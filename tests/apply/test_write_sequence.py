@@ -24,7 +24,7 @@ from fakes import (
     Run,
     template,
 )
-from sample_registry import NRN
+from sample_registry import NRN, reserialized
 
 from reconciler.apply.executor import ApplyOptions, ApplySummary, Executor, Outcome
 from reconciler.apply.journal import Journal, Result, TargetKind, read_journal
@@ -149,6 +149,49 @@ def test_a_target_edited_since_the_plan_is_stale_and_left_as_it_is(tmp_path: Pat
     (line,) = run.records()
     # The line holds what the target holds now (a restore of this report must not put OLD back over it).
     assert (line.result, line.before, line.after) == (Result.STALE, HAND_EDIT, DESIRED)
+
+
+@pytest.mark.parametrize("name", KINDS)
+@pytest.mark.parametrize("options", [SAVED_PLAN, RESTORE, ApplyOptions(dry_run=True, verify_live=True)])
+def test_a_target_that_changed_to_what_the_change_would_write_is_in_line(
+    tmp_path: Path, name: str, options: ApplyOptions
+) -> None:
+    # Another run (a backfill, the drift self-heal) wrote the same meanwhile, serialized its own way.
+    kind = KINDS[name]
+    run = world(tmp_path, kind, reserialized(DESIRED), options)
+    summary = ApplySummary()
+    with Journal(run.report) as journal:
+        outcome = kind.settle(run.executor(journal), kind.change(OLD, DESIRED), summary)
+    assert outcome is not None
+    assert (outcome.result, outcome.error) == (Result.IN_LINE, None)
+    assert run.ecr.calls.writes() == []
+    assert not run.report.exists()  # nothing sent, nothing journaled: restore has nothing to put back
+    assert summary.count(Result.STALE) == 0 and summary.ok
+    assert ", 1 already in line," in summary.line()
+
+
+def test_a_template_with_the_policy_but_other_applied_for_is_stale(tmp_path: Path) -> None:
+    run = world(tmp_path, KINDS["template"], None, SAVED_PLAN)
+    run.ecr.templates["team"] = template(DESIRED, ("PULL_THROUGH_CACHE",))
+    outcome = settle(run, KINDS["template"], template_change(OLD, DESIRED))
+    assert outcome.result == Result.STALE
+    assert run.ecr.calls.writes() == []
+
+
+DELETES = {
+    "repository": RepositoryChange("app/a", Action.DELETE, OLD, None, live_fingerprint(OLD)),
+    "template": TemplateChange("team", Action.DELETE, OLD, None, ("REPLICATION",), (), live_fingerprint(OLD)),
+}
+
+
+@pytest.mark.parametrize("name", DELETES)
+def test_a_delete_whose_target_now_has_none_is_in_line(tmp_path: Path, name: str) -> None:
+    # What the DELETE would leave: a repository with no policy, no template at all. (A restore's DELETE:
+    # the apply it undoes created them; policies/ renders no deletes of these to re-derive.)
+    run = Run(tmp_path, FakeEcr({"app/a": None}), None, RESTORE)
+    assert settle(run, KINDS[name], DELETES[name]).result == Result.IN_LINE
+    assert run.ecr.calls.writes() == []
+    assert run.records() == []
 
 
 @pytest.mark.parametrize("name", KINDS)

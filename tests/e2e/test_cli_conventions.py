@@ -132,8 +132,11 @@ def test_restore_names_what_it_put_back_and_a_second_run_says_already_restored(
     assert code == 0, out + err
     assert "stale" not in err and "plan again" not in out + err
     assert "  already restored main/team-01/app (repository)" in out
+    assert "  already restored main/team-02/app (repository)" in out  # its DELETE: it has no policy
     assert f"  already restored main/{world.provider_id} (provider)" in out
     assert re.search(r"Already restored: all \d+ targets hold what the apply found", out)
+    # Nothing was sent, so nothing is journaled: a restore of this restore's report has nothing to undo.
+    assert not (world.tmp / "r2.jsonl").exists() and "Report: none (nothing was written)" in out
 
 
 def test_a_second_restore_still_names_a_target_someone_changed_since(

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from sample_registry import CI_SECRET, DESIRED, LAMBDA, OLD, run_cli, stored
+from sample_registry import (
+    CI_SECRET,
+    DESIRED,
+    LAMBDA,
+    OLD,
+    provider_attributes,
+    reserialized,
+    run_cli,
+    stored,
+)
 
 from reconciler.apply.journal import read_journal
 from reconciler.plan.model import Action, Plan
@@ -261,3 +270,52 @@ def test_snapshot_out_needs_a_full_read(world: World, capsys: pytest.CaptureFixt
     )
     assert code == 1 and "cannot be combined with --since, --repository or --repositories-only" in err
     assert not snapshot.exists()
+
+
+def _written_meanwhile(world: World, saved: Plan) -> dict[str, str]:
+    """Another run (a backfill, the drift self-heal from the same commit) writes what the saved plan would,
+    serialized its own way, to the provider config, one repository it updates and one it gives a policy."""
+    (registry,) = saved.registries
+    assert registry.provider is not None and registry.provider.after is not None
+    texts = {c.repository: c.after for c in registry.changes}
+    written = {name: reserialized(texts[name] or "") for name in ("team-01/app", "team-02/app")}
+    for name, text in written.items():
+        world.ecr.put_policy(name, text)
+    provider_text = reserialized(registry.provider.after)
+    world.nullplatform.set_attributes(world.provider_id, provider_attributes(provider_text))
+    return written | {world.provider_id: provider_text}
+
+
+def test_a_saved_plan_target_already_written_the_same_is_in_line_not_stale(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, saved = plan(world, capsys)
+    written = _written_meanwhile(world, saved)
+    world.ecr.reset_stats()
+    code, out, err = apply(world, capsys, "--plan", str(world.tmp / "plan.json"), "--fail-on-stale")
+    assert code == 0, err
+    assert "stale" not in err
+    assert "team-01/app: update, already in line" in out and "team-02/app: create, already in line" in out
+    assert ", 3 already in line," in out and ", 0 stale," in out
+    # Nothing was sent to them: each holds the other run's text byte for byte, and the report names none.
+    for name in ("team-01/app", "team-02/app"):
+        assert world.ecr.stored_policy(name) == written[name]
+    setup = world.nullplatform.provider(world.provider_id)["attributes"]["setup"]
+    assert setup["policy"] == written[world.provider_id]
+    assert not {r.name for r in read_journal(world.report)} & set(written)
+    writes = [c for c in saved.registries[0].changes if c.action in (Action.CREATE, Action.UPDATE)]
+    assert world.ecr.stats()["requests"]["SetRepositoryPolicy"] == len(writes) - 2
+    assert plan(world, capsys, "--detailed-exitcode")[0] == 0
+
+
+def test_a_saved_plan_target_written_with_something_else_is_still_stale(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, saved = plan(world, capsys)
+    _written_meanwhile(world, saved)
+    world.ecr.put_policy("team-04/app", json.dumps({"Version": "2012-10-17", "Statement": [LAMBDA]}))
+    code, out, err = apply(world, capsys, "--plan", str(world.tmp / "plan.json"), "--fail-on-stale")
+    assert code == 1
+    assert "error: 1 skipped as stale (changed since the plan was made): main/team-04/app;" in err
+    assert ", 3 already in line," in out and ", 1 stale," in out
+    assert stored(world.ecr, "team-04/app")["Statement"] == [LAMBDA]
