@@ -80,9 +80,10 @@ class Executor:
     def _record(
         self, planned: Planned, result: Result, error: str | None = None, *, sent: bool = False
     ) -> Outcome:
-        """Journal one line of a write and return it as an outcome. A dry run journals none, nor does a
-        target already in line: nothing was sent, and a line would tell restore of a write that never was."""
-        if result not in (Result.DRY_RUN, Result.IN_LINE):
+        """Journal one line of a write and return it as an outcome. A dry run journals none; a target
+        already in line, only where the options ask (restore passes it by: restore ignores such lines)."""
+        in_line_wanted = self.options.journal_in_line and not self.options.dry_run
+        if result != Result.DRY_RUN and (result != Result.IN_LINE or in_line_wanted):
             applied_for_before, applied_for_after = planned.applied_for
             self.journal.record(
                 WriteRecord(

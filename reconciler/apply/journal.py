@@ -28,8 +28,9 @@ class Result(StrEnum):
     APPLIED = "applied"
     FAILED = "failed"
     STALE = "stale"
-    # Never in a report: nothing was sent. Changed since the plan, but it already means what the change
-    # would write (another run wrote the same): a line would only tell restore of a write that never was.
+    # Changed since the plan, but it already means what the change would write (another run wrote the
+    # same): nothing was sent. In an apply's report (restore skips it: no write to put back; a drift heal
+    # counts it healed); a restore journals none.
     IN_LINE = "in-line"
     DRY_RUN = "dry-run"  # never in a report: a dry run writes none
 

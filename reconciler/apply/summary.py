@@ -24,6 +24,9 @@ class ApplyOptions:
     # A saved plan: write a change only if it is what the desired registry renders from its `before`.
     match_rendering: bool = False
     include_provider: bool = True
+    # Journal a target found already in line (an apply: its report says what became of every planned
+    # change); a restore does not (it says "already restored" itself, and wrote nothing).
+    journal_in_line: bool = True
 
 
 @dataclass(frozen=True)

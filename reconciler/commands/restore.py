@@ -286,7 +286,11 @@ def run(args: argparse.Namespace) -> int:
     targets = _landed(targets, tuning, today, write=not args.dry_run)
     plan, registries = restore_plan(targets, today)
     options = ApplyOptions(
-        dry_run=args.dry_run, concurrency=tuning.workers, verify_live=True, include_provider=True
+        dry_run=args.dry_run,
+        concurrency=tuning.workers,
+        verify_live=True,
+        include_provider=True,
+        journal_in_line=False,
     )
     out = Path(args.out) if args.out else default_report_path("restore")
     providers = sum(1 for t in targets if t.target == PROVIDER)

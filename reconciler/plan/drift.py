@@ -78,7 +78,7 @@ def healing(plan: Plan, results: Mapping[tuple[str, str], tuple[str, str | None]
                 continue
             name = f"{registry.registry}/{change.repository}"
             result, error = results.get((registry.registry, change.repository), ("not written", None))
-            if result == "applied":
+            if result in ("applied", "in-line"):  # in line: another run wrote the same meanwhile
                 applied.append(name)
             else:
                 missing.append((name, f"{result}: {error}" if error else result))

@@ -289,6 +289,9 @@ def render_report_markdown(records: Sequence[WrittenRecord], *, title: str, mark
         )
     if not records:
         lines.append("| (nothing written) | 0 | 0 | 0 |")
+    in_line = sum(1 for r in records if r.result == "in-line")
+    if in_line:
+        lines += ["", f"{in_line} already in line: another run wrote the same since the plan; nothing sent."]
     problems = [r for r in records if r.result in ("failed", "stale")]
     if problems:
         lines += ["", "<details>", f"<summary>{len(problems)} not applied</summary>", ""]

@@ -126,3 +126,15 @@ def test_the_last_write_in_flight_makes_the_whole_chain_uncertain() -> None:
     records = [*two_writes("repository")[:3]]  # the run died during B -> C
     (found,) = restore_targets(records)
     assert (found.expected_live, found.restore_to, found.uncertain) == (C, A, True)
+
+
+def test_a_target_found_already_in_line_is_not_restored_and_the_comment_counts_it() -> None:
+    """An apply journals `in-line` for a target another run had already written the same: nothing was
+    sent, so restore has nothing to put back; the apply comment says how many there were."""
+    from reconciler.report.markdown import render_report_markdown
+
+    records = [record("in-line"), record("pending", target="provider"), record("applied", target="provider")]
+    assert [(t.target, t.name) for t in restore_targets(records)] == [("provider", "prov-1")]
+    body = render_report_markdown(records, title="ECR policy apply")
+    assert "| main | 1 | 0 | 0 |" in body
+    assert "1 already in line: another run wrote the same since the plan; nothing sent." in body

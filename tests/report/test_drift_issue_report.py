@@ -117,6 +117,9 @@ def test_healing_matches_planned_changes_with_the_apply_outcome() -> None:
         {(r, n): ("applied", None) for r, n in [("main", "a/app"), ("main", "b/app"), ("main", "c/app")]},
     ).complete
     assert not healing(plan(registry()), {}).complete  # nothing healed is not "healed"
+    # Already in line (another run wrote the same since the drift plan): healed, nothing sent.
+    in_line = healing(drifted, {(r, n): ("in-line", None) for r, n in [("main", "a/app"), ("main", "b/app")]})
+    assert in_line.applied == ("main/a/app", "main/b/app")
 
 
 def test_losses_lead_the_plan_as_in_the_pull_request_comment() -> None:
