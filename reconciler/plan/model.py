@@ -6,7 +6,7 @@ delta (`AccessDelta`) is computed by plan/access_changes.py and carried in the f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -224,6 +224,11 @@ class Plan:
     created_at: str
     desired_fingerprint: str
     registries: tuple[RegistryPlan, ...]
+    # What the plan covers (version 4): the `--repository` globs it was made with (empty: every managed
+    # repository), and whether it left out the provider config and the creation templates. `apply --plan`
+    # and `backfill --plan` never reach beyond it: a repository outside the globs is not "new since plan".
+    repositories: tuple[str, ...] = ()
+    repositories_only: bool = False
 
     def count(self, action: Action) -> int:
         return sum(r.count(action) for r in self.registries)
@@ -295,4 +300,9 @@ class Plan:
         registries = tuple(sorted((r for p in plans for r in p.registries), key=lambda r: r.registry))
         fingerprints = sorted({p.desired_fingerprint for p in plans})
         created = max((p.created_at for p in plans), default="")
-        return Plan(created_at=created, desired_fingerprint=",".join(fingerprints), registries=registries)
+        merged = Plan(created_at=created, desired_fingerprint=",".join(fingerprints), registries=registries)
+        scopes = {(p.repositories, p.repositories_only) for p in plans}
+        if len(scopes) == 1:
+            (repositories, repositories_only), *_ = scopes
+            return replace(merged, repositories=repositories, repositories_only=repositories_only)
+        return merged

@@ -1,8 +1,9 @@
 """The plan file: the versioned JSON `plan --out` writes and `apply --plan`, `comment` and `drift-issue` read.
 
-Format (version 3), documented in docs/PLAN_FORMAT.md:
-  {"format": "ecr-policy-reconciler/plan", "version": 3, "created_at": ISO-8601,
-   "desired_fingerprint": "sha256:...", "registries": [RegistryPlan... + "access"]}
+Format (version 4), documented in docs/PLAN_FORMAT.md:
+  {"format": "ecr-policy-reconciler/plan", "version": 4, "created_at": ISO-8601,
+   "desired_fingerprint": "sha256:...", "repositories": [glob...], "repositories_only": bool,
+   "registries": [RegistryPlan... + "access"]}
 Version 3 carries each registry's access delta as planned (resolved against the organization when the
 registry file has `organization:`): `comment` and `drift-issue` have no AWS access and show it as it is.
 Versions 1 and 2 are still read; their delta is derived from the changes' differences, by string.
@@ -35,8 +36,8 @@ from reconciler.plan.model import (
 )
 
 PLAN_FORMAT = "ecr-policy-reconciler/plan"
-PLAN_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+PLAN_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 
 # --- writing -------------------------------------------------------------------------------------------
@@ -50,7 +51,9 @@ def write_plan(plan: Plan, out: TextIO) -> None:
     """The versioned JSON form, written piece by piece (one line per repository change): at 100,000
     repositories the plan file is hundreds of MB, and building it as one string would double the memory
     the plan itself takes."""
-    head = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **asdict(replace(plan, registries=()))}
+    fields = asdict(replace(plan, registries=()))
+    del fields["registries"]
+    head = {"format": PLAN_FORMAT, "version": PLAN_VERSION, **fields, "registries": []}  # registries last
     out.write(_dumps(head)[:-2] + "\n")  # up to the registries list's "[", without its "]}"
     for index, registry in enumerate(plan.registries):
         rest = asdict(replace(registry, changes=()))
@@ -173,10 +176,16 @@ def _by_line(lines: TextIO, source: str) -> Plan | None:
 
 
 def _plan(head: dict[str, Any], registries: list[RegistryPlan]) -> Plan:
+    globs = head.get("repositories", [])
+    if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
+        raise TypeError("repositories: expected a list of globs")
     return Plan(
         created_at=head["created_at"],
         desired_fingerprint=head["desired_fingerprint"],
         registries=tuple(registries),
+        # Before version 4 a plan did not say; such files are read as covering everything.
+        repositories=tuple(globs),
+        repositories_only=head.get("repositories_only", False) is True,
     )
 
 

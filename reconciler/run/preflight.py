@@ -83,7 +83,7 @@ def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> Plan:
                 templates=templates,
             )
         )
-    return Plan(plan.created_at, plan.desired_fingerprint, tuple(kept))
+    return dataclasses.replace(plan, registries=tuple(kept))
 
 
 def refuse_providers_shared_since(

@@ -8,6 +8,7 @@ the same Plan. The streamed apply (reconciler.apply.stream) decides per reposito
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler.desired.model import DesiredState, Registry
@@ -84,6 +85,7 @@ def read_and_plan(
         plan = build_plan(
             desired, refuse_shared_providers(desired.registries, live, elsewhere), organizations
         )
+        plan = replace(plan, repositories=scope.repositories, repositories_only=not scope.include_provider)
     except BaseException:
         if snapshot is not None:
             snapshot.discard()

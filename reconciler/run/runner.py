@@ -82,6 +82,7 @@ class Run:
         desired, registries = load_desired(policies, scope)
         saved = load_saved_plan(saved_plan, desired, scope) if saved_plan else None
         if saved is not None:
+            scope = scope.within_plan(saved.repositories, saved.repositories_only)
             registries = tuple(desired.registry(r.registry) for r in saved.registries)
             saved = refuse_providers_shared_since(desired, registries, saved, scope)
         if not registries:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
 from reconciler.live.ecr import (
@@ -23,9 +23,25 @@ class Scope:
     repositories: tuple[str, ...] = ()  # fnmatch globs; empty means every managed repository
     # The targets for repositories created from now on: the provider config and the creation templates.
     include_provider: bool = True
+    # A saved plan's own globs (empty: it covered every managed repository): a run that writes it selects
+    # only repositories these match too, so one the plan left out is never "new since plan".
+    plan_repositories: tuple[str, ...] = ()
 
     def selects_repository(self, name: str) -> bool:
-        return not self.repositories or any(fnmatchcase(name, g) for g in self.repositories)
+        return self.in_plan(name) and (
+            not self.repositories or any(fnmatchcase(name, g) for g in self.repositories)
+        )
+
+    def in_plan(self, name: str) -> bool:
+        return not self.plan_repositories or any(fnmatchcase(name, g) for g in self.plan_repositories)
+
+    def within_plan(self, repositories: tuple[str, ...], repositories_only: bool) -> Scope:
+        """This scope, narrowed to what a saved plan covers."""
+        return replace(
+            self,
+            include_provider=self.include_provider and not repositories_only,
+            plan_repositories=repositories,
+        )
 
 
 @dataclass(frozen=True)

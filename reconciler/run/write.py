@@ -156,7 +156,7 @@ def _selector(registry: Registry, scope: Scope, matched: set[str]) -> Callable[[
     globs that matched one are added to `matched`)."""
 
     def select(name: str) -> bool:
-        if not registry.selects(name):
+        if not registry.selects(name) or not scope.in_plan(name):
             return False
         if not scope.repositories:
             return True

@@ -245,6 +245,38 @@ def test_repositories_only_plan_reads_nothing_from_nullplatform_and_backfill_wri
     assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
 
 
+@pytest.mark.parametrize("command", ["backfill", "apply"])
+def test_a_saved_plan_of_some_repositories_writes_only_those(
+    world: World, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A plan made with --repository globs says so, and writing it (without the globs, as the backfill
+    workflow does) reaches no repository beyond them: the others are not "new since plan"."""
+    before = {name: world.ecr.stored_policy(name) for name in world.seeded}
+    out = world.tmp / "some.json"
+    code, _, _ = run_cli(
+        capsys, "plan", "--policies", str(world.policies), "--repository", "team-0[0-4]/*", "--out", str(out)
+    )
+    assert code == 0
+    saved = plan_from_json(out.read_text())
+    assert (saved.repositories, saved.repositories_only) == (("team-0[0-4]/*",), True)
+    code, text, err = run_cli(
+        capsys,
+        command,
+        "--policies",
+        str(world.policies),
+        "--plan",
+        str(out),
+        "--report",
+        str(world.report),
+        *FAST,
+    )
+    assert code == 0, err
+    assert "new since plan" not in text
+    changed = {name for name in world.seeded if world.ecr.stored_policy(name) != before[name]}
+    assert changed == {"team-01/app", "team-02/app", "team-04/app"}
+    assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
+
+
 def test_backfill_of_a_full_saved_plan_leaves_the_provider_config(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -203,12 +203,12 @@ def test_text_and_markdown_lead_with_losses() -> None:
     )
 
 
-def test_json_plan_carries_the_access_delta_as_version_3_and_reads_versions_1_and_2() -> None:
+def test_json_plan_carries_the_access_delta_from_version_3_on_and_reads_versions_1_and_2() -> None:
     old = text(PullAccess(accounts=("111122223333", "999900001111")))
     result = plan(PullAccess(accounts=("111122223333",)), {"a/app": old})
     whole = Plan("t", "f", (result,))
     data = json.loads(plan_json(whole))
-    assert data["version"] == 3
+    assert data["version"] == 4  # the access delta is carried from version 3 on
     nothing = {"repositories": 0, "provider": False, "templates": []}
     assert data["registries"][0]["access"] == {
         "organization": None,
@@ -242,8 +242,8 @@ def test_json_plan_carries_the_access_delta_as_version_3_and_reads_versions_1_an
         )
         del data["registries"][0]["access_changes"]
         data["registries"][0]["access_changes"] = []
-    data["version"] = 4
-    with pytest.raises(ReconcilerError, match="version 4 is not supported"):
+    data["version"] = 5
+    with pytest.raises(ReconcilerError, match="version 5 is not supported"):
         plan_from_json(json.dumps(data))
 
 
@@ -258,7 +258,7 @@ def test_a_version_2_file_is_read_line_by_line_and_commented_with_its_derived_de
     ]
     v2_line = json.dumps(registry_data, ensure_ascii=False)[:-1] + ', "changes": [\n'
     path = tmp_path / "v2.json"
-    path.write_text(head.replace('"version": 3', '"version": 2') + v2_line + "".join(rest), encoding="utf-8")
+    path.write_text(head.replace('"version": 4', '"version": 2') + v2_line + "".join(rest), encoding="utf-8")
     read = read_plan(str(path))
     assert read.registries[0].access is None and len(read.registries[0].changes) == 2
     body = render_markdown(read)

@@ -214,7 +214,7 @@ def test_plan_json_round_trips_and_versions() -> None:
     assert again == plan
     assert plan.summary_line() == "Plan: 1 to create, 0 to update, 0 to delete; provider config: not managed"
     with pytest.raises(Exception, match="version 99"):
-        plan_from_json(plan_json(plan).replace('"version": 3', '"version": 99'))
+        plan_from_json(plan_json(plan).replace('"version": 4', '"version": 99'))
 
 
 def test_markdown_stays_under_the_comment_limit_for_10000_changed_repositories() -> None:

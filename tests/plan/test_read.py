@@ -92,7 +92,7 @@ def test_a_change_line_that_is_not_json_is_not_a_plan(plan: Plan, tmp_path: Path
 
 def test_the_head_is_checked_as_when_read_whole(plan: Plan, tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
-    path.write_text(plan_json(plan).replace('"version": 3', '"version": 99', 1), encoding="utf-8")
+    path.write_text(plan_json(plan).replace('"version": 4', '"version": 99', 1), encoding="utf-8")
     with pytest.raises(ReconcilerError, match="version 99 is not supported"):
         read_plan(str(path))
     path.write_text(plan_json(plan).replace('"format": "ecr-policy', '"format": "other', 1), encoding="utf-8")
@@ -143,3 +143,18 @@ def test_a_file_that_is_not_utf8_says_so_in_one_short_line(plan: Plan, tmp_path:
         ) as caught:
             read_plan(str(path))
         assert len(str(caught.value)) < 200
+
+
+def test_a_plan_says_what_it_covers_and_older_files_cover_everything() -> None:
+    """Version 4: the --repository globs and whether the provider config was left out, so a run that
+    writes the plan never reaches beyond it. A version 3 file said neither: it covers everything."""
+    narrowed = Plan("t", "f", (), repositories=("team-*",), repositories_only=True)
+    assert plan_from_json(plan_json(narrowed)) == narrowed
+    older = plan_json(Plan("t", "f", ())).replace('"version": 4', '"version": 3', 1)
+    older = older.replace('"repositories": [], "repositories_only": false, ', "", 1)
+    assert '"repositories"' not in older
+    read = plan_from_json(older)
+    assert (read.repositories, read.repositories_only) == ((), False)
+    broken = plan_json(narrowed).replace('["team-*"]', '"team-*"', 1)
+    with pytest.raises(ReconcilerError, match="malformed plan file"):
+        plan_from_json(broken)
