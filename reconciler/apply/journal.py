@@ -145,7 +145,10 @@ def read_journal(path: str | Path) -> list[WriteRecord]:
 
 def final_records(records: list[WriteRecord]) -> list[WriteRecord]:
     """The outcome of each write: `pending` lines are dropped once a later line for the same target settles
-    them; a `pending` line nobody settled (the run died during that call) is kept."""
+    them; a `pending` line nobody settled (the run died during that call) is kept. An `in-line` line
+    settles none: it never follows a `pending` of its own, so one before it is an earlier run's that died
+    mid-write, and finding the target in line then says that write landed (a re-run with the same
+    report must not lose it for restore)."""
     unsettled: dict[tuple[str, str, str], int] = {}
     kept: list[WriteRecord | None] = []
     for record in records:
@@ -154,7 +157,7 @@ def final_records(records: list[WriteRecord]) -> list[WriteRecord]:
             unsettled[key] = len(kept)
             kept.append(record)
             continue
-        if key in unsettled:
+        if key in unsettled and record.result != Result.IN_LINE:
             kept[unsettled.pop(key)] = None
         kept.append(record)
     return [r for r in kept if r is not None]

@@ -138,3 +138,12 @@ def test_a_target_found_already_in_line_is_not_restored_and_the_comment_counts_i
     body = render_report_markdown(records, title="ECR policy apply")
     assert "| main | 1 | 0 | 0 |" in body
     assert "1 already in line: another run wrote the same since the plan; nothing sent." in body
+
+
+def test_a_write_in_flight_when_a_run_died_then_found_in_line_by_a_rerun_is_restored() -> None:
+    """Run 1 died during the write (a `pending` line); run 2, with the same report, found the target
+    already holding what it would write (`in-line`). The write landed: restore still puts it back."""
+    records = [record("pending"), record("in-line")]
+    (target,) = restore_targets(records)
+    assert (target.name, target.restore_to, target.expected_live) == ("app/a", BEFORE, AFTER)
+    assert target.uncertain
