@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from reconciler.commands.options import add_scope_arguments, add_tuning_arguments, scope_from, tuning_from
+from reconciler.apply.summary import count_changes
+from reconciler.commands.options import (
+    add_scope_arguments,
+    add_tuning_arguments,
+    positive_int,
+    scope_from,
+    tuning_from,
+)
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import plan_json, write_plan
 from reconciler.report.markdown import render_markdown
@@ -50,6 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ),
     )
     parser.add_argument(
+        "--max-changes",
+        type=positive_int,
+        metavar="N",
+        help=(
+            "exit 1 after showing the plan when it has more than N changes (what `backfill --max-changes N` "
+            "would refuse: the backfill workflow says so before anyone is asked to approve)"
+        ),
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="text: every repository with its own lines (default: changes grouped by kind)",
@@ -81,9 +97,17 @@ def run(args: argparse.Namespace) -> int:
             write_plan(plan, out)
     if args.format == "json":
         write_plan(plan, sys.stdout)  # piece by piece, as the file: never the whole text in memory
-        return exit_code(plan, args.detailed_exitcode)
-    if not scope.include_provider:
-        # The plan's own line says "provider config: not managed"; here it was not even read.
-        print(f"{REPOSITORIES_ONLY}\n")
-    sys.stdout.write(render(plan, args.format, args.policies, args.verbose))
+    else:
+        if not scope.include_provider:
+            # The plan's own line says "provider config: not managed"; here it was not even read.
+            print(f"{REPOSITORIES_ONLY}\n")
+        sys.stdout.write(render(plan, args.format, args.policies, args.verbose))
+    changes = count_changes(plan, include_provider=scope.include_provider)
+    if args.max_changes is not None and changes > args.max_changes:
+        print(
+            f"error: the plan has {changes} changes, more than --max-changes {args.max_changes}; "
+            "narrow it with --registry/--repository, or raise the limit",
+            file=sys.stderr,
+        )
+        return 1
     return exit_code(plan, args.detailed_exitcode)

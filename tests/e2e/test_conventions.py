@@ -64,3 +64,11 @@ def test_policy_changes_have_owners_and_a_reason() -> None:
     assert policies and len(policies[0]) > 1
     template = (GITHUB / "pull_request_template.md").read_text()
     assert "## Why does this access change?" in template
+
+
+def test_every_workflow_runs_its_steps_with_pipefail() -> None:
+    """Without `shell: bash` GitHub runs steps with `bash -e`: `reconciler ... | tee` would then pass
+    whatever the reconciler exits (a stale target, a refused batch, a failed write)."""
+    for workflow in sorted((GITHUB / "workflows").glob("*.yml")):
+        spec = yaml.safe_load(workflow.read_text())
+        assert spec.get("defaults", {}).get("run", {}).get("shell") == "bash", workflow.name

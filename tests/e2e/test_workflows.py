@@ -285,11 +285,30 @@ def test_backfill_dry_run_changes_nothing_then_converges_only_the_chosen(
     assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
 
 
-def test_backfill_max_changes_refuses(world: World, github: GithubApi, runner: MakeRunner) -> None:
+def test_backfill_max_changes_refuses_before_anyone_is_asked_to_approve(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
     inputs = {"repositories": "", "registry": "main", "dry_run": False, "max_changes": "3"}
     results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
-    assert results["backfill"].result == "failure"
-    assert "more than --max-changes 3" in results["backfill"].output()
+    assert results["plan"].result == "failure"
+    assert "more than --max-changes 3" in results["plan"].output()
+    assert results["backfill"].result == "skipped"  # no approval asked for, nothing written
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0
+
+
+def test_backfill_without_a_limit_writes_only_the_chosen_repositories(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """No max_changes: the streamed write of the saved plan. The plan file names its globs, so the rest of
+    the registry is not "new since plan" and stays as it is."""
+    before = {name: world.ecr.stored_policy(name) for name in world.seeded}
+    inputs = {"repositories": "team-0[0-4]/*", "registry": "", "dry_run": False, "max_changes": ""}
+    results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
+    ok(results, "plan", "backfill")
+    assert "new since plan" not in results["backfill"].output()
+    changed = {name for name in world.seeded if world.ecr.stored_policy(name) != before[name]}
+    assert changed == {"team-01/app", "team-02/app", "team-04/app"}
+    assert world.nullplatform.provider(world.provider_id)["attributes"]["setup"]["policy"] == OLD
 
 
 DRIFT_MARKER = "<!-- ecr-policy-reconciler:drift -->"

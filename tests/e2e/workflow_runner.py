@@ -8,6 +8,9 @@ else) first on PATH. The action's install step itself ran once, into that venv, 
 with the same commands; in each job it is stood in for. A job that runs the reconciler without the
 install action finds no `reconciler`: the machine's PATH has none.
 
+Run steps run as GitHub's Linux runners run them: `bash -e` when no shell is named, `bash -eo pipefail` for
+`shell: bash` (a step's, or a job's or workflow's `defaults.run.shell`).
+
 Only the expression language our workflows use is supported; anything else raises, so a workflow change
 that this runner can't play fails the test instead of being skipped silently.
 """
@@ -239,9 +242,11 @@ class Runner:
     project: Path | None = None  # this project: its .github (workflows and actions) is checked out too
     python_bin: Path | None = None  # the runtime venv's bin, which setup-python puts on PATH
     artifacts: Path | None = None
+    default_shell: str | None = None  # the workflow's `defaults.run.shell`
 
     def run(self, workflow: Path) -> dict[str, JobResult]:
         spec = yaml.safe_load(workflow.read_text())
+        self.default_shell = _default_shell(spec)
         self.artifacts = self.workspace / "artifacts"
         self.artifacts.mkdir(parents=True, exist_ok=True)
         event_file = self.workspace / "event.json"
@@ -328,7 +333,8 @@ class Runner:
             output_file = workdir.parent / f"{workdir.name}.{index}.output"
             output_file.touch()
             env = self._step_env(step, context, event, summary, output_file)
-            outcome, text = self._step(step, context, workdir, env, result)
+            shell = step.get("shell") or _default_shell(job) or self.default_shell
+            outcome, text = self._step(step, context, workdir, env, result, shell)
             result.steps.append(StepResult(title, outcome, text))
             if "id" in step:
                 steps[step["id"]] = {"outputs": _read_outputs(output_file), "outcome": outcome}
@@ -340,13 +346,19 @@ class Runner:
         return result
 
     def _step(
-        self, step: dict[str, Any], context: Context, workdir: Path, env: dict[str, str], job: JobResult
+        self,
+        step: dict[str, Any],
+        context: Context,
+        workdir: Path,
+        env: dict[str, str],
+        job: JobResult,
+        shell: str | None,
     ) -> tuple[str, str]:
         if "uses" in step:
             return self._uses(step, context, workdir, env, job)
         if step.get("name") == INSTALL_STEP:
             return "success", "(stood in for: install_runtime ran these commands into the runtime venv)"
-        return self._shell(interpolate(step["run"], context), workdir, env)
+        return self._shell(interpolate(step["run"], context), workdir, env, shell)
 
     def _composite(
         self, path: str, context: Context, workdir: Path, env: dict[str, str], job: JobResult
@@ -364,7 +376,11 @@ class Runner:
                 raise Unsupported(f"{path}: conditional steps")
             step_env = env | context.values["env"]
             step_env.update({k: _text(interpolate(v, context)) for k, v in step.get("env", {}).items()})
-            outcome, text = self._step(step, context, workdir, step_env, job)
+            if "run" in step and step.get("shell") is None:
+                raise Unsupported(
+                    f"{path}: a composite action's run step must name its shell, as GitHub requires"
+                )
+            outcome, text = self._step(step, context, workdir, step_env, job, step.get("shell"))
             texts.append(text)
             if outcome == "failure":
                 return outcome, "\n".join(texts)
@@ -395,9 +411,14 @@ class Runner:
         env.update({k: _text(interpolate(v, context)) for k, v in step.get("env", {}).items()})
         return env
 
-    def _shell(self, script: str, workdir: Path, env: dict[str, str]) -> tuple[str, str]:
+    def _shell(self, script: str, workdir: Path, env: dict[str, str], shell: str | None) -> tuple[str, str]:
+        # GitHub's Linux runners: no shell named runs `bash -e {0}` (no pipefail: a pipeline fails only if
+        # its last command does); `shell: bash` runs `bash --noprofile --norc -eo pipefail {0}`.
+        if shell not in (None, "bash"):
+            raise Unsupported(f"shell {shell!r}")
+        options = ["-eo", "pipefail"] if shell == "bash" else ["-e"]
         process = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            ["bash", "--noprofile", "--norc", *options, "-c", script],
             cwd=workdir,
             env=env,
             capture_output=True,
@@ -539,6 +560,12 @@ class ConcurrencyGroups:
                 other.state = "running"
                 return other
         return None
+
+
+def _default_shell(holder: dict[str, Any]) -> str | None:
+    """A workflow's or a job's `defaults.run.shell`."""
+    value = (holder.get("defaults") or {}).get("run", {}).get("shell")
+    return None if value is None else str(value)
 
 
 def _needs(job: dict[str, Any]) -> list[str]:
