@@ -6,8 +6,8 @@
 - `PATCH /repos/{owner}/{repo}/issues/comments/{id}` `{"body": ...}` -> 200; `DELETE` -> 204;
 - `GET /repos/{owner}/{repo}/commits/{sha}/pulls`: the pull requests that merged a commit (registered
   with `merge_commit`);
-- `GET /repos/{owner}/{repo}/commits/{ref}`: a branch's head (`set_branch`) or a head by its sha (the sha
-  alone for `Accept: application/vnd.github.sha`); else 422 "No commit found for SHA: <ref>", as GitHub;
+- "Get a commit" and "Compare two commits" of branches and commits set with `set_branch` and
+  `add_commit` (github_commits.py);
 - `GET /repos/{owner}/{repo}/issues?state=open|closed|all&labels=a,b&sort=created|updated&direction=
   asc|desc&per_page=&page=`: issues having every label (default: open, newest first, 30 a page), paged
   with a `Link` header; pull requests registered with `add_pull_request` are listed too, with a
@@ -38,11 +38,12 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from reconciler.sandbox import github_pages as pages
 from reconciler.sandbox.github_checks import comment_body, issue_fields
+from reconciler.sandbox.github_commits import Commits, compare_commits, get_commit
 from reconciler.sandbox.github_limits import RateLimits
 from reconciler.sandbox.github_pages import DOCS, new_comment, new_issue, page, public, timestamp
 from reconciler.sandbox.rest import RestService, json_response
@@ -85,7 +86,7 @@ class GithubApi(RestService):
         self._where: dict[int, tuple[str, str, int]] = {}
         self._next_id = 1_000_001
         self._merged: dict[tuple[str, str, str], list[int]] = {}  # (owner, repo, sha) -> PR numbers
-        self._branches: dict[tuple[str, str, str], str] = {}  # (owner, repo, branch) -> head sha
+        self.commits = Commits()
         self._issues: dict[tuple[str, str, int], dict[str, Any]] = {}  # issues and pull requests
         self._sequence = 0  # creation order: timestamps have one-second resolution
         self.issues_enabled = True
@@ -101,7 +102,8 @@ class GithubApi(RestService):
             (comment, "PATCH", self._update),
             (comment, "DELETE", self._delete),
             ("/repos/<owner>/<repo>/commits/<sha>/pulls", "GET", self._pulls),
-            ("/repos/<owner>/<repo>/commits/<ref>", "GET", self._commit),
+            ("/repos/<owner>/<repo>/commits/<ref>", "GET", partial(get_commit, self)),
+            ("/repos/<owner>/<repo>/compare/<basehead>", "GET", partial(compare_commits, self)),
             ("/repos/<owner>/<repo>/issues", "GET", self._list_issues),
             ("/repos/<owner>/<repo>/issues", "POST", self._create_issue),
             ("/repos/<owner>/<repo>/issues/<int:number>", "GET", self._get_issue),
@@ -121,10 +123,10 @@ class GithubApi(RestService):
             self._where.clear()
             self._next_id = 1_000_001
             self._merged.clear()
-            self._branches.clear()
             self._issues.clear()
             self._sequence = 0
         self.issues_enabled = True
+        self.commits.clear()
         self.limits.clear()
         self.faults.reset()
         self.latency_ms = 0.0
@@ -173,8 +175,11 @@ class GithubApi(RestService):
 
     def set_branch(self, owner: str, repo: str, branch: str, sha: str) -> None:
         """Branch `branch` now points at commit `sha` (a push, a merge)."""
-        with self._lock:
-            self._branches[(owner, repo, branch)] = sha
+        self.commits.set_branch(owner, repo, branch, sha)
+
+    def add_commit(self, owner: str, repo: str, sha: str, parent: str, files: Sequence[str]) -> None:
+        """Commit `sha`, child of `parent`, changed `files` (for "Compare two commits")."""
+        self.commits.add_commit(owner, repo, sha, parent, files)
 
     def add_pull_request(self, owner: str, repo: str, number: int, title: str = "a change") -> None:
         """A pull request, which the issues listing shows too (with a `pull_request` key)."""
@@ -294,15 +299,8 @@ class GithubApi(RestService):
             numbers = list(self._merged.get((owner, repo, sha), []))
         return json_response([{"number": n, "state": "closed", "merge_commit_sha": sha} for n in numbers])
 
-    def _commit(self, request: Request, owner: str, repo: str, ref: str) -> Response:
-        denied = self._auth(request, write=False)
-        if denied is not None:
-            return denied
-        with self._lock:
-            heads = {b: sha for (o, r, b), sha in self._branches.items() if (o, r) == (owner, repo)}
-        if (sha := heads.get(ref, ref if ref in heads.values() else None)) is None:
-            return self.error(422, f"No commit found for SHA: {ref}")
-        return pages.commit_answer(request, self.url, owner, repo, sha)
+    def check_token(self, request: Request) -> Response | None:
+        return self._auth(request, write=False)
 
     def _issues_on(self, request: Request) -> Response | None:
         if not self.issues_enabled:

@@ -101,13 +101,3 @@ def public(issue: dict[str, Any]) -> dict[str, Any]:
 
 def timestamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def commit_answer(request: Request, api: str, owner: str, repo: str, sha: str) -> Response:
-    """ "Get a commit": the sha alone as text for `Accept: application/vnd.github.sha`, else JSON (the
-    fields our workflows read; GitHub's answer has many more)."""
-    from werkzeug.wrappers import Response
-
-    if "application/vnd.github.sha" in request.headers.get("Accept", ""):
-        return Response(sha, status=200, mimetype="application/vnd.github.sha")
-    return json_response({"sha": sha, "url": f"{api}/repos/{owner}/{repo}/commits/{sha}", "commit": {}})

@@ -31,6 +31,14 @@ COMMIT_A = "0" * 40  # the runners' commit (Runner.sha)
 COMMIT_B = "b" * 40  # a later commit of main
 
 
+def merge(github: GithubApi, sha: str = COMMIT_B, files: tuple[str, ...] = ("policies/main.yaml",)) -> None:
+    """A pull request changing `files` merges: main moves from its head to `sha`."""
+    head = github.commits.resolve(OWNER, REPO, "main")
+    assert head is not None
+    github.add_commit(OWNER, REPO, sha, head, files)
+    github.set_branch(OWNER, REPO, "main", sha)
+
+
 MakeRunner = Callable[..., Runner]
 
 
@@ -38,7 +46,7 @@ MakeRunner = Callable[..., Runner]
 def runner(world: World, github: GithubApi, runtime_venv: Path) -> MakeRunner:
     """Runners for the user's repository: its policies/ (the world's), our workflows and install action;
     the reconciler comes from the runtime install, as on GitHub. Main's head is the runners' commit unless
-    a test moves it (`github.set_branch`)."""
+    a test moves it (`merge`)."""
     github.set_branch(OWNER, REPO, "main", COMMIT_A)
 
     def make(
@@ -477,7 +485,7 @@ def test_a_merged_change_is_applied_whatever_queues_behind_it(
 
     commit_a = commit_b(world)
     # A runs; B has merged (main's head), so the backfill, dispatched after it, runs commit B.
-    github.set_branch(OWNER, REPO, "main", COMMIT_B)
+    merge(github)
     ok(runner("push", {}, source=commit_a).run(WORKFLOWS / "apply.yml"), "production")
     inputs = {"repositories": "team-0[0-4]/*", "registry": "", "dry_run": False, "max_changes": "100"}
     ok(
@@ -503,10 +511,10 @@ def test_a_merged_change_is_applied_whatever_queues_behind_it(
 def test_a_writer_overlapping_an_approval_is_a_stale_error_naming_the_repository(
     world: World, github: GithubApi, runner: MakeRunner
 ) -> None:
-    """The overlap the head check leaves: a backfill from commit A passed its check (main's head was A),
+    """The overlap the policies check leaves: a backfill from commit A passed its check (main's head was A),
     then B merged, and B's plan read team-01/app before the backfill wrote it. B's approved plan is stale
     there: skipped, never a silent revert of the other write, and the job fails naming it; the rest of B is
-    applied. Played as: B's plan job; the backfill (its head check answered as when it ran, before B
+    applied. Played as: B's plan job; the backfill (its check answered as when it ran, before B
     merged; its plan, a read like B's, may come after B's without changing anything); B merges; B's
     `production` job."""
     commit_a = commit_b(world)
@@ -520,7 +528,7 @@ def test_a_writer_overlapping_an_approval_is_a_stale_error_naming_the_repository
                 ),
                 "backfill",
             )
-            github.set_branch(OWNER, REPO, "main", COMMIT_B)
+            merge(github)
 
     results = runner("push", {}, sha=COMMIT_B, before_job=meanwhile).run(WORKFLOWS / "apply.yml")
     ok(results, "plan")
@@ -546,7 +554,7 @@ def test_a_backfill_approved_after_main_moved_on_writes_nothing(
 
     def meanwhile(job: str) -> None:
         if job == "plan":
-            github.set_branch(OWNER, REPO, "main", COMMIT_B)
+            merge(github)
             ok(runner("push", {}, sha=COMMIT_B).run(WORKFLOWS / "apply.yml"), "production")
             world.ecr.reset_stats()
 
@@ -556,11 +564,29 @@ def test_a_backfill_approved_after_main_moved_on_writes_nothing(
     ok(results, "plan")
     assert results["backfill"].result == "failure" and results["backfill"].assumed_roles == []
     output = results["backfill"].output()
-    assert (
-        f"main has moved on since this run's commit ({COMMIT_A} is no longer its head: {COMMIT_B})" in output
-    )
+    assert f"main has moved on since this run's commit {COMMIT_A} (policies/ changed)" in output
     assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0
     assert NEW_ACCOUNT in json.dumps(stored(world.ecr, "team-01/app"))  # B's change stands
+
+
+def test_a_backfill_approved_after_a_merge_elsewhere_than_policies_writes(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """A merge that changes no policies/ file starts no apply: nothing can have written in between, and
+    the backfill goes ahead (a dependency update a week before a long-waiting approval costs nothing)."""
+    inputs = {"repositories": "team-0[0-4]/*", "registry": "", "dry_run": False, "max_changes": "100"}
+
+    def meanwhile(job: str) -> None:
+        if job == "backfill":
+            merge(github, "c" * 40, ("README.md", "requirements.txt"))
+
+    backfill = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, before_job=meanwhile)
+    results = backfill.run(WORKFLOWS / "backfill.yml")
+    ok(results, "plan", "backfill")
+    assert (
+        f"main has moved on since {COMMIT_A}, but not in policies/: writing." in results["backfill"].output()
+    )
+    assert "Apply: 3 applied" in results["backfill"].output()
 
 
 def test_a_self_heal_approved_after_main_moved_on_writes_nothing(
@@ -581,7 +607,7 @@ def test_a_self_heal_approved_after_main_moved_on_writes_nothing(
 
     def meanwhile(job: str) -> None:
         if job == "plan":
-            github.set_branch(OWNER, REPO, "main", COMMIT_B)
+            merge(github)
             ok(runner("push", {}, sha=COMMIT_B).run(WORKFLOWS / "apply.yml"), "production")
             world.ecr.reset_stats()
 

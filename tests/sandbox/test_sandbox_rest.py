@@ -366,3 +366,35 @@ def test_github_commit_of_a_branch_as_json_or_the_sha_alone(github: GithubApi) -
         assert response.read().decode() == head  # what the workflows' head check reads
     github.set_branch("acme", "policies", "main", "d" * 40)  # a merge moves it
     assert call(github.url, "GET", path, token=github.token)[1]["sha"] == "d" * 40
+
+
+def test_github_compare_two_commits_of_main(github: GithubApi) -> None:
+    """What the workflows' check reads: how main relates to a run's commit, and the files changed since."""
+    a, b, c, d = ("a" * 40, "b" * 40, "c" * 40, "d" * 40)
+    github.set_branch("acme", "policies", "main", a)
+    github.add_commit("acme", "policies", b, a, ["README.md"])
+    github.add_commit("acme", "policies", c, b, ["policies/main.yaml", "README.md"])
+    github.commits.add_commit("acme", "policies", d, a, [], renamed={"old/main.yaml": "policies/main.yaml"})
+    github.set_branch("acme", "policies", "main", c)
+
+    def compare(basehead: str) -> tuple[int, Any]:
+        status, body, _ = call(
+            github.url, "GET", f"/repos/acme/policies/compare/{basehead}", token=github.token
+        )
+        return status, body
+
+    status, body = compare(f"{a}...main")
+    assert status == 200 and (body["status"], body["ahead_by"]) == ("ahead", 2)
+    assert [f["filename"] for f in body["files"]] == ["README.md", "policies/main.yaml"]
+    assert compare(f"{b}...{b}")[1]["status"] == "identical"
+    assert compare(f"{c}...{a}")[1]["status"] == "behind"
+    assert compare(f"{d}...main")[1]["status"] == "diverged"
+    (renamed,) = compare(f"{a}...{d}")[1]["files"]
+    assert renamed == {
+        "filename": "old/main.yaml",
+        "status": "renamed",
+        "previous_filename": "policies/main.yaml",
+    }
+    assert compare(f"{'e' * 40}...main")[0] == 404
+    assert compare("main")[0] == 404  # not base...head
+    assert call(github.url, "GET", f"/repos/acme/policies/compare/{a}...main")[0] == 401
