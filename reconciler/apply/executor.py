@@ -108,8 +108,8 @@ class Executor:
                     applied_for_before=None if applied_for_before is None else list(applied_for_before),
                     applied_for_after=None if applied_for_after is None else list(applied_for_after),
                     sent=sent,
-                    # Every line written today says whether it settles: a `pending` or `in-line` one never
-                    # does (read so in any case).
+                    # Every line written today says whether it settles a `pending` line: only the write
+                    # sequence knows (a planning failure, `pending` or `in-line` line never does).
                     settles=settles,
                 )
             )

@@ -7,9 +7,11 @@ the change is what `policies/` renders from the policy it was planned against; t
 skipped if it changed since the plan (`stale`), unless it now means exactly what the change would write
 (`in-line`: another run wrote the same; nothing is sent, nothing journaled); the dry run stops there; a
 `pending` line (write-ahead: a run killed during the call still names it); the write; the target read back
-where the API may not have done what was asked; the line that settles it. Having one sequence puts the gate
-and the stale check in one place for every target: a restore (which re-derives nothing) relies on both,
-and on `in-line` to tell a target it already put back from one someone else changed.
+where the API may not have done what was asked; the line that settles it (`settles`: only a line after
+the sequence's own `pending` line settles one; a line written before any send leaves an earlier run's
+`pending` line for restore to check). Having one sequence puts the gate and the stale check in one place
+for every target: a restore (which re-derives nothing) relies on both, and on `in-line` to tell a target
+it already put back from one someone else changed.
 """
 
 from __future__ import annotations
