@@ -78,7 +78,13 @@ class Executor:
         self.on_done = on_done
 
     def _record(
-        self, planned: Planned, result: Result, error: str | None = None, *, sent: bool = False
+        self,
+        planned: Planned,
+        result: Result,
+        error: str | None = None,
+        *,
+        sent: bool = False,
+        settles: bool = False,
     ) -> Outcome:
         """Journal one line of a write and return it as an outcome. A dry run journals none; a target
         already in line, only where the options ask (restore passes it by: restore ignores such lines)."""
@@ -102,6 +108,9 @@ class Executor:
                     applied_for_before=None if applied_for_before is None else list(applied_for_before),
                     applied_for_after=None if applied_for_after is None else list(applied_for_after),
                     sent=sent,
+                    # Every line written today says whether it settles a `pending` line: only the write
+                    # sequence knows (a planning failure, `pending` or `in-line` line never does).
+                    settles=settles,
                 )
             )
         return Outcome(self.registry.registry, planned.kind, planned.name, planned.action, result, error)

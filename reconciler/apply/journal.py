@@ -68,6 +68,12 @@ class WriteRecord:
     # On a `failed` line: the request went out (or may have) before it failed, so the write may have
     # landed; restore checks the live policy for it as for a `pending` line.
     sent: bool = False
+    # On an `applied`, `failed` or `stale` line: whether it settles a `pending` line this same write sequence
+    # wrote just before it (True), or the sequence never got that far (False: refused by the last gate,
+    # found changed on its re-read, failed while planning). Only a True one settles an earlier `pending`
+    # line: a False one following it is a later run's, and that earlier write may have landed. None: a
+    # report written before this field, read as described in `settles_pending`.
+    settles: bool | None = None
 
     def __post_init__(self) -> None:
         # The words of a report line become the enums (a word that is none of theirs is not a report line).
@@ -98,7 +104,10 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)  # a path that cannot be made fails up front
 
     def record(self, record: WriteRecord) -> None:
-        line = json.dumps(asdict(record) | {"time": record.time or now()}, ensure_ascii=False)
+        fields = asdict(record) | {"time": record.time or now()}
+        if record.settles is None:  # a line read from an older report is written back as it was
+            del fields["settles"]
+        line = json.dumps(fields, ensure_ascii=False)
         with self._lock:
             if self._file is None:
                 self._file = self.path.open("a", encoding="utf-8")
@@ -143,12 +152,27 @@ def read_journal(path: str | Path) -> list[WriteRecord]:
     return records
 
 
+def settles_pending(record: WriteRecord) -> bool:
+    """Whether `record` settles the `pending` line before it for the same target: only a line the same
+    write sequence wrote after its own `pending` line does. A line of a report written before `settles`
+    was recorded says so by what it is: `applied`, and `failed` with `sent`, come only after their own
+    `pending` line; a `stale` or unsent `failed` one may have come before any (a later run's re-read), so it
+    settles none, and restore checks the live policy for that `pending` line (it is left alone if the
+    write never landed)."""
+    if record.result in (Result.PENDING, Result.IN_LINE):
+        return False
+    if record.settles is not None:
+        return record.settles
+    return record.result == Result.APPLIED or (record.result == Result.FAILED and record.sent)
+
+
 def final_records(records: list[WriteRecord]) -> list[WriteRecord]:
-    """The outcome of each write: `pending` lines are dropped once a later line for the same target settles
-    them; a `pending` line nobody settled (the run died during that call) is kept. An `in-line` line
-    settles none: it never follows a `pending` of its own, so one before it is an earlier run's that died
-    mid-write, and finding the target in line then says that write landed (a re-run with the same
-    report must not lose it for restore)."""
+    """The outcome of each write: a `pending` line is dropped once the line of the same write sequence that
+    settles it follows (`settles_pending`); a `pending` line nobody settled (the run died during that call)
+    is kept. A line written before any call settles none (an `in-line` one never follows a `pending` of its
+    own, nor does a `stale` one from a re-read): a `pending` line before it is an earlier run's that died
+    mid-write, and that write may have landed (a re-run with the same report must not lose it for
+    restore)."""
     unsettled: dict[tuple[str, str, str], int] = {}
     kept: list[WriteRecord | None] = []
     for record in records:
@@ -157,7 +181,7 @@ def final_records(records: list[WriteRecord]) -> list[WriteRecord]:
             unsettled[key] = len(kept)
             kept.append(record)
             continue
-        if key in unsettled and record.result != Result.IN_LINE:
+        if key in unsettled and settles_pending(record):
             kept[unsettled.pop(key)] = None
         kept.append(record)
     return [r for r in kept if r is not None]

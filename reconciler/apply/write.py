@@ -7,9 +7,11 @@ the change is what `policies/` renders from the policy it was planned against; t
 skipped if it changed since the plan (`stale`), unless it now means exactly what the change would write
 (`in-line`: another run wrote the same; nothing is sent, nothing journaled); the dry run stops there; a
 `pending` line (write-ahead: a run killed during the call still names it); the write; the target read back
-where the API may not have done what was asked; the line that settles it. Having one sequence puts the gate
-and the stale check in one place for every target: a restore (which re-derives nothing) relies on both,
-and on `in-line` to tell a target it already put back from one someone else changed.
+where the API may not have done what was asked; the line that settles it (`settles`: only a line after
+the sequence's own `pending` line settles one; a line written before any send leaves an earlier run's
+`pending` line for restore to check). Having one sequence puts the gate and the stale check in one place
+for every target: a restore (which re-derives nothing) relies on both, and on `in-line` to tell a target
+it already put back from one someone else changed.
 """
 
 from __future__ import annotations
@@ -77,14 +79,25 @@ class WriteTarget(Protocol):
 
 
 class Recorder(Protocol):
+    """Journals one line; `settles`: this sequence wrote its own `pending` line before this one."""
+
     def __call__(
-        self, planned: Planned, result: Result, error: str | None = None, *, sent: bool = False
+        self,
+        planned: Planned,
+        result: Result,
+        error: str | None = None,
+        *,
+        sent: bool = False,
+        settles: bool = False,
     ) -> Outcome: ...
 
 
 def write(target: WriteTarget, desired: Registry, options: ApplyOptions, record: Recorder) -> Outcome:
     """Take one change through the sequence; `record` journals each step's line and returns the outcome."""
     planned = target.planned
+    # Set once our own `pending` line is out: only then does the closing line settle a `pending` line (one
+    # before that is an earlier run's, whose write may have landed).
+    pending = False
     try:
         if planned.after is not None:
             # The last gate, on the exact bytes we send: ours pull only, nothing public, within size.
@@ -102,13 +115,15 @@ def write(target: WriteTarget, desired: Registry, options: ApplyOptions, record:
             return record(planned, Result.DRY_RUN)
         stop.check()  # a stopped run starts no write (and leaves no `pending` line for one)
         record(planned, Result.PENDING)
+        pending = True
         target.send()
         problem = target.not_as_written()
     except StaleTarget as exc:  # the client found it changed, at the write itself
-        return record(replace(planned, before=exc.live), Result.STALE, str(exc))
+        return record(replace(planned, before=exc.live), Result.STALE, str(exc), settles=pending)
     except ReconcilerError as exc:
         result = target.failure(exc)
-        return record(planned, result, str(exc), sent=result == Result.FAILED and was_sent(exc))
-    if problem is not None:
-        return record(planned, Result.FAILED, problem, sent=True)  # the call succeeded: landed, not as asked
-    return record(planned, Result.APPLIED)
+        sent = result == Result.FAILED and was_sent(exc)
+        return record(planned, result, str(exc), sent=sent, settles=pending)
+    if problem is not None:  # the call succeeded: landed, not as asked
+        return record(planned, Result.FAILED, problem, sent=True, settles=True)
+    return record(planned, Result.APPLIED, settles=True)

@@ -179,13 +179,17 @@ def _plan(head: dict[str, Any], registries: list[RegistryPlan]) -> Plan:
     globs = head.get("repositories", [])
     if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
         raise TypeError("repositories: expected a list of globs")
+    # Before version 4 a plan did not say; such files are read as covering everything. Anything but a
+    # boolean is refused: read as false, it would let the run write the provider config.
+    only = head.get("repositories_only", False)
+    if not isinstance(only, bool):
+        raise TypeError("repositories_only: expected true or false")
     return Plan(
         created_at=head["created_at"],
         desired_fingerprint=head["desired_fingerprint"],
         registries=tuple(registries),
-        # Before version 4 a plan did not say; such files are read as covering everything.
         repositories=tuple(globs),
-        repositories_only=head.get("repositories_only", False) is True,
+        repositories_only=only,
     )
 
 

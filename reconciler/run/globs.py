@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from fnmatch import fnmatchcase
 
 from reconciler.desired.model import Registry
+from reconciler.desired.overlap import common_match
 from reconciler.errors import ReconcilerError
 from reconciler.plan.model import Plan
 
@@ -27,6 +28,22 @@ def refuse_globs_left(globs: Sequence[str], unmatched: Iterable[str], where: str
     if left:
         listed = ", ".join(repr(g) for g in dict.fromkeys(globs) if g in left)
         raise ReconcilerError(f"--repository {listed} matches no {where}")
+
+
+def refuse_globs_outside_plan(globs: Sequence[str], plan_globs: Sequence[str], path: str) -> None:
+    """A `--repository` glob that shares no possible name with the saved plan's own globs (empty: the plan
+    covers every managed repository) can select nothing the plan covers: refused before anything is read,
+    rather than reported later as matching no repository, after the rest was written."""
+    if not plan_globs:
+        return
+    outside = [g for g in dict.fromkeys(globs) if all(common_match(g, p) is None for p in plan_globs)]
+    if outside:
+        listed = ", ".join(repr(g) for g in outside)
+        covered = ", ".join(repr(g) for g in plan_globs)
+        raise ReconcilerError(
+            f"--repository {listed} can match no repository the plan {path} covers (it was made with "
+            f"--repository {covered}); leave it out, or plan again with it"
+        )
 
 
 def plan_repositories(plan: Plan) -> Iterator[str]:

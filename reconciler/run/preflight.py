@@ -16,6 +16,7 @@ from reconciler.plan.model import Action, Plan, RegistryPlan
 from reconciler.plan.planfile import read_plan
 from reconciler.plan.providers import refuse_shared_providers
 from reconciler.run.clients import nullplatform_client
+from reconciler.run.globs import refuse_globs_outside_plan
 from reconciler.run.settings import Scope
 
 
@@ -45,9 +46,13 @@ def live_providers(
     return {item.name: item.provider for item in checked if item.provider is not None}
 
 
-def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> Plan:
-    """A saved plan, checked against today's policies/ and narrowed to the scope."""
+def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> tuple[Plan, Scope]:
+    """A saved plan, checked against today's policies/, and the scope narrowed to what the plan covers;
+    the plan narrowed to that scope."""
     plan = read_plan(path)
+    # Narrowed first: what is kept of the plan is what the narrowed scope selects.
+    scope = scope.within_plan(plan.repositories, plan.repositories_only)
+    refuse_globs_outside_plan(scope.repositories, plan.repositories, path)
     kept: list[RegistryPlan] = []
     for registry_plan in plan.registries:
         if scope.registry and registry_plan.registry != scope.registry:
@@ -83,7 +88,7 @@ def load_saved_plan(path: str, desired: DesiredState, scope: Scope) -> Plan:
                 templates=templates,
             )
         )
-    return dataclasses.replace(plan, registries=tuple(kept))
+    return dataclasses.replace(plan, registries=tuple(kept)), scope
 
 
 def refuse_providers_shared_since(

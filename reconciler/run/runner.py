@@ -80,9 +80,9 @@ class Run:
         `saved_plan`, the plan file is checked against policies/ and its providers against the registries
         that share one since it was made."""
         desired, registries = load_desired(policies, scope)
-        saved = load_saved_plan(saved_plan, desired, scope) if saved_plan else None
-        if saved is not None:
-            scope = scope.within_plan(saved.repositories, saved.repositories_only)
+        saved = None
+        if saved_plan:
+            saved, scope = load_saved_plan(saved_plan, desired, scope)
             registries = tuple(desired.registry(r.registry) for r in saved.registries)
             saved = refuse_providers_shared_since(desired, registries, saved, scope)
         if not registries:

@@ -4,6 +4,7 @@ reads reports of earlier runs, and the drift issue and PR comment read them too)
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler.apply.journal import Journal, WriteRecord, final_records, read_journal
@@ -53,6 +54,22 @@ def test_a_report_of_before_sent_and_applied_for_still_reads(tmp_path: Path) -> 
         ("applied", False, None),
     ]
     assert [r.result for r in final_records(records)] == ["applied"]
+
+
+def test_settles_is_written_when_known_and_read_back(tmp_path: Path) -> None:
+    """A line written today says whether it settles a `pending` line; one read from an older report (no
+    such field) is written back without it, as it was."""
+    path = tmp_path / "report.jsonl"
+    (old,) = read_journal_text(tmp_path, LINE)
+    assert old.settles is None
+    with Journal(path) as journal:
+        journal.record(replace(old, settles=True))
+        journal.record(replace(old, settles=False))
+    assert [json.loads(line)["settles"] for line in path.read_text(encoding="utf-8").splitlines()] == [
+        True,
+        False,
+    ]
+    assert [r.settles for r in read_journal(path)] == [True, False]
 
 
 def read_journal_text(tmp_path: Path, *lines: str) -> list[WriteRecord]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.journal import Journal, WriteRecord, read_journal
+from reconciler.apply.journal import Journal, WriteRecord, final_records, read_journal
 from reconciler.apply.restore import restore_targets
 
 BEFORE = json.dumps({"Version": "2012-10-17", "Statement": []})
@@ -16,7 +16,12 @@ AFTER = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "AllowPull"}]
 
 
 def record(
-    result: str, *, target: str = "repository", sent: bool = False, error: str | None = None
+    result: str,
+    *,
+    target: str = "repository",
+    sent: bool = False,
+    error: str | None = None,
+    settles: bool | None = None,
 ) -> WriteRecord:
     name = "prov-1" if target == "provider" else "app/a"
     return WriteRecord(
@@ -32,6 +37,7 @@ def record(
         result,
         error,
         sent=sent,
+        settles=settles,
     )
 
 
@@ -45,13 +51,44 @@ def test_a_failed_write_whose_request_went_out_is_restored_if_it_landed(target: 
 
 @pytest.mark.parametrize("target", ["repository", "provider"])
 def test_a_failed_write_that_was_never_sent_is_not_restored(target: str) -> None:
-    assert restore_targets([record("pending", target=target), record("failed", target=target)]) == []
+    closing = record("failed", target=target, settles=True)
+    assert restore_targets([record("pending", target=target), closing]) == []
 
 
 def test_an_applied_write_is_certain_and_a_stale_one_is_left_alone() -> None:
     (found,) = restore_targets([record("pending"), record("applied")])
     assert not found.uncertain
-    assert restore_targets([record("pending"), record("stale")]) == []
+    assert restore_targets([record("pending"), record("stale", settles=True)]) == []
+
+
+@pytest.mark.parametrize("result", ["stale", "failed"])
+def test_a_later_runs_line_written_before_any_send_leaves_the_earlier_pending_write_to_restore(
+    result: str,
+) -> None:
+    """Run 1 died after sending (only `pending`); run 2, appending to the same report, stopped before
+    sending anything (found the target changed, or refused it): its line settles no `pending` line, so
+    the write that may have landed is still checked and put back."""
+    (found,) = restore_targets([record("pending"), record(result, settles=False)])
+    assert (found.restore_to, found.expected_live, found.uncertain) == (BEFORE, AFTER, True)
+
+
+@pytest.mark.parametrize(
+    ("closing", "settled"),
+    [
+        (record("applied"), True),
+        (record("failed", sent=True), True),
+        (record("failed"), False),
+        (record("stale"), False),
+        (record("in-line"), False),
+    ],
+)
+def test_a_report_without_settles_is_read_by_what_each_line_is(closing: WriteRecord, settled: bool) -> None:
+    """A report written before lines said whether they settle: `applied`, and `failed` with `sent`, only
+    ever follow their own `pending` line; a `stale` or unsent `failed` one may be a later run's, so the
+    `pending` line stays and restore checks the live policy for it."""
+    assert closing.settles is None
+    kept = [r.result for r in final_records([record("pending"), closing])]
+    assert kept == ([closing.result] if settled else ["pending", closing.result])
 
 
 def test_sent_survives_the_report_file_and_old_reports_still_read(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from fakes import (
 from sample_registry import NRN, reserialized
 
 from reconciler.apply.executor import ApplyOptions, ApplySummary, Executor, Outcome
-from reconciler.apply.journal import Journal, Result, TargetKind, read_journal
+from reconciler.apply.journal import Journal, Result, TargetKind, WriteRecord, read_journal
 from reconciler.apply.restore import restore_targets
 from reconciler.live import stop
 from reconciler.plan.model import Action, ProviderChange, RegistryPlan, RepositoryChange, TemplateChange
@@ -361,3 +361,83 @@ def test_errors_found_while_planning_are_reported_not_written(tmp_path: Path) ->
         (TargetKind.REPOSITORY, "app/a", Action.ERROR, Result.FAILED, "AccessDenied"),
     ]
     assert not summary.ok and run.ecr.calls.writes() == []
+
+
+def _died_mid_write(run: Run, kind: Kind) -> None:
+    """An earlier run sent OLD -> DESIRED and died before its settling line: only `pending` is left."""
+    applied_for = ["REPLICATION"] if kind.kind == TargetKind.TEMPLATE else None
+    line = WriteRecord(
+        "main",
+        REGISTRY.account_id,
+        REGISTRY.region,
+        REGISTRY.write_role_arn,
+        kind.kind,
+        kind.name,
+        Action.UPDATE,
+        OLD,
+        DESIRED,
+        Result.PENDING,
+        applied_for_before=applied_for,
+        applied_for_after=applied_for,
+        settles=False,
+    )
+    with Journal(run.report) as journal:
+        journal.record(line)
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_a_rerun_that_finds_the_target_changed_before_sending_leaves_the_earlier_write_to_restore(
+    tmp_path: Path, name: str
+) -> None:
+    """The earlier run's write landed (the target holds DESIRED). A later run with an older plan (OLD ->
+    HAND_EDIT) appends to the same report and finds the target changed: `stale`, nothing sent. Its line
+    settles no `pending` line of its own, so restore still puts OLD back over the write that landed."""
+    kind = KINDS[name]
+    run = world(tmp_path, kind, DESIRED, ApplyOptions(verify_live=True))
+    _died_mid_write(run, kind)
+    assert settle(run, kind, kind.change(OLD, HAND_EDIT)).result == Result.STALE
+    assert run.ecr.calls.writes() == []
+    lines = run.records()
+    assert [(r.result, r.settles) for r in lines] == [(Result.PENDING, False), (Result.STALE, False)]
+    (found,) = restore_targets(lines)
+    assert (found.target, found.expected_live, found.restore_to, found.uncertain) == (
+        kind.kind,
+        DESIRED,
+        OLD,
+        True,
+    )
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_a_rerun_refused_at_the_last_gate_leaves_the_earlier_write_to_restore(
+    tmp_path: Path, name: str
+) -> None:
+    kind = KINDS[name]
+    run = world(tmp_path, kind, DESIRED, ApplyOptions())
+    _died_mid_write(run, kind)
+    assert settle(run, kind, kind.change(DESIRED, PUBLIC)).result == Result.FAILED
+    lines = run.records()
+    assert [(r.result, r.sent, r.settles) for r in lines] == [
+        (Result.PENDING, False, False),
+        (Result.FAILED, False, False),
+    ]
+    (found,) = restore_targets(lines)
+    assert (found.expected_live, found.restore_to, found.uncertain) == (DESIRED, OLD, True)
+
+
+def test_a_line_after_the_sequences_own_pending_line_settles_it(tmp_path: Path) -> None:
+    """Stale at the write itself (deleted meanwhile), or applied: each closes its own `pending` line, so
+    restore has nothing from the stale one and is sure of the applied one."""
+    run = world(tmp_path, KINDS["repository"], OLD, ApplyOptions())
+    del run.ecr.policies["app/a"]
+    settle(run, KINDS["repository"], repository_change(OLD, DESIRED))
+    assert [(r.result, r.settles) for r in run.records()] == [(Result.PENDING, False), (Result.STALE, True)]
+    assert restore_targets(run.records()) == []
+    run.ecr.policies["app/a"] = OLD
+    settle(run, KINDS["repository"], repository_change(OLD, DESIRED))
+    assert [(r.result, r.settles) for r in run.records()[2:]] == [
+        (Result.PENDING, False),
+        (Result.APPLIED, True),
+    ]
+    (found,) = restore_targets(run.records())
+    assert not found.uncertain

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sample_registry import (
@@ -353,3 +354,62 @@ def test_a_saved_plan_target_written_with_something_else_is_still_stale(
     assert "error: 1 skipped as stale (changed since the plan was made): main/team-04/app;" in err
     assert ", 3 already in line," in out and ", 1 stale," in out
     assert stored(world.ecr, "team-04/app")["Statement"] == [LAMBDA]
+
+
+def _plan_of_some(world: World, capsys: pytest.CaptureFixture[str]) -> str:
+    out = world.tmp / "some.json"
+    args = ("--policies", str(world.policies), "--repository", "team-0[0-4]/*", "--out", str(out))
+    code, _, _ = run_cli(capsys, "plan", *args)
+    assert code == 0
+    return str(out)
+
+
+@pytest.mark.parametrize("command", ["backfill", "apply"])
+def test_a_repository_glob_outside_the_saved_plans_globs_is_refused_before_anything_is_read(
+    world: World, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`--repository` narrows a saved plan; one that can match nothing the plan covers would only ever
+    select nothing: refused up front, naming both, rather than "matches no repository" after writing."""
+    saved = _plan_of_some(world, capsys)
+    world.ecr.reset_stats()
+    world.nullplatform.reset_stats()
+    args = ("--policies", str(world.policies), "--plan", saved, "--report", str(world.report), *FAST)
+    code, _, err = run_cli(
+        capsys, command, *args, "--repository", "payments*", "--repository", "team-0[4-9]/*"
+    )
+    assert code == 1
+    assert f"--repository 'payments*' can match no repository the plan {saved} covers" in err
+    assert "(it was made with --repository 'team-0[0-4]/*')" in err
+    assert "team-0[4-9]" not in err  # it shares team-04/app with the plan
+    assert world.ecr.stats()["requests"] == {}
+    assert world.nullplatform.stats()["requests"] == {}
+    assert not world.report.exists()
+    # A glob sharing names with the plan's narrows it as before.
+    code, _, err = run_cli(capsys, command, *args, "--repository", "team-0[4-9]/*")
+    assert code == 0, err
+    assert {r.name for r in read_journal(world.report) if r.result == "applied"} == {"team-04/app"}
+
+
+def test_a_saved_plan_is_narrowed_to_its_own_globs_before_its_changes_are_kept(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plan file whose changes reach beyond its own `repositories` (edited on its way) writes only what
+    those globs match: the plan is filtered with the scope already narrowed to it."""
+    saved = _plan_of_some(world, capsys)
+    data = json.loads(Path(saved).read_text())
+    assert data["repositories"] == ["team-0[0-4]/*"]
+    data["repositories"] = ["team-01/*"]
+    Path(saved).write_text(json.dumps(data))
+    code, _, err = run_cli(
+        capsys,
+        "backfill",
+        "--policies",
+        str(world.policies),
+        "--plan",
+        saved,
+        "--report",
+        str(world.report),
+        *FAST,
+    )
+    assert code == 0, err
+    assert {r.name for r in read_journal(world.report) if r.result == "applied"} == {"team-01/app"}

@@ -158,3 +158,24 @@ def test_a_plan_says_what_it_covers_and_older_files_cover_everything() -> None:
     broken = plan_json(narrowed).replace('["team-*"]', '"team-*"', 1)
     with pytest.raises(ReconcilerError, match="malformed plan file"):
         plan_from_json(broken)
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "problem"),
+    [
+        ("repositories_only", '"true"', "repositories_only: expected true or false"),
+        ("repositories_only", "1", "repositories_only: expected true or false"),
+        ("repositories_only", "null", "repositories_only: expected true or false"),
+        ("repositories", '["team-*", 7]', "repositories: expected a list of globs"),
+        ("repositories", '{"team-*": true}', "repositories: expected a list of globs"),
+    ],
+)
+def test_what_a_plan_covers_is_refused_unless_well_formed(field: str, written: str, problem: str) -> None:
+    """A `repositories_only` that is not a boolean was read as false: the provider config and templates
+    would have been written from a plan that left them out."""
+    text = plan_json(Plan("t", "f", (), repositories=("team-*",), repositories_only=True))
+    value = '["team-*"]' if field == "repositories" else "true"
+    assert f'"{field}": {value}' in text
+    with pytest.raises(ReconcilerError, match="malformed plan file") as caught:
+        plan_from_json(text.replace(f'"{field}": {value}', f'"{field}": {written}', 1))
+    assert problem in str(caught.value)
