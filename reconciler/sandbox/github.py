@@ -31,7 +31,8 @@ built in `github_limits.py`); a refused request is not carried out:
 - `limit_next(count, primary=True, reset_at=...)`: the next requests answered 403 "API rate limit
   exceeded..." with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds); with
   `primary=False`, the secondary-limit answer (with `retry_after` if given);
-- `lose_answer_next` (every REST double): a request carried out whose answer is lost.
+- `lose_answer_next` (every REST double): a request carried out whose answer is lost;
+- `garble_next(count, routes=...)`: answered 200 with half of the answer, which is not JSON.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class GithubApi(RestService):
         self._sequence = 0  # creation order: timestamps have one-second resolution
         self.issues_enabled = True
         self.limits = RateLimits()
+        self._garbled: list[list[Any]] = []  # [count left, routes or None]: answers cut in half
         super().__init__(host=host, port=port, seed=seed)
 
     def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
@@ -128,6 +130,8 @@ class GithubApi(RestService):
         self.issues_enabled = True
         self.commits.clear()
         self.limits.clear()
+        with self._lock:
+            self._garbled.clear()
         self.faults.reset()
         self.latency_ms = 0.0
         self.reset_stats()
@@ -158,11 +162,33 @@ class GithubApi(RestService):
     def clear_limits(self) -> None:
         self.limits.clear()
 
+    def garble_next(self, count: int = 1, *, routes: Iterable[str] | None = None) -> None:
+        """Answer the next `count` requests to `routes` (None: any) 200 with the first half of their
+        answer, a body that is not JSON: what a client sees of a proxy or an outage page answering for
+        GitHub."""
+        with self._lock:
+            self._garbled.append([count, None if routes is None else frozenset(routes)])
+
+    def _garble(self, key: str) -> bool:
+        with self._lock:
+            for plan in self._garbled:
+                if plan[1] is None or key in plan[1]:
+                    plan[0] -= 1
+                    if plan[0] <= 0:
+                        self._garbled.remove(plan)
+                    return True
+        return False
+
     def _dispatch(self, key: str, request: Request, arguments: Mapping[str, Any]) -> Response:
         limited = self.limits.answer(key)
         if limited is not None:
             return limited
-        return super()._dispatch(key, request, arguments)
+        response = super()._dispatch(key, request, arguments)
+        if self._garble(key):
+            body = response.get_data()
+            response.status_code = 200
+            response.set_data(body[: len(body) // 2])
+        return response
 
     def add_comment(self, owner: str, repo: str, number: int, body: str, *, login: str = "someone") -> int:
         """A comment written by someone else (directly, no HTTP); returns its id."""
@@ -177,9 +203,18 @@ class GithubApi(RestService):
         """Branch `branch` now points at commit `sha` (a push, a merge)."""
         self.commits.set_branch(owner, repo, branch, sha)
 
-    def add_commit(self, owner: str, repo: str, sha: str, parent: str, files: Sequence[str]) -> None:
-        """Commit `sha`, child of `parent`, changed `files` (for "Compare two commits")."""
-        self.commits.add_commit(owner, repo, sha, parent, files)
+    def add_commit(
+        self,
+        owner: str,
+        repo: str,
+        sha: str,
+        parent: str,
+        files: Sequence[str] | Mapping[str, str | None],
+        renamed: Mapping[str, str] | None = None,
+    ) -> None:
+        """Commit `sha`, child of `parent`, changed `files` (for "Compare two commits"; `Commits.add_commit`
+        says how to change a file back or rename one)."""
+        self.commits.add_commit(owner, repo, sha, parent, files, renamed)
 
     def add_pull_request(self, owner: str, repo: str, number: int, title: str = "a change") -> None:
         """A pull request, which the issues listing shows too (with a `pull_request` key)."""

@@ -368,33 +368,91 @@ def test_github_commit_of_a_branch_as_json_or_the_sha_alone(github: GithubApi) -
     assert call(github.url, "GET", path, token=github.token)[1]["sha"] == "d" * 40
 
 
+def compare(github: GithubApi, basehead: str) -> tuple[int, Any]:
+    status, body, _ = call(github.url, "GET", f"/repos/acme/policies/compare/{basehead}", token=github.token)
+    return status, body
+
+
 def test_github_compare_two_commits_of_main(github: GithubApi) -> None:
     """What the workflows' check reads: how main relates to a run's commit, and the files changed since."""
     a, b, c, d = ("a" * 40, "b" * 40, "c" * 40, "d" * 40)
     github.set_branch("acme", "policies", "main", a)
     github.add_commit("acme", "policies", b, a, ["README.md"])
     github.add_commit("acme", "policies", c, b, ["policies/main.yaml", "README.md"])
-    github.commits.add_commit("acme", "policies", d, a, [], renamed={"old/main.yaml": "policies/main.yaml"})
+    github.add_commit("acme", "policies", d, a, [], renamed={"old/main.yaml": "policies/main.yaml"})
     github.set_branch("acme", "policies", "main", c)
 
-    def compare(basehead: str) -> tuple[int, Any]:
-        status, body, _ = call(
-            github.url, "GET", f"/repos/acme/policies/compare/{basehead}", token=github.token
-        )
-        return status, body
-
-    status, body = compare(f"{a}...main")
-    assert status == 200 and (body["status"], body["ahead_by"]) == ("ahead", 2)
+    status, body = compare(github, f"{a}...main")
+    assert status == 200 and (body["status"], body["ahead_by"], body["behind_by"]) == ("ahead", 2, 0)
     assert [f["filename"] for f in body["files"]] == ["README.md", "policies/main.yaml"]
-    assert compare(f"{b}...{b}")[1]["status"] == "identical"
-    assert compare(f"{c}...{a}")[1]["status"] == "behind"
-    assert compare(f"{d}...main")[1]["status"] == "diverged"
-    (renamed,) = compare(f"{a}...{d}")[1]["files"]
+    assert [commit["sha"] for commit in body["commits"]] == [b, c]  # oldest first
+    assert body["merge_base_commit"]["sha"] == a
+    assert compare(github, f"{b}...{b}")[1]["status"] == "identical"
+    behind = compare(github, f"{c}...{a}")[1]
+    assert (behind["status"], behind["behind_by"], behind["files"]) == ("behind", 2, [])
+    diverged = compare(github, f"{d}...main")[1]
+    assert (diverged["status"], diverged["ahead_by"], diverged["behind_by"]) == ("diverged", 2, 1)
+    assert [f["filename"] for f in diverged["files"]] == ["README.md", "policies/main.yaml"]  # from a
+    (renamed,) = compare(github, f"{a}...{d}")[1]["files"]
     assert renamed == {
         "filename": "old/main.yaml",
         "status": "renamed",
         "previous_filename": "policies/main.yaml",
     }
-    assert compare(f"{'e' * 40}...main")[0] == 404
-    assert compare("main")[0] == 404  # not base...head
+    assert compare(github, f"{'e' * 40}...main")[0] == 404
+    assert compare(github, "main")[0] == 404  # not base...head
     assert call(github.url, "GET", f"/repos/acme/policies/compare/{a}...main")[0] == 401
+
+
+def test_github_compare_lists_the_net_change_like_github(github: GithubApi) -> None:
+    """`files` is the diff from the merge base to head, not every file a commit in between touched: a file
+    changed and changed back is not in it. As on GitHub, at most 300 files and the newest 250 commits."""
+    a, b, c, d = ("a" * 40, "b" * 40, "c" * 40, "d" * 40)
+    github.add_commit("acme", "policies", a, "0" * 40, {"policies/main.yaml": "v1"})
+    github.add_commit("acme", "policies", b, a, {"policies/main.yaml": "v2", "README.md": "new"})
+    github.add_commit("acme", "policies", c, b, {"policies/main.yaml": "v1"})
+    github.add_commit("acme", "policies", d, c, {"policies/main.yaml": "v1", "new.txt": "x"})
+    github.set_branch("acme", "policies", "main", d)
+    status, body = compare(github, f"{b}...main")
+    assert status == 200 and body["status"] == "ahead"
+    assert body["files"] == [
+        {"filename": "new.txt", "status": "modified"},  # its content at the root is not known
+        {"filename": "policies/main.yaml", "status": "modified"},
+    ]
+    # main.yaml changed by b, changed back by c: a...main does not list it.
+    assert [f["filename"] for f in compare(github, f"{a}...main")[1]["files"]] == ["README.md", "new.txt"]
+    github.add_commit("acme", "policies", "e" * 40, d, {"policies/main.yaml": None, "README.md": None})
+    assert compare(github, f"{d}...{'e' * 40}")[1]["files"] == [
+        {"filename": "README.md", "status": "removed"},
+        {"filename": "policies/main.yaml", "status": "removed"},
+    ]
+    github.add_commit("acme", "policies", "f" * 40, "e" * 40, {"README.md": "back"})
+    assert compare(github, f"{'e' * 40}...{'f' * 40}")[1]["files"] == [
+        {"filename": "README.md", "status": "added"}
+    ]
+
+    parent = "f" * 40
+    for index in range(260):  # 260 commits, 2 files each
+        sha = f"1{index:039x}"
+        github.add_commit("acme", "policies", sha, parent, [f"f/{index:03}.txt", f"g/{index:03}.txt"])
+        parent = sha
+    github.set_branch("acme", "policies", "main", parent)
+    body = compare(github, f"{'f' * 40}...main")[1]
+    assert (body["ahead_by"], body["total_commits"]) == (260, 260)
+    assert len(body["files"]) == 300 and body["files"][-1]["filename"] == "g/039.txt"  # cut, by name
+    assert len(body["commits"]) == 250 and body["commits"][-1]["sha"] == parent  # the newest ones
+
+
+def test_github_answer_garbled_on_demand(github: GithubApi) -> None:
+    github.set_branch("acme", "policies", "main", "a" * 40)
+    github.garble_next(routes=["GET /repos/{owner}/{repo}/compare/{basehead}"])
+    request = urllib.request.Request(
+        f"{github.url}/repos/acme/policies/compare/{'a' * 40}...main",
+        headers={"Authorization": f"Bearer {github.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        text = response.read().decode()
+    assert response.status == 200 and text.startswith('{"status": "identical"')
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
+    assert compare(github, f"{'a' * 40}...main")[1]["status"] == "identical"  # the next one is whole
