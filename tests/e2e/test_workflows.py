@@ -300,6 +300,9 @@ def test_backfill_max_changes_refuses_before_anyone_is_asked_to_approve(
     results = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs).run(WORKFLOWS / "backfill.yml")
     assert results["plan"].result == "failure"
     assert "more than --max-changes 3" in results["plan"].output()
+    # The one who dispatched it sees what was refused: the plan is in the job summary all the same.
+    assert "more than --max-changes 3" in results["plan"].summary
+    assert "Plan: 4 to create, 7 to update" in results["plan"].summary
     assert results["backfill"].result == "skipped"  # no approval asked for, nothing written
     assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0
 
@@ -587,6 +590,43 @@ def test_a_backfill_approved_after_a_merge_elsewhere_than_policies_writes(
         f"main has moved on since {COMMIT_A}, but not in policies/: writing." in results["backfill"].output()
     )
     assert "Apply: 3 applied" in results["backfill"].output()
+
+
+def test_a_backfill_refuses_when_githubs_file_list_may_be_cut(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """GitHub lists at most 300 files of a comparison: a merge of 300 files elsewhere may hide a change to
+    policies/ behind them, so the backfill cannot tell and writes nothing."""
+    inputs = {"repositories": "team-0[0-4]/*", "registry": "", "dry_run": False, "max_changes": "100"}
+
+    def meanwhile(job: str) -> None:
+        if job == "backfill":
+            merge(github, "c" * 40, tuple(f"docs/{i:03}.md" for i in range(300)))
+
+    backfill = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, before_job=meanwhile)
+    results = backfill.run(WORKFLOWS / "backfill.yml")
+    ok(results, "plan")
+    assert results["backfill"].result == "failure" and results["backfill"].assumed_roles == []
+    assert "too many files changed to tell" in results["backfill"].output()
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0
+
+
+def test_a_backfill_refuses_when_githubs_comparison_cannot_be_read(
+    world: World, github: GithubApi, runner: MakeRunner
+) -> None:
+    """A comparison answered with a body that is not JSON: one clear error, and nothing written."""
+    inputs = {"repositories": "team-0[0-4]/*", "registry": "", "dry_run": False, "max_changes": "100"}
+
+    def meanwhile(job: str) -> None:
+        if job == "backfill":
+            github.garble_next(routes=["GET /repos/{owner}/{repo}/compare/{basehead}"])
+
+    backfill = runner("workflow_dispatch", {"inputs": inputs}, inputs=inputs, before_job=meanwhile)
+    results = backfill.run(WORKFLOWS / "backfill.yml")
+    ok(results, "plan")
+    assert results["backfill"].result == "failure" and results["backfill"].assumed_roles == []
+    assert "could not read GitHub's comparison of this run's commit with main" in results["backfill"].output()
+    assert world.ecr.stats()["requests"].get("SetRepositoryPolicy", 0) == 0
 
 
 def test_a_self_heal_approved_after_main_moved_on_writes_nothing(
