@@ -32,7 +32,7 @@ built in `github_limits.py`); a refused request is not carried out:
   exceeded..." with `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds); with
   `primary=False`, the secondary-limit answer (with `retry_after` if given);
 - `lose_answer_next` (every REST double): a request carried out whose answer is lost;
-- `garble_next(count, routes=...)`: answered 200 with half of the answer, which is not JSON.
+- `garble_next(count, routes=...)` (every REST double): answered 200 with half of the answer, not JSON.
 """
 
 from __future__ import annotations
@@ -92,7 +92,6 @@ class GithubApi(RestService):
         self._sequence = 0  # creation order: timestamps have one-second resolution
         self.issues_enabled = True
         self.limits = RateLimits()
-        self._garbled: list[list[Any]] = []  # [count left, routes or None]: answers cut in half
         super().__init__(host=host, port=port, seed=seed)
 
     def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
@@ -130,8 +129,6 @@ class GithubApi(RestService):
         self.issues_enabled = True
         self.commits.clear()
         self.limits.clear()
-        with self._lock:
-            self._garbled.clear()
         self.faults.reset()
         self.latency_ms = 0.0
         self.reset_stats()
@@ -162,33 +159,11 @@ class GithubApi(RestService):
     def clear_limits(self) -> None:
         self.limits.clear()
 
-    def garble_next(self, count: int = 1, *, routes: Iterable[str] | None = None) -> None:
-        """Answer the next `count` requests to `routes` (None: any) 200 with the first half of their
-        answer, a body that is not JSON: what a client sees of a proxy or an outage page answering for
-        GitHub."""
-        with self._lock:
-            self._garbled.append([count, None if routes is None else frozenset(routes)])
-
-    def _garble(self, key: str) -> bool:
-        with self._lock:
-            for plan in self._garbled:
-                if plan[1] is None or key in plan[1]:
-                    plan[0] -= 1
-                    if plan[0] <= 0:
-                        self._garbled.remove(plan)
-                    return True
-        return False
-
     def _dispatch(self, key: str, request: Request, arguments: Mapping[str, Any]) -> Response:
         limited = self.limits.answer(key)
         if limited is not None:
             return limited
-        response = super()._dispatch(key, request, arguments)
-        if self._garble(key):
-            body = response.get_data()
-            response.status_code = 200
-            response.set_data(body[: len(body) // 2])
-        return response
+        return super()._dispatch(key, request, arguments)
 
     def add_comment(self, owner: str, repo: str, number: int, body: str, *, login: str = "someone") -> int:
         """A comment written by someone else (directly, no HTTP); returns its id."""

@@ -37,12 +37,15 @@ class FaultPlan:
 
 @dataclass
 class LostAnswers:
-    """Requests carried out whose answer is lost: answered 502 instead, or held `delay` seconds (past a
-    client's read timeout). What a client sees of a write it cannot know the outcome of."""
+    """Requests carried out whose answer is lost: answered 502 instead, held `delay` seconds (past a
+    client's read timeout), or (`garbled`) answered 200 with the first half of the answer, a body that is
+    not JSON (a proxy or an outage page answering for the service). What a client sees of a request it
+    cannot know the outcome of."""
 
     count: int
     delay: float | None = None
     routes: frozenset[str] | None = None
+    garbled: bool = False
 
 
 class FaultInjector:
@@ -194,6 +197,12 @@ class RestService(Served):
         answer, or (with `delay`) answer only after `delay` seconds."""
         self.faults.lose(LostAnswers(count, delay, None if routes is None else frozenset(routes)))
 
+    def garble_next(self, count: int = 1, *, routes: Iterable[str] | None = None) -> None:
+        """Carry out the next `count` requests to `routes` (None: any), then answer 200 with the first half
+        of their answer, which is not JSON."""
+        chosen = None if routes is None else frozenset(routes)
+        self.faults.lose(LostAnswers(count, routes=chosen, garbled=True))
+
     def stats(self) -> dict[str, Any]:
         """Counters by route key: requests, errors (status >= 400), answers by status, totals."""
         return self.counters.snapshot()
@@ -230,6 +239,11 @@ class RestService(Served):
         lost = self.faults.next_lost(key)
         response = self._handlers[key](request, **arguments)
         if lost is None:
+            return response
+        if lost.garbled:
+            body = response.get_data()
+            response.status_code = 200
+            response.set_data(body[: len(body) // 2])
             return response
         if lost.delay is not None:
             time.sleep(lost.delay)  # the client has given up on this answer by now
